@@ -1,0 +1,5 @@
+//! HTTP (mirrors, retries) and the content-addressed cache.
+
+pub mod cache;
+pub mod http;
+pub mod mirror;

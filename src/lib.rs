@@ -1,0 +1,9 @@
+//! debless: distroless OCI images from pinned, signature-verified Debian snapshots.
+//!
+//! The pipeline: `rules/*.toml` + `snapshots/<distro>.toml` —pin→ `snapshots/<distro>.lock`.
+
+pub mod archive;
+pub mod fetch;
+pub mod resolve;
+pub mod rules;
+pub mod snapshot;

@@ -1,0 +1,589 @@
+//! The dependency solver: per architecture, the closure of a rule's root packages.
+//!
+//! Deterministic and apt-like: one version per package name (the highest across suites
+//! that satisfies the first constraint met), alternatives prefer an already selected
+//! package, then an excluded one (treated as satisfied), then the first satisfiable.
+//! Unmet dependencies and Conflicts/Breaks between selected packages are hard errors
+//! that print the chain from the root.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use debian_control::lossy::{Relation, Relations};
+
+use crate::archive::packages::Package;
+use crate::archive::version::{self, Version};
+
+/// A package stanza with the suite it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    /// The stanza.
+    pub pkg: &'a Package,
+    /// Index of the suite in the manifest.
+    pub suite: usize,
+    /// Index of the candidate in its universe.
+    pub index: usize,
+}
+
+/// Every package installable on one architecture, across all suites.
+pub struct Universe<'a> {
+    /// The architecture (`amd64`).
+    pub arch: String,
+    cands: Vec<Candidate<'a>>,
+    /// Real names -> candidate indices, best (highest version, earliest suite) first.
+    by_name: HashMap<&'a str, Vec<usize>>,
+    /// Virtual names -> (provider candidate, provided version).
+    provides: HashMap<String, Vec<(usize, Option<String>)>>,
+}
+
+impl<'a> Universe<'a> {
+    /// Index the given stanzas (those of `arch` and `all`; others are ignored).
+    pub fn new(arch: &str, suites: &[&'a [Package]]) -> Universe<'a> {
+        let mut cands = Vec::new();
+        let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut provides: HashMap<String, Vec<(usize, Option<String>)>> = HashMap::new();
+        for (suite, pkgs) in suites.iter().enumerate() {
+            for pkg in pkgs.iter() {
+                if pkg.architecture != arch && pkg.architecture != "all" {
+                    continue;
+                }
+                let i = cands.len();
+                cands.push(Candidate {
+                    pkg,
+                    suite,
+                    index: i,
+                });
+                by_name.entry(pkg.name.as_str()).or_default().push(i);
+                for (name, ver) in parse_provides(&pkg.provides) {
+                    provides.entry(name).or_default().push((i, ver));
+                }
+            }
+        }
+        for list in by_name.values_mut() {
+            if list.len() > 1 {
+                let key: Vec<(usize, Option<Version>)> = list
+                    .iter()
+                    .map(|&i| (i, version::parse(&cands[i].pkg.version)))
+                    .collect();
+                let mut key = key;
+                key.sort_by(|(a, va), (b, vb)| {
+                    vb.cmp(va)
+                        .then(cands[*a].suite.cmp(&cands[*b].suite))
+                        .then(a.cmp(b))
+                });
+                // The same version in two suites (e.g. a point release) is one candidate.
+                key.dedup_by(|(_, a), (_, b)| a == b);
+                *list = key.into_iter().map(|(i, _)| i).collect();
+            }
+        }
+        for list in provides.values_mut() {
+            list.sort_by(|a, b| {
+                cands[a.0]
+                    .pkg
+                    .name
+                    .cmp(&cands[b.0].pkg.name)
+                    .then(a.0.cmp(&b.0))
+            });
+        }
+        Universe {
+            arch: arch.to_owned(),
+            cands,
+            by_name,
+            provides,
+        }
+    }
+
+    /// Number of candidates.
+    pub fn len(&self) -> usize {
+        self.cands.len()
+    }
+
+    /// Is the universe empty?
+    pub fn is_empty(&self) -> bool {
+        self.cands.is_empty()
+    }
+
+    /// The best candidate of a real package name.
+    pub fn best(&self, name: &str) -> Option<Candidate<'a>> {
+        self.by_name.get(name).map(|l| self.cands[l[0]])
+    }
+
+    fn arch_ok(&self, rel: &Relation, c: &Candidate<'_>) -> bool {
+        match rel.archqual.as_deref() {
+            None => true,
+            Some("any") => c.pkg.multi_arch == "allowed",
+            Some("native") => c.pkg.architecture == self.arch || c.pkg.architecture == "all",
+            Some(q) => c.pkg.architecture == q,
+        }
+    }
+
+    /// Does candidate `i` satisfy `rel` by its own name?
+    fn satisfies_real(&self, rel: &Relation, i: usize) -> bool {
+        let c = &self.cands[i];
+        if c.pkg.name != rel.name || !self.arch_ok(rel, c) {
+            return false;
+        }
+        match &rel.version {
+            None => true,
+            Some((op, want)) => {
+                version::parse(&c.pkg.version).is_some_and(|have| version::satisfies(&have, op, want))
+            }
+        }
+    }
+
+    /// Does candidate `i` satisfy `rel` through a Provides entry?
+    fn satisfies_virtual(&self, rel: &Relation, i: usize) -> bool {
+        let c = &self.cands[i];
+        if rel.archqual.as_deref() == Some("any") && c.pkg.multi_arch != "allowed" && c.pkg.multi_arch != "foreign" {
+            return false;
+        }
+        let Some(list) = self.provides.get(&rel.name) else {
+            return false;
+        };
+        list.iter().any(|(p, ver)| {
+            *p == i
+                && match (&rel.version, ver) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some((op, want)), Some(v)) => {
+                        version::parse(v).is_some_and(|have| version::satisfies(&have, op, want))
+                    }
+                }
+        })
+    }
+
+    fn satisfies(&self, rel: &Relation, i: usize) -> bool {
+        self.satisfies_real(rel, i) || self.satisfies_virtual(rel, i)
+    }
+
+    /// Candidates that could satisfy `rel`, real ones first (best version first), then providers.
+    fn candidates_for(&self, rel: &Relation) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .by_name
+            .get(rel.name.as_str())
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| self.satisfies_real(rel, i))
+            .collect();
+        if let Some(list) = self.provides.get(&rel.name) {
+            for (p, _) in list {
+                if !out.contains(p) && self.satisfies_virtual(rel, *p) {
+                    out.push(*p);
+                }
+            }
+        }
+        out
+    }
+
+    /// Names (real packages) that provide `name`.
+    fn providers(&self, name: &str) -> impl Iterator<Item = &'a str> + '_ {
+        self.provides
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|(p, _)| self.cands[*p].pkg.name.as_str())
+    }
+}
+
+/// `Provides:` entries: name and optional `= version`.
+fn parse_provides(field: &str) -> Vec<(String, Option<String>)> {
+    field
+        .split(',')
+        .filter_map(|e| {
+            let e = e.trim();
+            if e.is_empty() {
+                return None;
+            }
+            let (name, ver) = match e.split_once('(') {
+                Some((n, v)) => {
+                    let v = v.trim().trim_end_matches(')').trim();
+                    let v = v.strip_prefix('=').map(|x| x.trim().to_owned());
+                    (n.trim(), v)
+                }
+                None => (e, None),
+            };
+            let name = name.split(':').next().unwrap_or(name);
+            Some((name.to_owned(), ver))
+        })
+        .collect()
+}
+
+/// Where excluded names come from, for messages and the lock.
+#[derive(Debug, Clone)]
+pub struct Excludes {
+    /// Excluded name -> the file that excludes it.
+    pub by_name: BTreeMap<String, String>,
+}
+
+impl Excludes {
+    fn source_of(&self, name: &str) -> Option<&str> {
+        self.by_name.get(name).map(String::as_str)
+    }
+}
+
+/// The closure of one rule on one architecture.
+#[derive(Debug, Clone, Default)]
+pub struct Closure<'a> {
+    /// Selected packages by name.
+    pub selected: BTreeMap<String, Candidate<'a>>,
+    /// Resolved dependency names of each selected package.
+    pub edges: BTreeMap<String, BTreeSet<String>>,
+    /// Excluded name -> (the file excluding it, the packages whose dependency it satisfied).
+    pub excluded: BTreeMap<String, (String, BTreeSet<String>)>,
+}
+
+/// A resolution failure, already formatted as one line with the chain.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ResolveError(pub String);
+
+/// Resolve `roots` (package name, the rule file naming it) on `u` with `excludes`.
+pub fn resolve<'a>(
+    u: &Universe<'a>,
+    roots: &[(String, String)],
+    excludes: &Excludes,
+) -> Result<Closure<'a>, ResolveError> {
+    let mut cl = Closure::default();
+    let mut parent: HashMap<String, (String, String)> = HashMap::new();
+    let mut queue = VecDeque::new();
+    for (root, file) in roots {
+        if let Some(src) = excludes.source_of(root) {
+            return Err(ResolveError(format!(
+                "{file} names {root}, but {src} excludes it; remove one of the two"
+            )));
+        }
+        if cl.selected.contains_key(root) {
+            continue;
+        }
+        let Some(c) = u.best(root) else {
+            let hint = match u.providers(root).next() {
+                Some(p) => format!(" ({root} is virtual; name a provider such as {p})"),
+                None => String::new(),
+            };
+            return Err(ResolveError(format!(
+                "{file} names {root}: no candidate for {} in any suite{hint}",
+                u.arch
+            )));
+        };
+        cl.selected.insert(root.clone(), c);
+        queue.push_back(root.clone());
+    }
+    let chain = |parent: &HashMap<String, (String, String)>, name: &str| -> String {
+        let mut parts = vec![name.to_owned()];
+        let mut cur = name.to_owned();
+        let mut guard = 0;
+        while let Some((p, _)) = parent.get(&cur) {
+            parts.push(p.clone());
+            cur = p.clone();
+            guard += 1;
+            if guard > 10_000 {
+                break;
+            }
+        }
+        parts.reverse();
+        parts.join(" -> ")
+    };
+    while let Some(name) = queue.pop_front() {
+        let c = cl.selected[&name];
+        let mut deps = BTreeSet::new();
+        for (field, raw) in [("Pre-Depends", &c.pkg.pre_depends), ("Depends", &c.pkg.depends)] {
+            if raw.is_empty() {
+                continue;
+            }
+            let rels: Relations = raw.parse().map_err(|e| {
+                ResolveError(format!(
+                    "{} {} ({}): malformed {field} {raw:?}: {e}",
+                    c.pkg.name, c.pkg.version, c.pkg.filename
+                ))
+            })?;
+            for group in rels.0.iter() {
+                let group: Vec<&Relation> = group
+                    .iter()
+                    .filter(|r| arch_restriction_applies(r, &u.arch))
+                    .collect();
+                if group.is_empty() {
+                    continue;
+                }
+                // 1. An alternative already selected.
+                if let Some(hit) = group.iter().find_map(|r| {
+                    cl.selected
+                        .iter()
+                        .find(|(_, s)| {
+                            u.satisfies(r, s.index)
+                        })
+                        .map(|(n, _)| n.clone())
+                }) {
+                    deps.insert(hit);
+                    continue;
+                }
+                // 2. An excluded alternative counts as satisfied (never pulled in).
+                if let Some((ex, src)) = group.iter().find_map(|r| excluded_match(u, r, excludes)) {
+                    let entry = cl
+                        .excluded
+                        .entry(ex)
+                        .or_insert_with(|| (src, BTreeSet::new()));
+                    entry.1.insert(name.clone());
+                    continue;
+                }
+                // 3. The first satisfiable alternative.
+                let mut chosen = None;
+                for r in &group {
+                    // A name already selected with an unsuitable version cannot be replaced.
+                    if cl.selected.contains_key(&r.name) {
+                        continue;
+                    }
+                    if let Some(&i) = u
+                        .candidates_for(r)
+                        .iter()
+                        .find(|&&i| !excludes.by_name.contains_key(&u.cands[i].pkg.name))
+                    {
+                        chosen = Some(u.cands[i]);
+                        break;
+                    }
+                }
+                let Some(pick) = chosen else {
+                    let wanted = group.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" | ");
+                    let why = unmet_reason(u, &cl, &group);
+                    return Err(ResolveError(format!(
+                        "{} -> {wanted}: {why}",
+                        chain(&parent, &name)
+                    )));
+                };
+                let pname = pick.pkg.name.clone();
+                deps.insert(pname.clone());
+                if !cl.selected.contains_key(&pname) {
+                    parent.insert(pname.clone(), (name.clone(), group[0].to_string()));
+                    cl.selected.insert(pname.clone(), pick);
+                    queue.push_back(pname);
+                }
+            }
+        }
+        cl.edges.insert(name, deps);
+    }
+    check_conflicts(u, &cl, &|n: &str| chain(&parent, n))?;
+    Ok(cl)
+}
+
+/// `foo [amd64]` restrictions only appear in source relations, but honour them anyway.
+fn arch_restriction_applies(r: &Relation, arch: &str) -> bool {
+    match &r.architectures {
+        None => true,
+        Some(list) => {
+            let neg = list.iter().any(|a| a.starts_with('!'));
+            if neg {
+                !list.iter().any(|a| a.trim_start_matches('!') == arch)
+            } else {
+                list.iter().any(|a| a == arch)
+            }
+        }
+    }
+}
+
+/// Is `r` satisfied by exclusion: its name is excluded, or an excluded package provides it?
+fn excluded_match(u: &Universe<'_>, r: &Relation, ex: &Excludes) -> Option<(String, String)> {
+    if let Some(src) = ex.source_of(&r.name) {
+        return Some((r.name.clone(), src.to_owned()));
+    }
+    for (name, src) in &ex.by_name {
+        if let Some(list) = u.by_name.get(name.as_str())
+            && list.iter().any(|&i| u.satisfies_virtual(r, i))
+        {
+            return Some((name.clone(), src.clone()));
+        }
+    }
+    None
+}
+
+fn unmet_reason(u: &Universe<'_>, cl: &Closure<'_>, group: &[&Relation]) -> String {
+    for r in group {
+        if let Some(s) = cl.selected.get(&r.name) {
+            return format!(
+                "{} {} is already selected and does not satisfy it",
+                r.name, s.pkg.version
+            );
+        }
+    }
+    let r = group[0];
+    match u.by_name.get(r.name.as_str()) {
+        Some(list) if r.version.is_some() => {
+            let have: Vec<&str> = list.iter().map(|&i| u.cands[i].pkg.version.as_str()).collect();
+            format!(
+                "no candidate for {} (available: {})",
+                u.arch,
+                have.join(", ")
+            )
+        }
+        _ => format!("no candidate for {}", u.arch),
+    }
+}
+
+fn check_conflicts(
+    u: &Universe<'_>,
+    cl: &Closure<'_>,
+    chain: &dyn Fn(&str) -> String,
+) -> Result<(), ResolveError> {
+    let selected_idx: Vec<(String, usize)> = cl
+        .selected
+        .iter()
+        .map(|(n, c)| (n.clone(), c.index))
+        .collect();
+    for (name, c) in &cl.selected {
+        for (field, raw) in [("Conflicts", &c.pkg.conflicts), ("Breaks", &c.pkg.breaks)] {
+            if raw.is_empty() {
+                continue;
+            }
+            let rels: Relations = raw.parse().map_err(|e| {
+                ResolveError(format!(
+                    "{} {}: malformed {field} {raw:?}: {e}",
+                    c.pkg.name, c.pkg.version
+                ))
+            })?;
+            for r in rels.0.iter().flatten() {
+                for (other, i) in &selected_idx {
+                    if other == name {
+                        continue;
+                    }
+                    if u.satisfies(r, *i) {
+                        return Err(ResolveError(format!(
+                            "{} {} {field} {r}, but {other} {} is selected too ({} ; {})",
+                            name,
+                            c.pkg.version,
+                            u.cands[*i].pkg.version,
+                            chain(name),
+                            chain(other)
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkg(name: &str, version: &str, extra: &[(&str, &str)]) -> Package {
+        let mut p = Package {
+            name: name.into(),
+            version: version.into(),
+            architecture: "amd64".into(),
+            multi_arch: String::new(),
+            source: name.into(),
+            source_version: version.into(),
+            pre_depends: String::new(),
+            depends: String::new(),
+            provides: String::new(),
+            conflicts: String::new(),
+            breaks: String::new(),
+            essential: false,
+            filename: format!("pool/main/{name}_{version}_amd64.deb"),
+            size: 1,
+            sha256: "0".repeat(64),
+            installed_size: 1,
+        };
+        for (k, v) in extra {
+            let v = v.to_string();
+            match *k {
+                "Depends" => p.depends = v,
+                "Pre-Depends" => p.pre_depends = v,
+                "Provides" => p.provides = v,
+                "Conflicts" => p.conflicts = v,
+                "Breaks" => p.breaks = v,
+                "Architecture" => p.architecture = v,
+                "Multi-Arch" => p.multi_arch = v,
+                _ => panic!("{k}"),
+            }
+        }
+        p
+    }
+
+    fn run(pkgs: &[Package], roots: &[&str], ex: &[&str]) -> Result<Vec<String>, String> {
+        let u = Universe::new("amd64", &[pkgs]);
+        let roots: Vec<_> = roots.iter().map(|r| (r.to_string(), "rules/t.toml".to_string())).collect();
+        let ex = Excludes {
+            by_name: ex.iter().map(|e| (e.to_string(), "snapshots/t.toml".to_string())).collect(),
+        };
+        resolve(&u, &roots, &ex)
+            .map(|c| c.selected.iter().map(|(n, c)| format!("{n}={}", c.pkg.version)).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn picks_highest_satisfying_and_follows_pre_depends() {
+        let pkgs = [
+            pkg("a", "1", &[("Pre-Depends", "b (>= 2)")]),
+            pkg("b", "1", &[]),
+            pkg("b", "3", &[("Depends", "c:any")]),
+            pkg("c", "1", &[("Multi-Arch", "allowed"), ("Architecture", "all")]),
+        ];
+        assert_eq!(run(&pkgs, &["a"], &[]).unwrap(), ["a=1", "b=3", "c=1"]);
+    }
+
+    #[test]
+    fn alternatives_prefer_selected_then_first() {
+        let pkgs = [
+            pkg("a", "1", &[("Depends", "x | y")]),
+            pkg("b", "1", &[("Depends", "y")]),
+            pkg("x", "1", &[]),
+            pkg("y", "1", &[]),
+        ];
+        assert_eq!(run(&pkgs, &["b", "a"], &[]).unwrap(), ["a=1", "b=1", "y=1"]);
+        assert_eq!(run(&pkgs, &["a"], &[]).unwrap(), ["a=1", "x=1"]);
+    }
+
+    #[test]
+    fn virtual_and_versioned_provides() {
+        let pkgs = [
+            pkg("a", "1", &[("Depends", "v (>= 2), w")]),
+            pkg("p1", "1", &[("Provides", "v (= 1), w")]),
+            pkg("p2", "1", &[("Provides", "v (= 2)")]),
+        ];
+        assert_eq!(run(&pkgs, &["a"], &[]).unwrap(), ["a=1", "p1=1", "p2=1"]);
+    }
+
+    #[test]
+    fn excluded_dependency_counts_as_satisfied() {
+        let pkgs = [
+            pkg("a", "1", &[("Depends", "debconf (>= 0.5) | debconf-2.0, perlapi")]),
+            pkg("debconf", "1", &[]),
+            pkg("perl-base", "1", &[("Provides", "perlapi")]),
+        ];
+        let u = Universe::new("amd64", &[&pkgs[..]]);
+        let ex = Excludes {
+            by_name: [("debconf", "g"), ("perl-base", "g")]
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        };
+        let cl = resolve(&u, &[("a".into(), "r".into())], &ex).unwrap();
+        assert_eq!(cl.selected.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(cl.excluded.keys().collect::<Vec<_>>(), ["debconf", "perl-base"]);
+        assert!(run(&pkgs, &["debconf"], &["debconf"]).unwrap_err().contains("excludes it"));
+    }
+
+    #[test]
+    fn unmet_versioned_dependency_prints_the_chain() {
+        let pkgs = [
+            pkg("top", "1", &[("Depends", "mid")]),
+            pkg("mid", "1", &[("Depends", "low (= 2)")]),
+            pkg("low", "1", &[]),
+        ];
+        let e = run(&pkgs, &["top"], &[]).unwrap_err();
+        assert_eq!(e, "top -> mid -> low (= 2): no candidate for amd64 (available: 1)");
+    }
+
+    #[test]
+    fn conflicts_and_breaks_are_errors() {
+        let pkgs = [
+            pkg("a", "1", &[("Depends", "b, c")]),
+            pkg("b", "1", &[("Breaks", "c (<< 2)")]),
+            pkg("c", "1", &[]),
+        ];
+        let e = run(&pkgs, &["a"], &[]).unwrap_err();
+        assert!(e.starts_with("b 1 Breaks c (<< 2), but c 1 is selected too"), "{e}");
+        let ok = [pkg("a", "1", &[("Conflicts", "v"), ("Provides", "v")])];
+        assert!(run(&ok, &["a"], &[]).is_ok(), "self-conflict via Provides is allowed");
+    }
+}

@@ -1,0 +1,284 @@
+//! Rule files: images and variants as data, with inheritance and validation.
+//!
+//! `rules/<name>.toml` defines an image level; `rules/variants/<name>.toml` defines a
+//! variant that can be applied on top of any image.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::snapshot::manifest::one_line;
+
+/// What a rule file says about one package.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageRule {
+    /// Distros this package applies to; absent means every distro of the rule.
+    #[serde(default)]
+    pub distros: Option<Vec<String>>,
+    /// Paths (globs, `**` crosses directories) the package contributes; absent means all.
+    #[serde(default)]
+    pub paths: Option<Vec<String>>,
+}
+
+/// Whether a rule is an image level or a variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `rules/<name>.toml`.
+    Image,
+    /// `rules/variants/<name>.toml`.
+    Variant,
+}
+
+/// One rule file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// One-line description.
+    #[serde(default)]
+    pub description: String,
+    /// The image this one builds on.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Distros the rule is defined for.
+    pub distros: Vec<String>,
+    /// Packages never pulled in by dependencies of this rule (and its children).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Root packages and the paths each contributes.
+    #[serde(default)]
+    pub packages: BTreeMap<String, PackageRule>,
+    /// The rule's name (file stem).
+    #[serde(skip)]
+    pub name: String,
+    /// The file it came from.
+    #[serde(skip)]
+    pub file: PathBuf,
+    /// Image or variant.
+    #[serde(skip, default = "image_kind")]
+    pub kind: Kind,
+}
+
+fn image_kind() -> Kind {
+    Kind::Image
+}
+
+/// A rule-file problem, naming the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {what}")]
+pub struct RuleError {
+    /// The offending file (or the rules directory).
+    pub file: PathBuf,
+    /// What is wrong and what to do.
+    pub what: String,
+}
+
+/// Every rule under a rules directory.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    /// Rules by name (sorted).
+    pub rules: BTreeMap<String, Rule>,
+}
+
+impl Rule {
+    /// Root package names this rule itself names for `distro`.
+    pub fn roots(&self, distro: &str) -> Vec<&str> {
+        self.packages
+            .iter()
+            .filter(|(_, p)| {
+                p.distros
+                    .as_ref()
+                    .is_none_or(|d| d.iter().any(|x| x == distro))
+            })
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    /// Is the rule defined for `distro`?
+    pub fn has_distro(&self, distro: &str) -> bool {
+        self.distros.iter().any(|d| d == distro)
+    }
+}
+
+impl RuleSet {
+    /// Load `dir/*.toml` (images) and `dir/variants/*.toml` (variants).
+    pub fn load(dir: &Path) -> Result<RuleSet, RuleError> {
+        let mut rules = BTreeMap::new();
+        for (sub, kind) in [(dir.to_path_buf(), Kind::Image), (dir.join("variants"), Kind::Variant)] {
+            if kind == Kind::Variant && !sub.is_dir() {
+                continue;
+            }
+            let entries = std::fs::read_dir(&sub).map_err(|e| RuleError {
+                file: sub.clone(),
+                what: format!("cannot read the rules directory ({e})"),
+            })?;
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+                .collect();
+            files.sort();
+            for file in files {
+                let rule = load_rule(&file, kind)?;
+                if let Some(old) = rules.insert(rule.name.clone(), rule) {
+                    return Err(RuleError {
+                        file,
+                        what: format!(
+                            "a rule named {:?} is already defined in {}",
+                            old.name,
+                            old.file.display()
+                        ),
+                    });
+                }
+            }
+        }
+        let set = RuleSet { rules };
+        set.validate()?;
+        Ok(set)
+    }
+
+    fn validate(&self) -> Result<(), RuleError> {
+        for rule in self.rules.values() {
+            let err = |what: String| RuleError {
+                file: rule.file.clone(),
+                what,
+            };
+            if let Some(p) = &rule.parent {
+                let Some(parent) = self.rules.get(p) else {
+                    return Err(err(format!("parent {p:?} is not a rule")));
+                };
+                if rule.kind == Kind::Variant || parent.kind == Kind::Variant {
+                    return Err(err("variants cannot have or be parents".into()));
+                }
+                for d in &rule.distros {
+                    if !parent.has_distro(d) {
+                        return Err(err(format!(
+                            "distro {d} is not defined by parent {p} ({})",
+                            parent.file.display()
+                        )));
+                    }
+                }
+            }
+            // Walk up to detect cycles.
+            let mut seen = vec![rule.name.as_str()];
+            let mut cur = rule;
+            while let Some(p) = &cur.parent {
+                if seen.contains(&p.as_str()) {
+                    return Err(err(format!("inheritance cycle: {} -> {p}", seen.join(" -> "))));
+                }
+                seen.push(p);
+                cur = &self.rules[p];
+            }
+            for (name, p) in &rule.packages {
+                if let Some(ds) = &p.distros {
+                    for d in ds {
+                        if !rule.has_distro(d) {
+                            return Err(err(format!(
+                                "package {name} names distro {d}, which the rule does not define"
+                            )));
+                        }
+                    }
+                }
+                if rule.exclude.contains(name) {
+                    return Err(err(format!("package {name} is both a root and excluded")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A rule by name, or an error listing what exists.
+    pub fn get(&self, name: &str) -> Result<&Rule, RuleError> {
+        self.rules.get(name).ok_or_else(|| RuleError {
+            file: PathBuf::from("rules"),
+            what: format!(
+                "no rule named {name:?}; rules: {}",
+                self.rules.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+
+    /// The rule and its ancestors, root-most first.
+    pub fn chain(&self, name: &str) -> Result<Vec<&Rule>, RuleError> {
+        let mut out = vec![self.get(name)?];
+        while let Some(p) = &out.last().and_then(|r| r.parent.clone()) {
+            out.push(self.get(p)?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Rules defined for `distro`.
+    pub fn for_distro<'a>(&'a self, distro: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.values().filter(move |r| r.has_distro(distro))
+    }
+}
+
+fn load_rule(file: &Path, kind: Kind) -> Result<Rule, RuleError> {
+    let err = |what: String| RuleError {
+        file: file.to_owned(),
+        what,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| err(format!("cannot read ({e})")))?;
+    let mut rule: Rule = toml::from_str(&text).map_err(|e| err(one_line(&e.to_string())))?;
+    rule.name = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| err("file name is not UTF-8".into()))?
+        .to_owned();
+    if !rule
+        .name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(err(
+            "rule names (file stems) use lower-case letters, digits and '-' only".into(),
+        ));
+    }
+    rule.file = file.to_owned();
+    rule.kind = kind;
+    if rule.distros.is_empty() {
+        return Err(err("distros is empty; name at least one distro".into()));
+    }
+    Ok(rule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn loads_inheritance_and_variants() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "a.toml", "distros=['x','y']\n[packages.p]\n[packages.q]\ndistros=['y']\n");
+        write(d.path(), "b.toml", "parent='a'\ndistros=['x']\n[packages.r]\n");
+        write(d.path(), "variants/v.toml", "distros=['x']\n[packages.s]\n");
+        let set = RuleSet::load(d.path()).unwrap();
+        let chain: Vec<_> = set.chain("b").unwrap().iter().map(|r| r.name.clone()).collect();
+        assert_eq!(chain, ["a", "b"]);
+        assert_eq!(set.get("a").unwrap().roots("x"), ["p"]);
+        assert_eq!(set.get("a").unwrap().roots("y"), ["p", "q"]);
+        assert_eq!(set.get("v").unwrap().kind, Kind::Variant);
+    }
+
+    #[test]
+    fn names_the_file_on_errors() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "a.toml", "distros=['x']\nparent='missing'\n");
+        let e = RuleSet::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("a.toml") && e.contains("missing"), "{e}");
+        write(d.path(), "a.toml", "distros=['x']\npackagez=[]\n");
+        let e = RuleSet::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("a.toml") && e.contains("packagez"), "{e}");
+        write(d.path(), "a.toml", "distros=['x']\nparent='b'\n");
+        write(d.path(), "b.toml", "distros=['x']\nparent='a'\n");
+        let e = RuleSet::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("cycle"), "{e}");
+    }
+}

@@ -1,0 +1,6 @@
+//! The source manifest and the lock: types, reading, writing, and `pin`.
+
+pub mod lock;
+pub mod manifest;
+pub mod pin;
+pub mod why;

@@ -1,0 +1,618 @@
+//! `debless pin`: fetch and verify each suite's InRelease and Packages, resolve every
+//! rule's closure per architecture, and write the lock atomically.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::archive::packages::{self, Package};
+use crate::archive::release::Release;
+use crate::archive::trust::{Keyring, ValidAt};
+use crate::fetch::cache::{Cache, sha256_hex};
+use crate::fetch::http::Http;
+use crate::fetch::mirror::{Mirror, MirrorConfig, mirror_list};
+use crate::resolve::{self, Excludes, Universe};
+use crate::rules::{Kind, RuleSet};
+use crate::snapshot::lock::{
+    LOCK_VERSION, Lock, LockedExclude, LockedIndex, LockedPackage, LockedSuite,
+};
+use crate::snapshot::manifest::{Manifest, SuiteSpec, check_arch};
+
+/// Largest InRelease accepted.
+const MAX_INRELEASE: u64 = 16 << 20;
+/// Largest compressed Packages index accepted.
+const MAX_INDEX: u64 = 512 << 20;
+/// Largest decompressed Packages index accepted (bounds decompression bombs).
+const MAX_INDEX_TEXT: u64 = 2 << 30;
+
+/// Everything `pin` needs to know.
+#[derive(Debug, Clone)]
+pub struct PinOptions {
+    /// Project root holding `rules/` and `snapshots/`.
+    pub project: PathBuf,
+    /// Distro to pin (`debian13`).
+    pub distro: String,
+    /// Snapshot date (RFC 3339) for a dated pin; falls back to the manifest's `date`.
+    pub date: Option<String>,
+    /// `--mirror` flags (replace the default list).
+    pub mirrors: Vec<String>,
+    /// `--arch` flags (replace the manifest's list).
+    pub arches: Vec<String>,
+    /// Snapshot service template or prefix.
+    pub snapshot_service: Option<String>,
+    /// Where to write the lock (default `snapshots/<distro>.lock`).
+    pub output: Option<PathBuf>,
+    /// Content-addressed cache for indices.
+    pub cache_dir: PathBuf,
+    /// Host apt configuration directory (`/etc/apt`).
+    pub etc_apt: PathBuf,
+    /// `$DEBLESS_MIRRORS`.
+    pub env_mirrors: Option<String>,
+    /// Suppress progress lines.
+    pub quiet: bool,
+}
+
+/// What a pin did, for the summary line and the benchmark.
+#[derive(Debug, Clone)]
+pub struct PinReport {
+    /// Where the lock was written.
+    pub lock_path: PathBuf,
+    /// Packages per architecture.
+    pub packages: BTreeMap<String, usize>,
+    /// Exclusions recorded.
+    pub excluded: usize,
+    /// Wall-clock seconds to fetch, verify, decompress and parse every index.
+    pub fetch_secs: f64,
+    /// CPU seconds spent parsing Packages stanzas (summed over threads).
+    pub parse_secs: f64,
+    /// Seconds spent resolving.
+    pub resolve_secs: f64,
+    /// Stanzas parsed in all.
+    pub stanzas: usize,
+}
+
+/// A pin failure: one line naming the suite, URL or package and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    /// Manifest, keys or rules are unusable.
+    #[error("{0}")]
+    Config(String),
+    /// No mirror could serve a file.
+    #[error("{0}")]
+    Unreachable(String),
+    /// A signature or hash check failed: never retried on another mirror.
+    #[error("{0}")]
+    Integrity(String),
+    /// An index is malformed.
+    #[error("{0}")]
+    Index(String),
+    /// Dependency resolution failed.
+    #[error("pin {distro} for {arch}, rule {rule}: {what}")]
+    Resolve {
+        /// Distro.
+        distro: String,
+        /// Architecture.
+        arch: String,
+        /// The rule being resolved.
+        rule: String,
+        /// The chain and reason.
+        what: String,
+    },
+    /// The lock could not be written.
+    #[error("{0}")]
+    Write(String),
+}
+
+/// One suite after verification and index download.
+struct FetchedSuite {
+    spec: SuiteSpec,
+    locked: LockedSuite,
+    release_date: jiff::Timestamp,
+    /// Per image architecture: its packages (arch index plus binary-all when separate).
+    packages: BTreeMap<String, Vec<Package>>,
+    parse_secs: f64,
+    stanzas: usize,
+}
+
+/// Convert an RFC 3339 `--date` into (normalised RFC 3339, snapshot timestamp).
+pub fn parse_snapshot_date(date: &str) -> Result<(jiff::Timestamp, String), String> {
+    let ts: jiff::Timestamp = date.trim().parse().map_err(|e| {
+        format!("--date {date:?} is not an RFC 3339 timestamp like 2026-11-20T00:00:00Z ({e})")
+    })?;
+    let stamp = ts.strftime("%Y%m%dT%H%M%SZ").to_string();
+    Ok((ts, stamp))
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+fn log(quiet: bool, msg: impl AsRef<str>) {
+    if !quiet {
+        eprintln!("{}", msg.as_ref());
+    }
+}
+
+/// Run a pin.
+pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
+    let snapshots = opts.project.join("snapshots");
+    let manifest =
+        Manifest::load(&snapshots, &opts.distro).map_err(|e| PinError::Config(e.to_string()))?;
+    let keyring =
+        Keyring::load(&manifest.key_files()).map_err(|e| PinError::Config(e.to_string()))?;
+    let rules =
+        RuleSet::load(&opts.project.join("rules")).map_err(|e| PinError::Config(e.to_string()))?;
+    let arches = if opts.arches.is_empty() {
+        manifest.architectures.clone()
+    } else {
+        opts.arches.clone()
+    };
+    for a in &arches {
+        check_arch(a).map_err(|e| PinError::Config(format!("--arch: {e}")))?;
+    }
+    let date = opts.date.clone().or(manifest.date.clone());
+    let dated = match &date {
+        Some(d) => Some(parse_snapshot_date(d).map_err(PinError::Config)?),
+        None => None,
+    };
+    let archives: Vec<&str> = manifest.suites.iter().map(|s| s.archive.as_str()).collect();
+    let mirrors = mirror_list(
+        &MirrorConfig {
+            flags: &opts.mirrors,
+            env: opts.env_mirrors.clone(),
+            etc_apt: &opts.etc_apt,
+            snapshot_service: opts.snapshot_service.clone(),
+            dated: dated.is_some(),
+        },
+        &archives,
+    )
+    .map_err(PinError::Config)?;
+    let http = Http::new().map_err(PinError::Config)?;
+    let cache = Cache::new(&opts.cache_dir);
+    let stamp = dated.as_ref().map(|(_, s)| s.as_str());
+
+    let t0 = Instant::now();
+    let fetched: Vec<FetchedSuite> = manifest
+        .suites
+        .par_iter()
+        .map(|spec| {
+            fetch_suite(
+                spec, &manifest, &keyring, &mirrors, &http, &cache, &arches, dated.as_ref(), stamp,
+                opts.quiet,
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let parse_secs: f64 = fetched.iter().map(|f| f.parse_secs).sum();
+    let fetch_secs = t0.elapsed().as_secs_f64();
+
+    // Per architecture, every rule's closure.
+    let t1 = Instant::now();
+    let global: Vec<(String, String)> = manifest
+        .exclude
+        .iter()
+        .map(|e| (e.clone(), manifest.path.display().to_string()))
+        .collect();
+    let results: Vec<(String, Vec<(String, resolve::Closure<'_>)>)> = arches
+        .par_iter()
+        .map(|arch| {
+            let lists: Vec<&[Package]> = fetched
+                .iter()
+                .map(|f| f.packages.get(arch).map(Vec::as_slice).unwrap_or(&[]))
+                .collect();
+            let universe = Universe::new(arch, &lists);
+            let mut closures = Vec::new();
+            for rule in rules.for_distro(&opts.distro) {
+                let chain = match rule.kind {
+                    Kind::Image => rules.chain(&rule.name).map_err(|e| PinError::Config(e.to_string()))?,
+                    Kind::Variant => vec![rule],
+                };
+                let mut roots = Vec::new();
+                let mut ex: BTreeMap<String, String> = global.iter().cloned().collect();
+                for r in &chain {
+                    for root in r.roots(&opts.distro) {
+                        roots.push((root.to_owned(), r.file.display().to_string()));
+                    }
+                    for e in &r.exclude {
+                        ex.entry(e.clone()).or_insert_with(|| r.file.display().to_string());
+                    }
+                }
+                let closure = resolve::resolve(&universe, &roots, &Excludes { by_name: ex })
+                    .map_err(|e| PinError::Resolve {
+                        distro: opts.distro.clone(),
+                        arch: arch.clone(),
+                        rule: rule.name.clone(),
+                        what: e.to_string(),
+                    })?;
+                closures.push((rule.name.clone(), closure));
+            }
+            Ok((arch.clone(), closures))
+        })
+        .collect::<Result<_, PinError>>()?;
+    let resolve_secs = t1.elapsed().as_secs_f64();
+
+    let suite_names: Vec<String> = fetched.iter().map(|f| f.spec.suite.clone()).collect();
+    let mut pkgs: BTreeMap<(String, String), LockedPackage> = BTreeMap::new();
+    let mut excl: BTreeMap<(String, String, String), LockedExclude> = BTreeMap::new();
+    for (arch, closures) in &results {
+        for (rule, cl) in closures {
+            for (name, c) in &cl.selected {
+                let entry = pkgs
+                    .entry((arch.clone(), name.clone()))
+                    .or_insert_with(|| LockedPackage {
+                        name: name.clone(),
+                        arch: arch.clone(),
+                        version: c.pkg.version.clone(),
+                        architecture: c.pkg.architecture.clone(),
+                        suite: suite_names[c.suite].clone(),
+                        source: c.pkg.source.clone(),
+                        source_version: c.pkg.source_version.clone(),
+                        filename: c.pkg.filename.clone(),
+                        size: c.pkg.size,
+                        sha256: c.pkg.sha256.clone(),
+                        installed_size: c.pkg.installed_size,
+                        depends: Vec::new(),
+                        rules: Vec::new(),
+                    });
+                let deps = cl.edges.get(name).cloned().unwrap_or_default();
+                merge_sorted(&mut entry.depends, deps);
+                merge_sorted(&mut entry.rules, [rule.clone()]);
+            }
+            for (name, (by, required_by)) in &cl.excluded {
+                let entry = excl
+                    .entry((arch.clone(), name.clone(), by.clone()))
+                    .or_insert_with(|| LockedExclude {
+                        name: name.clone(),
+                        arch: arch.clone(),
+                        excluded_by: relative_to(by, &opts.project),
+                        required_by: Vec::new(),
+                        rules: Vec::new(),
+                    });
+                merge_sorted(&mut entry.required_by, required_by.iter().cloned());
+                merge_sorted(&mut entry.rules, [rule.clone()]);
+            }
+        }
+    }
+
+    let timestamp = match &dated {
+        Some((ts, _)) => ts.to_string(),
+        None => fetched
+            .iter()
+            .map(|f| f.release_date)
+            .max()
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+    };
+    let lock = Lock {
+        lock_version: LOCK_VERSION,
+        distro: opts.distro.clone(),
+        timestamp,
+        snapshot: stamp.map(str::to_owned),
+        merged_usr: manifest.merged_usr,
+        architectures: arches.clone(),
+        suites: fetched.iter().map(|f| f.locked.clone()).collect(),
+        packages: pkgs.into_values().collect(),
+        excluded: excl.into_values().collect(),
+    };
+    let lock_path = opts
+        .output
+        .clone()
+        .unwrap_or_else(|| snapshots.join(format!("{}.lock", opts.distro)));
+    lock.write(&lock_path).map_err(|e| PinError::Write(e.to_string()))?;
+    let mut per_arch = BTreeMap::new();
+    for p in &lock.packages {
+        *per_arch.entry(p.arch.clone()).or_insert(0) += 1;
+    }
+    Ok(PinReport {
+        lock_path,
+        packages: per_arch,
+        excluded: lock.excluded.len(),
+        fetch_secs,
+        parse_secs,
+        resolve_secs,
+        stanzas: fetched.iter().map(|f| f.stanzas).sum(),
+    })
+}
+
+fn merge_sorted(v: &mut Vec<String>, more: impl IntoIterator<Item = String>) {
+    let mut set: BTreeSet<String> = v.drain(..).collect();
+    set.extend(more);
+    *v = set.into_iter().collect();
+}
+
+/// Paths in the lock are project-relative so locks match across checkouts.
+fn relative_to(path: &str, project: &Path) -> String {
+    Path::new(path)
+        .strip_prefix(project)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| path.to_owned())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fetch_suite(
+    spec: &SuiteSpec,
+    manifest: &Manifest,
+    keyring: &Keyring,
+    mirrors: &[Mirror],
+    http: &Http,
+    cache: &Cache,
+    arches: &[String],
+    dated: Option<&(jiff::Timestamp, String)>,
+    stamp: Option<&str>,
+    quiet: bool,
+) -> Result<FetchedSuite, PinError> {
+    let suite = &spec.suite;
+    let usable: Vec<(String, &Mirror)> = mirrors
+        .iter()
+        .filter(|m| m.is_dated() == dated.is_some())
+        .filter_map(|m| m.root(&spec.archive, stamp).map(|r| (r, m)))
+        .collect();
+    if usable.is_empty() {
+        let what = if dated.is_some() {
+            "a dated pin needs a snapshot service (--snapshot-service or a --mirror with {timestamp})"
+        } else {
+            "pass --mirror URL, set $DEBLESS_MIRRORS, or add the archive to /etc/apt/sources.list.d"
+        };
+        return Err(PinError::Unreachable(format!(
+            "suite {suite}: no mirror serves archive {:?}; {what}",
+            spec.archive
+        )));
+    }
+    // InRelease from the first mirror that has it; a bad signature is fatal, not a retry.
+    let mut tried = Vec::new();
+    let mut got = None;
+    for (root, _) in &usable {
+        let url = format!("{root}dists/{suite}/InRelease");
+        match http.get(&url, MAX_INRELEASE) {
+            Ok(bytes) => {
+                got = Some((root.clone(), url, bytes));
+                break;
+            }
+            Err(e) => tried.push(e.to_string()),
+        }
+    }
+    let Some((root, url, bytes)) = got else {
+        return Err(PinError::Unreachable(format!(
+            "suite {suite}: no mirror served InRelease (tried {}); check the mirror list or pass --mirror",
+            tried.join("; ")
+        )));
+    };
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| PinError::Integrity(format!("{url}: InRelease is not UTF-8 text")))?;
+    let valid_at = match dated {
+        Some(_) => ValidAt::SignatureTime,
+        None => ValidAt::Time(now()),
+    };
+    let verified = keyring
+        .verify_inrelease(text, valid_at, &spec.signed_by)
+        .map_err(|e| {
+            PinError::Integrity(format!(
+                "{url}: {e}; refusing to use this suite (check snapshots/keys and the manifest's keys)"
+            ))
+        })?;
+    let release = Release::parse(&verified.text)
+        .map_err(|e| PinError::Integrity(format!("{url}: signed Release is malformed: {e}")))?;
+    if !release.names_suite(suite) {
+        return Err(PinError::Integrity(format!(
+            "{url}: signed Release is for {} (Suite {}), not {suite}; the mirror serves the wrong suite",
+            release.codename.as_deref().unwrap_or("?"),
+            release.suite.as_deref().unwrap_or("?")
+        )));
+    }
+    match dated {
+        None => {
+            if let Some(vu) = release.valid_until
+                && vu.as_second() < now()
+            {
+                return Err(PinError::Integrity(format!(
+                    "{url}: Release expired at {vu} (Valid-Until); the mirror is stale: use another mirror or pin a --date"
+                )));
+            }
+        }
+        Some((ts, _)) => {
+            if release.date > *ts {
+                return Err(PinError::Integrity(format!(
+                    "{url}: Release Date {} is after the requested snapshot {ts}; the server is not a snapshot of that date",
+                    release.date
+                )));
+            }
+        }
+    }
+    for arch in arches {
+        if !release.architectures.iter().any(|a| a == arch) {
+            return Err(PinError::Index(format!(
+                "{url}: suite {suite} does not carry architecture {arch} (it has: {}); drop --arch {arch} or edit {}",
+                release.architectures.join(" "),
+                manifest.path.display()
+            )));
+        }
+    }
+    log(quiet, format!("pin: {suite}: InRelease verified (key {}), Release Date {}", verified.fingerprint, release.date));
+
+    let mut indices = Vec::new();
+    let mut packages: BTreeMap<String, Vec<Package>> = BTreeMap::new();
+    let mut parse_secs = 0.0;
+    let mut stanzas = 0;
+    for comp in &manifest.components {
+        let fetch_all = |jobs: &[String]| -> Result<Vec<(String, LockedIndex, Vec<Package>, f64)>, PinError> {
+            jobs.par_iter()
+                .map(|index_arch| {
+                    let (li, text) =
+                        fetch_index(http, cache, &root, suite, comp, index_arch, &release, quiet)?;
+                    let t = Instant::now();
+                    let pkgs = parse_index(&text, &format!("{root}dists/{suite}/{}", li.path))?;
+                    Ok((index_arch.clone(), li, pkgs, t.elapsed().as_secs_f64()))
+                })
+                .collect()
+        };
+        let mut fetched = fetch_all(arches)?;
+        // Architecture: all packages live in every binary-<arch> index when the Release says
+        // so, or when those indices visibly carry them (dak's default); only otherwise is the
+        // separate binary-all index needed.
+        let carries_all = fetched
+            .iter()
+            .any(|(_, _, pkgs, _)| pkgs.iter().any(|p| p.architecture == "all"));
+        let listed_all = release
+            .sha256
+            .keys()
+            .any(|k| k.starts_with(&format!("{comp}/binary-all/Packages")));
+        if !release.all_in_arch_indices && !carries_all && listed_all {
+            fetched.extend(fetch_all(&["all".to_owned()])?);
+        }
+        let mut all_pkgs = Vec::new();
+        for (index_arch, li, pkgs, secs) in fetched {
+            parse_secs += secs;
+            stanzas += pkgs.len();
+            indices.push(li);
+            if index_arch == "all" {
+                all_pkgs = pkgs;
+            } else {
+                packages.entry(index_arch).or_default().extend(pkgs);
+            }
+        }
+        if !all_pkgs.is_empty() {
+            for list in packages.values_mut() {
+                list.extend(all_pkgs.iter().cloned());
+            }
+        }
+    }
+    indices.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(FetchedSuite {
+        spec: spec.clone(),
+        locked: LockedSuite {
+            archive: spec.archive.clone(),
+            suite: suite.clone(),
+            inrelease_sha256: sha256_hex(&bytes),
+            signed_by: verified.fingerprint,
+            date: release.date.to_string(),
+            valid_until: release.valid_until.map(|v| v.to_string()),
+            release_version: release.version.clone(),
+            indices,
+        },
+        release_date: release.date,
+        packages,
+        parse_secs,
+        stanzas,
+    })
+}
+
+/// Download (or take from the cache) one Packages index, verify it against the signed
+/// Release, and decompress it.
+#[allow(clippy::too_many_arguments)]
+fn fetch_index(
+    http: &Http,
+    cache: &Cache,
+    root: &str,
+    suite: &str,
+    comp: &str,
+    arch: &str,
+    release: &Release,
+    quiet: bool,
+) -> Result<(LockedIndex, String), PinError> {
+    let dir = format!("{comp}/binary-{arch}");
+    let listed: Vec<&str> = ["Packages.xz", "Packages.gz", "Packages"]
+        .into_iter()
+        .filter(|f| release.sha256.contains_key(&format!("{dir}/{f}")))
+        .collect();
+    if listed.is_empty() {
+        return Err(PinError::Index(format!(
+            "{root}dists/{suite}/InRelease: the signed Release lists no {dir}/Packages index; \
+             is {comp} a component of {suite}?"
+        )));
+    }
+    let mut tried = Vec::new();
+    for file in listed {
+        let path = format!("{dir}/{file}");
+        let entry = &release.sha256[&path];
+        let bytes = match cache.get_verified(&entry.sha256, entry.size) {
+            Some(b) => b,
+            None => {
+                let plain = format!("{root}dists/{suite}/{path}");
+                let mut urls = Vec::new();
+                if release.acquire_by_hash {
+                    urls.push(format!("{root}dists/{suite}/{dir}/by-hash/SHA256/{}", entry.sha256));
+                }
+                urls.push(plain);
+                let mut body = None;
+                for url in &urls {
+                    match http.get(url, MAX_INDEX) {
+                        Ok(b) => {
+                            body = Some((url.clone(), b));
+                            break;
+                        }
+                        Err(e) => tried.push(e.to_string()),
+                    }
+                }
+                let Some((url, b)) = body else { continue };
+                let got = sha256_hex(&b);
+                if got != entry.sha256 || b.len() as u64 != entry.size {
+                    return Err(PinError::Integrity(format!(
+                        "{url}: does not match the signed Release (sha256 {got}, {} bytes; expected {}, {} bytes); \
+                         the mirror is inconsistent or tampered, try again later or use another mirror",
+                        b.len(),
+                        entry.sha256,
+                        entry.size
+                    )));
+                }
+                log(quiet, format!("pin: {suite}: {path} {} bytes from {url}", b.len()));
+                if let Err(e) = cache.put(&entry.sha256, &b) {
+                    log(quiet, format!("pin: warning: cannot cache {path} in {} ({e})", cache.dir().display()));
+                }
+                b
+            }
+        };
+        let text = decompress(&bytes, file)
+            .map_err(|e| PinError::Index(format!("{root}dists/{suite}/{path}: {e}")))?;
+        return Ok((
+            LockedIndex {
+                architecture: arch.to_owned(),
+                path,
+                sha256: entry.sha256.clone(),
+                size: entry.size,
+            },
+            text,
+        ));
+    }
+    Err(PinError::Unreachable(format!(
+        "suite {suite}: no {dir}/Packages index could be downloaded (tried {})",
+        tried.join("; ")
+    )))
+}
+
+fn decompress(bytes: &[u8], file: &str) -> Result<String, String> {
+    let mut out = Vec::new();
+    let limit = MAX_INDEX_TEXT + 1;
+    let res = if file.ends_with(".xz") {
+        liblzma::read::XzDecoder::new_multi_decoder(bytes)
+            .take(limit)
+            .read_to_end(&mut out)
+    } else if file.ends_with(".gz") {
+        flate2::read::MultiGzDecoder::new(bytes)
+            .take(limit)
+            .read_to_end(&mut out)
+    } else {
+        out.extend_from_slice(bytes);
+        Ok(out.len())
+    };
+    res.map_err(|e| format!("cannot decompress ({e})"))?;
+    if out.len() as u64 > MAX_INDEX_TEXT {
+        return Err(format!("decompresses to more than {MAX_INDEX_TEXT} bytes"));
+    }
+    String::from_utf8(out).map_err(|_| "index is not UTF-8 text".to_owned())
+}
+
+fn parse_index(text: &str, url: &str) -> Result<Vec<Package>, PinError> {
+    let pkgs = packages::parse(text).map_err(|e| PinError::Index(format!("{url}: {e}")))?;
+    let mut seen = HashSet::with_capacity(pkgs.len());
+    for p in &pkgs {
+        if !seen.insert((p.name.as_str(), p.version.as_str(), p.architecture.as_str())) {
+            return Err(PinError::Index(format!(
+                "{url}: duplicate stanza for {} {} ({}); the index is corrupt",
+                p.name, p.version, p.architecture
+            )));
+        }
+    }
+    Ok(pkgs)
+}

@@ -1,0 +1,101 @@
+//! `debless why`: explain from the lock why a package is (or is not) in an image.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::rules::{Kind, RuleSet};
+use crate::snapshot::lock::Lock;
+
+/// The answer to `why PKG --image IMAGE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// Dependency paths from the image's root packages to the package.
+    Paths(Vec<Vec<String>>),
+    /// Not in the image, and why.
+    Absent(String),
+}
+
+/// Explain `pkg` in `image` (a rule name) for `arch`.
+pub fn why(lock: &Lock, rules: &RuleSet, image: &str, arch: &str, pkg: &str) -> Result<Why, String> {
+    if !lock.architectures.iter().any(|a| a == arch) {
+        return Err(format!(
+            "architecture {arch} is not in the {} lock (it has {}); run `debless pin --arch {arch}`",
+            lock.distro,
+            lock.architectures.join(", ")
+        ));
+    }
+    let rule = rules.get(image).map_err(|e| e.to_string())?;
+    let chain = match rule.kind {
+        Kind::Image => rules.chain(image).map_err(|e| e.to_string())?,
+        Kind::Variant => vec![rule],
+    };
+    let names: BTreeSet<&str> = chain.iter().map(|r| r.name.as_str()).collect();
+    let in_image: BTreeMap<&str, &Vec<String>> = lock
+        .packages_for(arch)
+        .filter(|p| p.rules.iter().any(|r| r == image))
+        .map(|p| (p.name.as_str(), &p.depends))
+        .collect();
+    if !in_image.contains_key(pkg) {
+        let ex: Vec<String> = lock
+            .excluded
+            .iter()
+            .filter(|e| e.arch == arch && e.name == pkg && e.rules.iter().any(|r| names.contains(r.as_str()) || r == image))
+            .map(|e| {
+                let by: Vec<&str> = e
+                    .required_by
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|r| in_image.contains_key(r))
+                    .collect();
+                format!("excluded by {} (a dependency of {})", e.excluded_by, by.join(", "))
+            })
+            .collect();
+        let elsewhere: Vec<&str> = lock
+            .packages_for(arch)
+            .filter(|p| p.name == pkg)
+            .flat_map(|p| p.rules.iter().map(String::as_str))
+            .collect();
+        let mut msg = format!("{pkg} is not in {image} for {arch}");
+        if !ex.is_empty() {
+            msg.push_str(&format!(": {}", ex.join("; ")));
+        } else if !elsewhere.is_empty() {
+            msg.push_str(&format!(" (it is in: {})", elsewhere.join(", ")));
+        }
+        return Ok(Why::Absent(msg));
+    }
+    let roots: BTreeSet<&str> = chain
+        .iter()
+        .flat_map(|r| r.roots(&lock.distro))
+        .filter(|r| in_image.contains_key(r))
+        .collect();
+    let mut paths = Vec::new();
+    for root in roots {
+        // Shortest path from this root by BFS, ties broken by name order.
+        let mut prev: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut queue = VecDeque::from([root]);
+        let mut seen = BTreeSet::from([root]);
+        while let Some(n) = queue.pop_front() {
+            if n == pkg {
+                break;
+            }
+            for d in in_image.get(n).into_iter().flat_map(|v| v.iter()) {
+                let d = d.as_str();
+                if in_image.contains_key(d) && seen.insert(d) {
+                    prev.insert(d, n);
+                    queue.push_back(d);
+                }
+            }
+        }
+        if !seen.contains(pkg) {
+            continue;
+        }
+        let mut path = vec![pkg.to_owned()];
+        let mut cur = pkg;
+        while let Some(p) = prev.get(cur) {
+            path.push((*p).to_owned());
+            cur = p;
+        }
+        path.reverse();
+        paths.push(path);
+    }
+    Ok(Why::Paths(paths))
+}
