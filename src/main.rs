@@ -104,7 +104,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 output,
                 cache_dir: cache_dir.unwrap_or_else(Cache::default_dir),
                 etc_apt: PathBuf::from("/etc/apt"),
-                env_mirrors: std::env::var(MIRRORS_ENV).ok().filter(|s| !s.trim().is_empty()),
+                env_mirrors: std::env::var(MIRRORS_ENV)
+                    .ok()
+                    .filter(|s| !s.trim().is_empty()),
                 quiet: cli.quiet,
             };
             let r = pin(&opts)?;
@@ -130,7 +132,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let lock = Lock::read(&cli.project.join("snapshots").join(format!("{distro}.lock")))?;
             let rules = RuleSet::load(&cli.project.join("rules"))?;
-            let arch = arch.unwrap_or_else(|| lock.architectures.first().cloned().unwrap_or_default());
+            let arch =
+                arch.unwrap_or_else(|| lock.architectures.first().cloned().unwrap_or_default());
             match why(&lock, &rules, &image, &arch, &package).map_err(anyhow::Error::msg)? {
                 Why::Paths(paths) => {
                     for p in paths {

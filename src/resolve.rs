@@ -2,7 +2,8 @@
 //!
 //! Deterministic and apt-like: one version per package name (the highest across suites
 //! that satisfies the first constraint met), alternatives prefer an already selected
-//! package, then an excluded one (treated as satisfied), then the first satisfiable.
+//! package, then an excluded one (treated as satisfied), then the first satisfiable; a
+//! virtual package with several providers takes the first provider by name.
 //! Unmet dependencies and Conflicts/Breaks between selected packages are hard errors
 //! that print the chain from the root.
 
@@ -124,16 +125,18 @@ impl<'a> Universe<'a> {
         }
         match &rel.version {
             None => true,
-            Some((op, want)) => {
-                version::parse(&c.pkg.version).is_some_and(|have| version::satisfies(&have, op, want))
-            }
+            Some((op, want)) => version::parse(&c.pkg.version)
+                .is_some_and(|have| version::satisfies(&have, op, want)),
         }
     }
 
     /// Does candidate `i` satisfy `rel` through a Provides entry?
     fn satisfies_virtual(&self, rel: &Relation, i: usize) -> bool {
         let c = &self.cands[i];
-        if rel.archqual.as_deref() == Some("any") && c.pkg.multi_arch != "allowed" && c.pkg.multi_arch != "foreign" {
+        if rel.archqual.as_deref() == Some("any")
+            && c.pkg.multi_arch != "allowed"
+            && c.pkg.multi_arch != "foreign"
+        {
             return false;
         }
         let Some(list) = self.provides.get(&rel.name) else {
@@ -286,7 +289,10 @@ pub fn resolve<'a>(
     while let Some(name) = queue.pop_front() {
         let c = cl.selected[&name];
         let mut deps = BTreeSet::new();
-        for (field, raw) in [("Pre-Depends", &c.pkg.pre_depends), ("Depends", &c.pkg.depends)] {
+        for (field, raw) in [
+            ("Pre-Depends", &c.pkg.pre_depends),
+            ("Depends", &c.pkg.depends),
+        ] {
             if raw.is_empty() {
                 continue;
             }
@@ -308,9 +314,7 @@ pub fn resolve<'a>(
                 if let Some(hit) = group.iter().find_map(|r| {
                     cl.selected
                         .iter()
-                        .find(|(_, s)| {
-                            u.satisfies(r, s.index)
-                        })
+                        .find(|(_, s)| u.satisfies(r, s.index))
                         .map(|(n, _)| n.clone())
                 }) {
                     deps.insert(hit);
@@ -342,7 +346,11 @@ pub fn resolve<'a>(
                     }
                 }
                 let Some(pick) = chosen else {
-                    let wanted = group.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" | ");
+                    let wanted = group
+                        .iter()
+                        .map(|r| r.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" | ");
                     let why = unmet_reason(u, &cl, &group);
                     return Err(ResolveError(format!(
                         "{} -> {wanted}: {why}",
@@ -379,17 +387,31 @@ fn arch_restriction_applies(r: &Relation, arch: &str) -> bool {
     }
 }
 
-/// Is `r` satisfied by exclusion: its name is excluded, or an excluded package provides it?
+/// Is `r` satisfied by exclusion? Yes when the name it asks for is excluded (a real or a
+/// virtual name), or when it is virtual and every package providing it is excluded. A
+/// virtual with a provider that is not excluded is resolved normally.
 fn excluded_match(u: &Universe<'_>, r: &Relation, ex: &Excludes) -> Option<(String, String)> {
     if let Some(src) = ex.source_of(&r.name) {
         return Some((r.name.clone(), src.to_owned()));
     }
-    for (name, src) in &ex.by_name {
-        if let Some(list) = u.by_name.get(name.as_str())
-            && list.iter().any(|&i| u.satisfies_virtual(r, i))
-        {
-            return Some((name.clone(), src.clone()));
-        }
+    if u.by_name.contains_key(r.name.as_str()) {
+        return None;
+    }
+    let providers: Vec<usize> = u
+        .provides
+        .get(&r.name)
+        .into_iter()
+        .flatten()
+        .map(|(p, _)| *p)
+        .filter(|&p| u.satisfies_virtual(r, p))
+        .collect();
+    let first = *providers.first()?;
+    if providers
+        .iter()
+        .all(|&p| ex.by_name.contains_key(&u.cands[p].pkg.name))
+    {
+        let name = &u.cands[first].pkg.name;
+        return Some((name.clone(), ex.by_name[name].clone()));
     }
     None
 }
@@ -406,7 +428,10 @@ fn unmet_reason(u: &Universe<'_>, cl: &Closure<'_>, group: &[&Relation]) -> Stri
     let r = group[0];
     match u.by_name.get(r.name.as_str()) {
         Some(list) if r.version.is_some() => {
-            let have: Vec<&str> = list.iter().map(|&i| u.cands[i].pkg.version.as_str()).collect();
+            let have: Vec<&str> = list
+                .iter()
+                .map(|&i| u.cands[i].pkg.version.as_str())
+                .collect();
             format!(
                 "no candidate for {} (available: {})",
                 u.arch,
@@ -501,12 +526,23 @@ mod tests {
 
     fn run(pkgs: &[Package], roots: &[&str], ex: &[&str]) -> Result<Vec<String>, String> {
         let u = Universe::new("amd64", &[pkgs]);
-        let roots: Vec<_> = roots.iter().map(|r| (r.to_string(), "rules/t.toml".to_string())).collect();
+        let roots: Vec<_> = roots
+            .iter()
+            .map(|r| (r.to_string(), "rules/t.toml".to_string()))
+            .collect();
         let ex = Excludes {
-            by_name: ex.iter().map(|e| (e.to_string(), "snapshots/t.toml".to_string())).collect(),
+            by_name: ex
+                .iter()
+                .map(|e| (e.to_string(), "snapshots/t.toml".to_string()))
+                .collect(),
         };
         resolve(&u, &roots, &ex)
-            .map(|c| c.selected.iter().map(|(n, c)| format!("{n}={}", c.pkg.version)).collect())
+            .map(|c| {
+                c.selected
+                    .iter()
+                    .map(|(n, c)| format!("{n}={}", c.pkg.version))
+                    .collect()
+            })
             .map_err(|e| e.to_string())
     }
 
@@ -516,7 +552,11 @@ mod tests {
             pkg("a", "1", &[("Pre-Depends", "b (>= 2)")]),
             pkg("b", "1", &[]),
             pkg("b", "3", &[("Depends", "c:any")]),
-            pkg("c", "1", &[("Multi-Arch", "allowed"), ("Architecture", "all")]),
+            pkg(
+                "c",
+                "1",
+                &[("Multi-Arch", "allowed"), ("Architecture", "all")],
+            ),
         ];
         assert_eq!(run(&pkgs, &["a"], &[]).unwrap(), ["a=1", "b=3", "c=1"]);
     }
@@ -546,7 +586,11 @@ mod tests {
     #[test]
     fn excluded_dependency_counts_as_satisfied() {
         let pkgs = [
-            pkg("a", "1", &[("Depends", "debconf (>= 0.5) | debconf-2.0, perlapi")]),
+            pkg(
+                "a",
+                "1",
+                &[("Depends", "debconf (>= 0.5) | debconf-2.0, perlapi")],
+            ),
             pkg("debconf", "1", &[]),
             pkg("perl-base", "1", &[("Provides", "perlapi")]),
         ];
@@ -559,8 +603,15 @@ mod tests {
         };
         let cl = resolve(&u, &[("a".into(), "r".into())], &ex).unwrap();
         assert_eq!(cl.selected.keys().collect::<Vec<_>>(), ["a"]);
-        assert_eq!(cl.excluded.keys().collect::<Vec<_>>(), ["debconf", "perl-base"]);
-        assert!(run(&pkgs, &["debconf"], &["debconf"]).unwrap_err().contains("excludes it"));
+        assert_eq!(
+            cl.excluded.keys().collect::<Vec<_>>(),
+            ["debconf", "perl-base"]
+        );
+        assert!(
+            run(&pkgs, &["debconf"], &["debconf"])
+                .unwrap_err()
+                .contains("excludes it")
+        );
     }
 
     #[test]
@@ -571,7 +622,10 @@ mod tests {
             pkg("low", "1", &[]),
         ];
         let e = run(&pkgs, &["top"], &[]).unwrap_err();
-        assert_eq!(e, "top -> mid -> low (= 2): no candidate for amd64 (available: 1)");
+        assert_eq!(
+            e,
+            "top -> mid -> low (= 2): no candidate for amd64 (available: 1)"
+        );
     }
 
     #[test]
@@ -582,8 +636,14 @@ mod tests {
             pkg("c", "1", &[]),
         ];
         let e = run(&pkgs, &["a"], &[]).unwrap_err();
-        assert!(e.starts_with("b 1 Breaks c (<< 2), but c 1 is selected too"), "{e}");
+        assert!(
+            e.starts_with("b 1 Breaks c (<< 2), but c 1 is selected too"),
+            "{e}"
+        );
         let ok = [pkg("a", "1", &[("Conflicts", "v"), ("Provides", "v")])];
-        assert!(run(&ok, &["a"], &[]).is_ok(), "self-conflict via Provides is allowed");
+        assert!(
+            run(&ok, &["a"], &[]).is_ok(),
+            "self-conflict via Provides is allowed"
+        );
     }
 }

@@ -17,9 +17,6 @@ pub struct PackageRule {
     /// Distros this package applies to; absent means every distro of the rule.
     #[serde(default)]
     pub distros: Option<Vec<String>>,
-    /// Paths (globs, `**` crosses directories) the package contributes; absent means all.
-    #[serde(default)]
-    pub paths: Option<Vec<String>>,
 }
 
 /// Whether a rule is an image level or a variant.
@@ -105,7 +102,10 @@ impl RuleSet {
     /// Load `dir/*.toml` (images) and `dir/variants/*.toml` (variants).
     pub fn load(dir: &Path) -> Result<RuleSet, RuleError> {
         let mut rules = BTreeMap::new();
-        for (sub, kind) in [(dir.to_path_buf(), Kind::Image), (dir.join("variants"), Kind::Variant)] {
+        for (sub, kind) in [
+            (dir.to_path_buf(), Kind::Image),
+            (dir.join("variants"), Kind::Variant),
+        ] {
             if kind == Kind::Variant && !sub.is_dir() {
                 continue;
             }
@@ -164,7 +164,10 @@ impl RuleSet {
             let mut cur = rule;
             while let Some(p) = &cur.parent {
                 if seen.contains(&p.as_str()) {
-                    return Err(err(format!("inheritance cycle: {} -> {p}", seen.join(" -> "))));
+                    return Err(err(format!(
+                        "inheritance cycle: {} -> {p}",
+                        seen.join(" -> ")
+                    )));
                 }
                 seen.push(p);
                 cur = &self.rules[p];
@@ -256,11 +259,24 @@ mod tests {
     #[test]
     fn loads_inheritance_and_variants() {
         let d = tempfile::tempdir().unwrap();
-        write(d.path(), "a.toml", "distros=['x','y']\n[packages.p]\n[packages.q]\ndistros=['y']\n");
-        write(d.path(), "b.toml", "parent='a'\ndistros=['x']\n[packages.r]\n");
+        write(
+            d.path(),
+            "a.toml",
+            "distros=['x','y']\n[packages.p]\n[packages.q]\ndistros=['y']\n",
+        );
+        write(
+            d.path(),
+            "b.toml",
+            "parent='a'\ndistros=['x']\n[packages.r]\n",
+        );
         write(d.path(), "variants/v.toml", "distros=['x']\n[packages.s]\n");
         let set = RuleSet::load(d.path()).unwrap();
-        let chain: Vec<_> = set.chain("b").unwrap().iter().map(|r| r.name.clone()).collect();
+        let chain: Vec<_> = set
+            .chain("b")
+            .unwrap()
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
         assert_eq!(chain, ["a", "b"]);
         assert_eq!(set.get("a").unwrap().roots("x"), ["p"]);
         assert_eq!(set.get("a").unwrap().roots("y"), ["p", "q"]);

@@ -169,7 +169,9 @@ pub fn safe_pool_path(path: &str) -> bool {
         && !path.starts_with('/')
         && !path.contains('\\')
         && !path.bytes().any(|b| b.is_ascii_control() || b == b' ')
-        && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 #[cfg(test)]
@@ -196,7 +198,12 @@ mod tests {
     #[test]
     fn rejects_unsafe_and_malformed_stanzas() {
         let dotdot = stanza("").replace("pool/main/f", "pool/../../etc");
-        assert!(parse(&dotdot).unwrap_err().to_string().contains("unsafe Filename"));
+        assert!(
+            parse(&dotdot)
+                .unwrap_err()
+                .to_string()
+                .contains("unsafe Filename")
+        );
         let abs = stanza("").replace("Filename: pool", "Filename: /pool");
         assert!(parse(&abs).is_err());
         let short = stanza("").replace(HASH, "abc");
@@ -206,6 +213,11 @@ mod tests {
         let huge = stanza(&format!("Description: {}\n", "x".repeat(MAX_FIELD + 1)));
         assert!(parse(&huge).unwrap_err().to_string().contains("limit"));
         let badname = stanza("").replace("Package: libfoo1", "Package: Lib_Foo");
-        assert!(parse(&badname).unwrap_err().to_string().contains("package name"));
+        assert!(
+            parse(&badname)
+                .unwrap_err()
+                .to_string()
+                .contains("package name")
+        );
     }
 }

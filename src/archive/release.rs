@@ -173,11 +173,26 @@ mod tests {
     #[test]
     fn rejects_bad_hash_lines_and_dates() {
         let bad = SAMPLE.replace(" 12 main", " twelve main");
-        assert!(Release::parse(&bad).unwrap_err().to_string().contains("size"));
+        assert!(
+            Release::parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("size")
+        );
         let bad = SAMPLE.replace("0123456789abcdef 12", "0123456789abcdeg 12");
-        assert!(Release::parse(&bad).unwrap_err().to_string().contains("hash"));
+        assert!(
+            Release::parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("hash")
+        );
         let bad = SAMPLE.replace("Sat, 21 Nov 2026", "yesterday");
-        assert!(Release::parse(&bad).unwrap_err().to_string().contains("Date"));
+        assert!(
+            Release::parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("Date")
+        );
         let no_sha = SAMPLE.split("SHA256:").next().unwrap().to_owned();
         assert!(Release::parse(&no_sha).is_err());
     }

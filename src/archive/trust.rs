@@ -201,7 +201,7 @@ fn created(sig: &Signature) -> i64 {
 fn matches_issuer(sig: &Signature, fp: &pgp::types::Fingerprint, id: pgp::types::KeyId) -> bool {
     let fps = sig.issuer_fingerprint();
     if !fps.is_empty() {
-        return fps.iter().any(|f| *f == fp);
+        return fps.contains(&fp);
     }
     sig.issuer_key_id().iter().any(|k| **k == id)
 }
@@ -250,7 +250,10 @@ fn primary_usable(tk: &TrustedKey, now: i64) -> Result<(), String> {
         }
     }
     let Some(selfsig) = newest else {
-        return Err(format!("key {} has no valid self-signature", tk.fingerprint));
+        return Err(format!(
+            "key {} has no valid self-signature",
+            tk.fingerprint
+        ));
     };
     check_expiry(
         i64::from(primary.created_at().as_secs()),
@@ -273,7 +276,9 @@ fn subkey_usable(
     );
     let mut binding: Option<&Signature> = None;
     for sig in &sub.signatures {
-        let valid = sig.verify_subkey_binding(&tk.key.primary_key, &sub.key).is_ok();
+        let valid = sig
+            .verify_subkey_binding(&tk.key.primary_key, &sub.key)
+            .is_ok();
         if !valid {
             continue;
         }

@@ -69,9 +69,21 @@ mod tests {
     #[test]
     fn checks_constraints() {
         let v = |s| parse(s).unwrap();
-        assert!(satisfies(&v("2.41-12"), &VersionConstraint::GreaterThanEqual, &v("2.38")));
-        assert!(!satisfies(&v("2.41-12"), &VersionConstraint::LessThan, &v("2.41")));
-        assert!(satisfies(&v("1:1"), &VersionConstraint::GreaterThan, &v("9")));
+        assert!(satisfies(
+            &v("2.41-12"),
+            &VersionConstraint::GreaterThanEqual,
+            &v("2.38")
+        ));
+        assert!(!satisfies(
+            &v("2.41-12"),
+            &VersionConstraint::LessThan,
+            &v("2.41")
+        ));
+        assert!(satisfies(
+            &v("1:1"),
+            &VersionConstraint::GreaterThan,
+            &v("9")
+        ));
         assert!(satisfies(&v("1.0"), &VersionConstraint::Equal, &v("1.0-0")));
     }
 }

@@ -89,7 +89,11 @@ impl Http {
             url: url.to_owned(),
             what: e.to_string(),
         };
-        let resp = self.client.get(url).send().map_err(|e| net(&error_chain(&e)))?;
+        let resp = self
+            .client
+            .get(url)
+            .send()
+            .map_err(|e| net(&error_chain(&e)))?;
         let status = resp.status().as_u16();
         if status == 404 || status == 410 {
             return Err(HttpError::NotFound {

@@ -8,7 +8,8 @@ pub const MIRRORS_ENV: &str = "DEBLESS_MIRRORS";
 /// Environment variable overriding the snapshot service URL template.
 pub const SNAPSHOT_ENV: &str = "DEBLESS_SNAPSHOT_SERVICE";
 /// The public snapshot service, the real-world home of dated pins.
-pub const PUBLIC_SNAPSHOT_SERVICE: &str = "https://snapshot.debian.org/archive/{archive}/{timestamp}/";
+pub const PUBLIC_SNAPSHOT_SERVICE: &str =
+    "https://snapshot.debian.org/archive/{archive}/{timestamp}/";
 
 /// One place an archive can be fetched from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,13 +225,20 @@ mod tests {
         let m = Mirror::parse("http://h/debian-security/", ARCHIVES, "t").unwrap();
         assert_eq!(m.archive.as_deref(), Some("debian-security"));
         assert_eq!(m.root("debian", None), None);
-        assert_eq!(m.root("debian-security", None).unwrap(), "http://h/debian-security/");
+        assert_eq!(
+            m.root("debian-security", None).unwrap(),
+            "http://h/debian-security/"
+        );
         let m = Mirror::parse("http://h/mirrors", ARCHIVES, "t").unwrap();
         assert_eq!(m.root("debian", None).unwrap(), "http://h/mirrors/debian/");
         let m = Mirror::parse(PUBLIC_SNAPSHOT_SERVICE, ARCHIVES, "t").unwrap();
         assert!(m.is_dated());
         assert_eq!(m.root("debian", None), None);
-        assert!(m.root("debian", Some("20261120T000000Z")).unwrap().ends_with("/archive/debian/20261120T000000Z/"));
+        assert!(
+            m.root("debian", Some("20261120T000000Z"))
+                .unwrap()
+                .ends_with("/archive/debian/20261120T000000Z/")
+        );
         let m = Mirror::parse("http://h/archive/debian/20250520T000000Z", ARCHIVES, "t").unwrap();
         assert_eq!(m.archive.as_deref(), Some("debian"));
         assert!(Mirror::parse("ftp://h/debian", ARCHIVES, "t").is_err());
@@ -269,7 +277,10 @@ mod tests {
             ]
         );
         let flags = vec!["http://only.example".to_string()];
-        let cfg = MirrorConfig { flags: &flags, ..cfg };
+        let cfg = MirrorConfig {
+            flags: &flags,
+            ..cfg
+        };
         assert_eq!(mirror_list(&cfg, ARCHIVES).unwrap().len(), 1);
     }
 }

@@ -153,7 +153,9 @@ impl Lock {
             what,
         };
         let text = std::fs::read_to_string(path).map_err(|e| {
-            err(format!("cannot read the lock ({e}); run `debless pin` to create it"))
+            err(format!(
+                "cannot read the lock ({e}); run `debless pin` to create it"
+            ))
         })?;
         let lock: Lock = toml::from_str(&text).map_err(|e| {
             err(format!(
@@ -195,13 +197,20 @@ impl Lock {
         tmp.write_all(self.to_toml().as_bytes())
             .and_then(|_| tmp.as_file().sync_all())
             .map_err(|e| err(format!("cannot write ({e}); the old lock is unchanged")))?;
-        tmp.persist(path)
-            .map_err(|e| err(format!("cannot replace ({}); the old lock is unchanged", e.error)))?;
+        tmp.persist(path).map_err(|e| {
+            err(format!(
+                "cannot replace ({}); the old lock is unchanged",
+                e.error
+            ))
+        })?;
         Ok(())
     }
 
     /// Packages of one architecture.
-    pub fn packages_for<'a>(&'a self, arch: &'a str) -> impl Iterator<Item = &'a LockedPackage> + 'a {
+    pub fn packages_for<'a>(
+        &'a self,
+        arch: &'a str,
+    ) -> impl Iterator<Item = &'a LockedPackage> + 'a {
         self.packages.iter().filter(move |p| p.arch == arch)
     }
 }

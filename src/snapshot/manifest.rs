@@ -100,7 +100,7 @@ impl Manifest {
         }
         if m.suites.is_empty() || m.keys.is_empty() || m.architectures.is_empty() {
             return Err(err(
-                "needs at least one suite, one key and one architecture".into()
+                "needs at least one suite, one key and one architecture".into(),
             ));
         }
         for s in &m.suites {
@@ -159,11 +159,17 @@ pub fn check_arch(a: &str) -> Result<(), String> {
 
 /// The first line of a (possibly multi-line) parser message, for one-line errors.
 pub fn one_line(s: &str) -> String {
-    let mut parts = s.lines().map(str::trim).filter(|l| !l.is_empty() && *l != "|");
+    let mut parts = s
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "|");
     let first = parts.next().unwrap_or("").to_owned();
     // toml errors put the useful explanation on the last line.
-    match parts.last() {
-        Some(last) if last != first => format!("{first} {}", last.trim_start_matches("| ").trim_start_matches('^').trim()),
+    match parts.next_back() {
+        Some(last) if last != first => format!(
+            "{first} {}",
+            last.trim_start_matches("| ").trim_start_matches('^').trim()
+        ),
         _ => first,
     }
 }

@@ -106,6 +106,9 @@ pub enum PinError {
     Write(String),
 }
 
+/// One index: its architecture, lock entry, stanzas and parse time.
+type FetchedIndex = (String, LockedIndex, Vec<Package>, f64);
+
 /// One suite after verification and index download.
 struct FetchedSuite {
     spec: SuiteSpec,
@@ -180,7 +183,15 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         .par_iter()
         .map(|spec| {
             fetch_suite(
-                spec, &manifest, &keyring, &mirrors, &http, &cache, &arches, dated.as_ref(), stamp,
+                spec,
+                &manifest,
+                &keyring,
+                &mirrors,
+                &http,
+                &cache,
+                &arches,
+                dated.as_ref(),
+                stamp,
                 opts.quiet,
             )
         })
@@ -206,7 +217,9 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
             let mut closures = Vec::new();
             for rule in rules.for_distro(&opts.distro) {
                 let chain = match rule.kind {
-                    Kind::Image => rules.chain(&rule.name).map_err(|e| PinError::Config(e.to_string()))?,
+                    Kind::Image => rules
+                        .chain(&rule.name)
+                        .map_err(|e| PinError::Config(e.to_string()))?,
                     Kind::Variant => vec![rule],
                 };
                 let mut roots = Vec::new();
@@ -216,7 +229,8 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
                         roots.push((root.to_owned(), r.file.display().to_string()));
                     }
                     for e in &r.exclude {
-                        ex.entry(e.clone()).or_insert_with(|| r.file.display().to_string());
+                        ex.entry(e.clone())
+                            .or_insert_with(|| r.file.display().to_string());
                     }
                 }
                 let closure = resolve::resolve(&universe, &roots, &Excludes { by_name: ex })
@@ -239,23 +253,23 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
     for (arch, closures) in &results {
         for (rule, cl) in closures {
             for (name, c) in &cl.selected {
-                let entry = pkgs
-                    .entry((arch.clone(), name.clone()))
-                    .or_insert_with(|| LockedPackage {
-                        name: name.clone(),
-                        arch: arch.clone(),
-                        version: c.pkg.version.clone(),
-                        architecture: c.pkg.architecture.clone(),
-                        suite: suite_names[c.suite].clone(),
-                        source: c.pkg.source.clone(),
-                        source_version: c.pkg.source_version.clone(),
-                        filename: c.pkg.filename.clone(),
-                        size: c.pkg.size,
-                        sha256: c.pkg.sha256.clone(),
-                        installed_size: c.pkg.installed_size,
-                        depends: Vec::new(),
-                        rules: Vec::new(),
-                    });
+                let entry =
+                    pkgs.entry((arch.clone(), name.clone()))
+                        .or_insert_with(|| LockedPackage {
+                            name: name.clone(),
+                            arch: arch.clone(),
+                            version: c.pkg.version.clone(),
+                            architecture: c.pkg.architecture.clone(),
+                            suite: suite_names[c.suite].clone(),
+                            source: c.pkg.source.clone(),
+                            source_version: c.pkg.source_version.clone(),
+                            filename: c.pkg.filename.clone(),
+                            size: c.pkg.size,
+                            sha256: c.pkg.sha256.clone(),
+                            installed_size: c.pkg.installed_size,
+                            depends: Vec::new(),
+                            rules: Vec::new(),
+                        });
                 let deps = cl.edges.get(name).cloned().unwrap_or_default();
                 merge_sorted(&mut entry.depends, deps);
                 merge_sorted(&mut entry.rules, [rule.clone()]);
@@ -300,7 +314,8 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         .output
         .clone()
         .unwrap_or_else(|| snapshots.join(format!("{}.lock", opts.distro)));
-    lock.write(&lock_path).map_err(|e| PinError::Write(e.to_string()))?;
+    lock.write(&lock_path)
+        .map_err(|e| PinError::Write(e.to_string()))?;
     let mut per_arch = BTreeMap::new();
     for p in &lock.packages {
         *per_arch.entry(p.arch.clone()).or_insert(0) += 1;
@@ -429,14 +444,20 @@ fn fetch_suite(
             )));
         }
     }
-    log(quiet, format!("pin: {suite}: InRelease verified (key {}), Release Date {}", verified.fingerprint, release.date));
+    log(
+        quiet,
+        format!(
+            "pin: {suite}: InRelease verified (key {}), Release Date {}",
+            verified.fingerprint, release.date
+        ),
+    );
 
     let mut indices = Vec::new();
     let mut packages: BTreeMap<String, Vec<Package>> = BTreeMap::new();
     let mut parse_secs = 0.0;
     let mut stanzas = 0;
     for comp in &manifest.components {
-        let fetch_all = |jobs: &[String]| -> Result<Vec<(String, LockedIndex, Vec<Package>, f64)>, PinError> {
+        let fetch_all = |jobs: &[String]| -> Result<Vec<FetchedIndex>, PinError> {
             jobs.par_iter()
                 .map(|index_arch| {
                     let (li, text) =
@@ -532,7 +553,10 @@ fn fetch_index(
                 let plain = format!("{root}dists/{suite}/{path}");
                 let mut urls = Vec::new();
                 if release.acquire_by_hash {
-                    urls.push(format!("{root}dists/{suite}/{dir}/by-hash/SHA256/{}", entry.sha256));
+                    urls.push(format!(
+                        "{root}dists/{suite}/{dir}/by-hash/SHA256/{}",
+                        entry.sha256
+                    ));
                 }
                 urls.push(plain);
                 let mut body = None;
@@ -556,9 +580,18 @@ fn fetch_index(
                         entry.size
                     )));
                 }
-                log(quiet, format!("pin: {suite}: {path} {} bytes from {url}", b.len()));
+                log(
+                    quiet,
+                    format!("pin: {suite}: {path} {} bytes from {url}", b.len()),
+                );
                 if let Err(e) = cache.put(&entry.sha256, &b) {
-                    log(quiet, format!("pin: warning: cannot cache {path} in {} ({e})", cache.dir().display()));
+                    log(
+                        quiet,
+                        format!(
+                            "pin: warning: cannot cache {path} in {} ({e})",
+                            cache.dir().display()
+                        ),
+                    );
                 }
                 b
             }

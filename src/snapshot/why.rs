@@ -15,7 +15,13 @@ pub enum Why {
 }
 
 /// Explain `pkg` in `image` (a rule name) for `arch`.
-pub fn why(lock: &Lock, rules: &RuleSet, image: &str, arch: &str, pkg: &str) -> Result<Why, String> {
+pub fn why(
+    lock: &Lock,
+    rules: &RuleSet,
+    image: &str,
+    arch: &str,
+    pkg: &str,
+) -> Result<Why, String> {
     if !lock.architectures.iter().any(|a| a == arch) {
         return Err(format!(
             "architecture {arch} is not in the {} lock (it has {}); run `debless pin --arch {arch}`",
@@ -38,7 +44,13 @@ pub fn why(lock: &Lock, rules: &RuleSet, image: &str, arch: &str, pkg: &str) -> 
         let ex: Vec<String> = lock
             .excluded
             .iter()
-            .filter(|e| e.arch == arch && e.name == pkg && e.rules.iter().any(|r| names.contains(r.as_str()) || r == image))
+            .filter(|e| {
+                e.arch == arch
+                    && e.name == pkg
+                    && e.rules
+                        .iter()
+                        .any(|r| names.contains(r.as_str()) || r == image)
+            })
             .map(|e| {
                 let by: Vec<&str> = e
                     .required_by
@@ -46,7 +58,11 @@ pub fn why(lock: &Lock, rules: &RuleSet, image: &str, arch: &str, pkg: &str) -> 
                     .map(String::as_str)
                     .filter(|r| in_image.contains_key(r))
                     .collect();
-                format!("excluded by {} (a dependency of {})", e.excluded_by, by.join(", "))
+                format!(
+                    "excluded by {} (a dependency of {})",
+                    e.excluded_by,
+                    by.join(", ")
+                )
             })
             .collect();
         let elsewhere: Vec<&str> = lock

@@ -1,0 +1,428 @@
+//! Test fixtures: a throwaway OpenPGP key (real GnuPG), a fake Debian archive with a
+//! signed InRelease, and a small HTTP server on 127.0.0.1.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use sha2::{Digest, Sha256};
+
+/// Lower-case hex SHA256.
+pub fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A GnuPG home with throwaway keys.
+pub struct Gpg {
+    home: tempfile::TempDir,
+}
+
+impl Gpg {
+    /// A fresh, empty GnuPG home.
+    pub fn new() -> Gpg {
+        let home = tempfile::tempdir().unwrap();
+        Gpg { home }
+    }
+
+    fn cmd(&self, faked_time: Option<&str>) -> Command {
+        let mut c = Command::new("gpg");
+        c.arg("--homedir").arg(self.home.path()).args([
+            "--batch",
+            "--quiet",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+        ]);
+        if let Some(t) = faked_time {
+            c.arg("--faked-system-time").arg(t);
+        }
+        c
+    }
+
+    /// Generate an ed25519 signing key; `expire` like `0` (never) or `1d`, optionally at a
+    /// faked creation time (`20200101T000000!`). Returns its fingerprint.
+    pub fn generate(&self, uid: &str, expire: &str, faked_time: Option<&str>) -> String {
+        let out = self
+            .cmd(faked_time)
+            .args(["--quick-gen-key", uid, "ed25519", "sign", expire])
+            .output()
+            .expect("gpg must be installed (apt-get install gnupg)");
+        assert!(
+            out.status.success(),
+            "gpg key generation failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let list = self
+            .cmd(None)
+            .args(["--with-colons", "--list-keys", uid])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .find(|l| l.starts_with("fpr:"))
+            .and_then(|l| l.split(':').nth(9))
+            .expect("fingerprint")
+            .to_owned()
+    }
+
+    /// The ASCII-armoured public key.
+    pub fn export(&self, fpr: &str) -> String {
+        let out = self
+            .cmd(None)
+            .args(["--armor", "--export", fpr])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Clear-sign `text` with `fpr`, optionally at a faked time.
+    pub fn clearsign(&self, fpr: &str, text: &str, faked_time: Option<&str>) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        let output = dir.path().join("out");
+        std::fs::write(&input, text).unwrap();
+        let out = self
+            .cmd(faked_time)
+            .args([
+                "--yes",
+                "--digest-algo",
+                "SHA256",
+                "--local-user",
+                fpr,
+                "--clearsign",
+                "-o",
+            ])
+            .arg(&output)
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "gpg clearsign failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(output).unwrap()
+    }
+}
+
+/// One binary package stanza for a fake index. The pool file is a real file whose
+/// content is derived from the name and version, so its size and hash are real.
+#[derive(Clone, Debug)]
+pub struct Pkg {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub fields: Vec<(String, String)>,
+    pub deb: Option<Vec<u8>>,
+}
+
+/// A package with extra control fields, e.g. `pkg("a", "1", "amd64", &[("Depends", "b")])`.
+pub fn pkg(name: &str, version: &str, arch: &str, fields: &[(&str, &str)]) -> Pkg {
+    Pkg {
+        name: name.into(),
+        version: version.into(),
+        arch: arch.into(),
+        fields: fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        deb: None,
+    }
+}
+
+impl Pkg {
+    /// The pool path.
+    pub fn filename(&self) -> String {
+        let first = &self.name[..1];
+        let ver = self.version.replace(':', "%3a");
+        format!(
+            "pool/main/{first}/{}/{}_{ver}_{}.deb",
+            self.name, self.name, self.arch
+        )
+    }
+
+    /// The .deb bytes (a placeholder unless a real .deb was attached).
+    pub fn bytes(&self) -> Vec<u8> {
+        self.deb.clone().unwrap_or_else(|| {
+            format!("placeholder {} {} {}\n", self.name, self.version, self.arch).into_bytes()
+        })
+    }
+
+    /// The stanza.
+    pub fn stanza(&self) -> String {
+        let bytes = self.bytes();
+        let mut s = format!(
+            "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: Test <t@invalid>\nInstalled-Size: 4\n",
+            self.name, self.version, self.arch
+        );
+        for (k, v) in &self.fields {
+            s.push_str(&format!("{k}: {v}\n"));
+        }
+        s.push_str(&format!(
+            "Filename: {}\nSize: {}\nSHA256: {}\nDescription: test package {}\n",
+            self.filename(),
+            bytes.len(),
+            sha256(&bytes),
+            self.name
+        ));
+        s
+    }
+}
+
+/// How a suite's Release is written.
+#[derive(Clone)]
+pub struct SuiteOpts {
+    pub date: String,
+    pub valid_until: Option<String>,
+    pub by_hash: bool,
+    pub codename: Option<String>,
+    pub architectures: String,
+    /// Sign at a faked time (`20200101T000000!`).
+    pub faked_time: Option<String>,
+}
+
+impl Default for SuiteOpts {
+    fn default() -> Self {
+        SuiteOpts {
+            date: "Sat, 21 Nov 2026 09:15:44 UTC".into(),
+            valid_until: None,
+            by_hash: true,
+            codename: None,
+            architectures: "all amd64 arm64".into(),
+            faked_time: None,
+        }
+    }
+}
+
+/// A fake archive rooted at a directory: `<root>/<archive path>/dists/...` and pool.
+pub struct Archive {
+    pub root: PathBuf,
+}
+
+impl Archive {
+    /// Write a suite: Packages(.xz, .gz) per arch, Release, InRelease signed by `fpr`.
+    pub fn write_suite(
+        &self,
+        archive_path: &str,
+        suite: &str,
+        per_arch: &[(&str, Vec<Pkg>)],
+        gpg: &Gpg,
+        fpr: &str,
+        opts: &SuiteOpts,
+    ) {
+        let base = self.root.join(archive_path);
+        let dists = base.join("dists").join(suite);
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        for (arch, pkgs) in per_arch {
+            let text: String = pkgs.iter().map(|p| p.stanza() + "\n").collect();
+            for p in pkgs {
+                let path = base.join(p.filename());
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, p.bytes()).unwrap();
+            }
+            let dir = format!("main/binary-{arch}");
+            files.push((format!("{dir}/Packages"), text.clone().into_bytes()));
+            files.push((format!("{dir}/Packages.xz"), xz(text.as_bytes())));
+            files.push((format!("{dir}/Packages.gz"), gz(text.as_bytes())));
+        }
+        let mut release = format!(
+            "Origin: Test\nLabel: Test\nSuite: {suite}\nCodename: {}\nDate: {}\n",
+            opts.codename.as_deref().unwrap_or(suite),
+            opts.date
+        );
+        if let Some(v) = &opts.valid_until {
+            release.push_str(&format!("Valid-Until: {v}\n"));
+        }
+        if opts.by_hash {
+            release.push_str("Acquire-By-Hash: yes\n");
+        }
+        release.push_str(&format!(
+            "No-Support-for-Architecture-all: Packages\nArchitectures: {}\nComponents: main\nSHA256:\n",
+            opts.architectures
+        ));
+        for (path, bytes) in &files {
+            release.push_str(&format!(" {} {:>8} {path}\n", sha256(bytes), bytes.len()));
+            let full = dists.join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, bytes).unwrap();
+            if opts.by_hash {
+                let bh = full.parent().unwrap().join("by-hash/SHA256");
+                std::fs::create_dir_all(&bh).unwrap();
+                std::fs::write(bh.join(sha256(bytes)), bytes).unwrap();
+            }
+        }
+        std::fs::write(dists.join("Release"), &release).unwrap();
+        let signed = gpg.clearsign(fpr, &release, opts.faked_time.as_deref());
+        std::fs::write(dists.join("InRelease"), signed).unwrap();
+    }
+}
+
+/// xz-compress.
+pub fn xz(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = liblzma::write::XzEncoder::new(&mut out, 6);
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap();
+    out
+}
+
+/// gzip-compress.
+pub fn gz(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A static-file HTTP server on 127.0.0.1 serving a directory; records request paths.
+pub struct Server {
+    pub port: u16,
+    pub requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serve `root` until dropped.
+    pub fn serve(root: &Path) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (root, stop2, req2) = (root.to_owned(), stop.clone(), requests.clone());
+        let handle = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (root, req) = (root.clone(), req2.clone());
+                std::thread::spawn(move || handle(conn, &root, &req));
+            }
+        });
+        Server {
+            port,
+            requests,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// `http://127.0.0.1:<port>/`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Paths requested so far.
+    pub fn paths(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn handle(mut conn: TcpStream, root: &Path, log: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    log.lock().unwrap().push(path.clone());
+    let file = root.join(path.trim_start_matches('/'));
+    let safe = !path.contains("..");
+    match std::fs::read(&file) {
+        Ok(body) if safe && file.is_file() => {
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(&body);
+        }
+        _ => {
+            let _ = conn.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    }
+    let _ = conn.flush();
+    let mut sink = [0u8; 1];
+    let _ = conn.set_read_timeout(Some(std::time::Duration::from_millis(10)));
+    let _ = conn.read(&mut sink);
+}
+
+/// A project directory with snapshots/ and rules/.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// An empty project.
+    pub fn new() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("snapshots/keys")).unwrap();
+        std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+        Project { dir }
+    }
+
+    /// The project root.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write a file relative to the project.
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// Read a file relative to the project.
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap()
+    }
+
+    /// Run `debless -C <project> ARGS` with a clean mirror environment.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_debless"))
+            .arg("-C")
+            .arg(self.path())
+            .args(args)
+            .env_remove("DEBLESS_MIRRORS")
+            .env_remove("DEBLESS_SNAPSHOT_SERVICE")
+            .output()
+            .unwrap()
+    }
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
