@@ -62,10 +62,8 @@ impl<'a> Paragraphs<'a> {
             Some(i) => (&rest[..i], i + 1),
             None => (rest, rest.len()),
         };
-        let start = self.pos;
         self.pos += advance;
         self.line += 1;
-        let _ = start;
         Some((self.line, line.strip_suffix('\r').unwrap_or(line)))
     }
 }

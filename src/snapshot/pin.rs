@@ -176,25 +176,22 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
     let http = Http::new().map_err(PinError::Config)?;
     let cache = Cache::new(&opts.cache_dir);
     let stamp = dated.as_ref().map(|(_, s)| s.as_str());
+    let fetcher = Fetcher {
+        manifest: &manifest,
+        keyring: &keyring,
+        mirrors: &mirrors,
+        http: &http,
+        cache: &cache,
+        arches: &arches,
+        dated: dated.as_ref(),
+        quiet: opts.quiet,
+    };
 
     let t0 = Instant::now();
     let fetched: Vec<FetchedSuite> = manifest
         .suites
         .par_iter()
-        .map(|spec| {
-            fetch_suite(
-                spec,
-                &manifest,
-                &keyring,
-                &mirrors,
-                &http,
-                &cache,
-                &arches,
-                dated.as_ref(),
-                stamp,
-                opts.quiet,
-            )
-        })
+        .map(|spec| fetcher.suite(spec))
         .collect::<Result<_, _>>()?;
     let parse_secs: f64 = fetched.iter().map(|f| f.parse_secs).sum();
     let fetch_secs = t0.elapsed().as_secs_f64();
@@ -345,273 +342,285 @@ fn relative_to(path: &str, project: &Path) -> String {
         .unwrap_or_else(|_| path.to_owned())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn fetch_suite(
-    spec: &SuiteSpec,
-    manifest: &Manifest,
-    keyring: &Keyring,
-    mirrors: &[Mirror],
-    http: &Http,
-    cache: &Cache,
-    arches: &[String],
-    dated: Option<&(jiff::Timestamp, String)>,
-    stamp: Option<&str>,
+/// What fetching a suite needs: trust, mirrors, transport and the pin's scope.
+struct Fetcher<'a> {
+    manifest: &'a Manifest,
+    keyring: &'a Keyring,
+    mirrors: &'a [Mirror],
+    http: &'a Http,
+    cache: &'a Cache,
+    arches: &'a [String],
+    /// The requested date and its snapshot timestamp, for a dated pin.
+    dated: Option<&'a (jiff::Timestamp, String)>,
     quiet: bool,
-) -> Result<FetchedSuite, PinError> {
-    let suite = &spec.suite;
-    let usable: Vec<(String, &Mirror)> = mirrors
-        .iter()
-        .filter(|m| m.is_dated() == dated.is_some())
-        .filter_map(|m| m.root(&spec.archive, stamp).map(|r| (r, m)))
-        .collect();
-    if usable.is_empty() {
-        let what = if dated.is_some() {
-            "a dated pin needs a snapshot service (--snapshot-service or a --mirror with {timestamp})"
-        } else {
-            "pass --mirror URL, set $DEBLESS_MIRRORS, or add the archive to /etc/apt/sources.list.d"
-        };
-        return Err(PinError::Unreachable(format!(
-            "suite {suite}: no mirror serves archive {:?}; {what}",
-            spec.archive
-        )));
-    }
-    // InRelease from the first mirror that has it; a bad signature is fatal, not a retry.
-    let mut tried = Vec::new();
-    let mut got = None;
-    for (root, _) in &usable {
-        let url = format!("{root}dists/{suite}/InRelease");
-        match http.get(&url, MAX_INRELEASE) {
-            Ok(bytes) => {
-                got = Some((root.clone(), url, bytes));
-                break;
-            }
-            Err(e) => tried.push(e.to_string()),
+}
+
+impl Fetcher<'_> {
+    /// Verify one suite's InRelease and fetch its Packages indices for every architecture.
+    fn suite(&self, spec: &SuiteSpec) -> Result<FetchedSuite, PinError> {
+        let Fetcher {
+            manifest,
+            keyring,
+            mirrors,
+            http,
+            arches,
+            dated,
+            quiet,
+            ..
+        } = *self;
+        let stamp = dated.map(|(_, s)| s.as_str());
+        let suite = &spec.suite;
+        let usable: Vec<(String, &Mirror)> = mirrors
+            .iter()
+            .filter(|m| m.is_dated() == dated.is_some())
+            .filter_map(|m| m.root(&spec.archive, stamp).map(|r| (r, m)))
+            .collect();
+        if usable.is_empty() {
+            let what = if dated.is_some() {
+                "a dated pin needs a snapshot service (--snapshot-service or a --mirror with {timestamp})"
+            } else {
+                "pass --mirror URL, set $DEBLESS_MIRRORS, or add the archive to /etc/apt/sources.list.d"
+            };
+            return Err(PinError::Unreachable(format!(
+                "suite {suite}: no mirror serves archive {:?}; {what}",
+                spec.archive
+            )));
         }
-    }
-    let Some((root, url, bytes)) = got else {
-        return Err(PinError::Unreachable(format!(
-            "suite {suite}: no mirror served InRelease (tried {}); check the mirror list or pass --mirror",
-            tried.join("; ")
-        )));
-    };
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| PinError::Integrity(format!("{url}: InRelease is not UTF-8 text")))?;
-    let valid_at = match dated {
-        Some(_) => ValidAt::SignatureTime,
-        None => ValidAt::Time(now()),
-    };
-    let verified = keyring
+        // InRelease from the first mirror that has it; a bad signature is fatal, not a retry.
+        let mut tried = Vec::new();
+        let mut got = None;
+        for (root, _) in &usable {
+            let url = format!("{root}dists/{suite}/InRelease");
+            match http.get(&url, MAX_INRELEASE) {
+                Ok(bytes) => {
+                    got = Some((root.clone(), url, bytes));
+                    break;
+                }
+                Err(e) => tried.push(e.to_string()),
+            }
+        }
+        let Some((root, url, bytes)) = got else {
+            return Err(PinError::Unreachable(format!(
+                "suite {suite}: no mirror served InRelease (tried {}); check the mirror list or pass --mirror",
+                tried.join("; ")
+            )));
+        };
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| PinError::Integrity(format!("{url}: InRelease is not UTF-8 text")))?;
+        let valid_at = match dated {
+            Some(_) => ValidAt::SignatureTime,
+            None => ValidAt::Time(now()),
+        };
+        let verified = keyring
         .verify_inrelease(text, valid_at, &spec.signed_by)
         .map_err(|e| {
             PinError::Integrity(format!(
                 "{url}: {e}; refusing to use this suite (check snapshots/keys and the manifest's keys)"
             ))
         })?;
-    let release = Release::parse(&verified.text)
-        .map_err(|e| PinError::Integrity(format!("{url}: signed Release is malformed: {e}")))?;
-    if !release.names_suite(suite) {
-        return Err(PinError::Integrity(format!(
-            "{url}: signed Release is for {} (Suite {}), not {suite}; the mirror serves the wrong suite",
-            release.codename.as_deref().unwrap_or("?"),
-            release.suite.as_deref().unwrap_or("?")
-        )));
-    }
-    match dated {
-        None => {
-            if let Some(vu) = release.valid_until
-                && vu.as_second() < now()
-            {
-                return Err(PinError::Integrity(format!(
-                    "{url}: Release expired at {vu} (Valid-Until); the mirror is stale: use another mirror or pin a --date"
-                )));
-            }
-        }
-        Some((ts, _)) => {
-            if release.date > *ts {
-                return Err(PinError::Integrity(format!(
-                    "{url}: Release Date {} is after the requested snapshot {ts}; the server is not a snapshot of that date",
-                    release.date
-                )));
-            }
-        }
-    }
-    for arch in arches {
-        if !release.architectures.iter().any(|a| a == arch) {
-            return Err(PinError::Index(format!(
-                "{url}: suite {suite} does not carry architecture {arch} (it has: {}); drop --arch {arch} or edit {}",
-                release.architectures.join(" "),
-                manifest.path.display()
+        let release = Release::parse(&verified.text)
+            .map_err(|e| PinError::Integrity(format!("{url}: signed Release is malformed: {e}")))?;
+        if !release.names_suite(suite) {
+            return Err(PinError::Integrity(format!(
+                "{url}: signed Release is for {} (Suite {}), not {suite}; the mirror serves the wrong suite",
+                release.codename.as_deref().unwrap_or("?"),
+                release.suite.as_deref().unwrap_or("?")
             )));
         }
-    }
-    log(
-        quiet,
-        format!(
-            "pin: {suite}: InRelease verified (key {}), Release Date {}",
-            verified.fingerprint, release.date
-        ),
-    );
-
-    let mut indices = Vec::new();
-    let mut packages: BTreeMap<String, Vec<Package>> = BTreeMap::new();
-    let mut parse_secs = 0.0;
-    let mut stanzas = 0;
-    for comp in &manifest.components {
-        let fetch_all = |jobs: &[String]| -> Result<Vec<FetchedIndex>, PinError> {
-            jobs.par_iter()
-                .map(|index_arch| {
-                    let (li, text) =
-                        fetch_index(http, cache, &root, suite, comp, index_arch, &release, quiet)?;
-                    let t = Instant::now();
-                    let pkgs = parse_index(&text, &format!("{root}dists/{suite}/{}", li.path))?;
-                    Ok((index_arch.clone(), li, pkgs, t.elapsed().as_secs_f64()))
-                })
-                .collect()
-        };
-        let mut fetched = fetch_all(arches)?;
-        // Architecture: all packages live in every binary-<arch> index when the Release says
-        // so, or when those indices visibly carry them (dak's default); only otherwise is the
-        // separate binary-all index needed.
-        let carries_all = fetched
-            .iter()
-            .any(|(_, _, pkgs, _)| pkgs.iter().any(|p| p.architecture == "all"));
-        let listed_all = release
-            .sha256
-            .keys()
-            .any(|k| k.starts_with(&format!("{comp}/binary-all/Packages")));
-        if !release.all_in_arch_indices && !carries_all && listed_all {
-            fetched.extend(fetch_all(&["all".to_owned()])?);
-        }
-        let mut all_pkgs = Vec::new();
-        for (index_arch, li, pkgs, secs) in fetched {
-            parse_secs += secs;
-            stanzas += pkgs.len();
-            indices.push(li);
-            if index_arch == "all" {
-                all_pkgs = pkgs;
-            } else {
-                packages.entry(index_arch).or_default().extend(pkgs);
-            }
-        }
-        if !all_pkgs.is_empty() {
-            for list in packages.values_mut() {
-                list.extend(all_pkgs.iter().cloned());
-            }
-        }
-    }
-    indices.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(FetchedSuite {
-        spec: spec.clone(),
-        locked: LockedSuite {
-            archive: spec.archive.clone(),
-            suite: suite.clone(),
-            inrelease_sha256: sha256_hex(&bytes),
-            signed_by: verified.fingerprint,
-            date: release.date.to_string(),
-            valid_until: release.valid_until.map(|v| v.to_string()),
-            release_version: release.version.clone(),
-            indices,
-        },
-        release_date: release.date,
-        packages,
-        parse_secs,
-        stanzas,
-    })
-}
-
-/// Download (or take from the cache) one Packages index, verify it against the signed
-/// Release, and decompress it.
-#[allow(clippy::too_many_arguments)]
-fn fetch_index(
-    http: &Http,
-    cache: &Cache,
-    root: &str,
-    suite: &str,
-    comp: &str,
-    arch: &str,
-    release: &Release,
-    quiet: bool,
-) -> Result<(LockedIndex, String), PinError> {
-    let dir = format!("{comp}/binary-{arch}");
-    let listed: Vec<&str> = ["Packages.xz", "Packages.gz", "Packages"]
-        .into_iter()
-        .filter(|f| release.sha256.contains_key(&format!("{dir}/{f}")))
-        .collect();
-    if listed.is_empty() {
-        return Err(PinError::Index(format!(
-            "{root}dists/{suite}/InRelease: the signed Release lists no {dir}/Packages index; \
-             is {comp} a component of {suite}?"
-        )));
-    }
-    let mut tried = Vec::new();
-    for file in listed {
-        let path = format!("{dir}/{file}");
-        let entry = &release.sha256[&path];
-        let bytes = match cache.get_verified(&entry.sha256, entry.size) {
-            Some(b) => b,
+        match dated {
             None => {
-                let plain = format!("{root}dists/{suite}/{path}");
-                let mut urls = Vec::new();
-                if release.acquire_by_hash {
-                    urls.push(format!(
-                        "{root}dists/{suite}/{dir}/by-hash/SHA256/{}",
-                        entry.sha256
-                    ));
-                }
-                urls.push(plain);
-                let mut body = None;
-                for url in &urls {
-                    match http.get(url, MAX_INDEX) {
-                        Ok(b) => {
-                            body = Some((url.clone(), b));
-                            break;
-                        }
-                        Err(e) => tried.push(e.to_string()),
-                    }
-                }
-                let Some((url, b)) = body else { continue };
-                let got = sha256_hex(&b);
-                if got != entry.sha256 || b.len() as u64 != entry.size {
+                if let Some(vu) = release.valid_until
+                    && vu.as_second() < now()
+                {
                     return Err(PinError::Integrity(format!(
-                        "{url}: does not match the signed Release (sha256 {got}, {} bytes; expected {}, {} bytes); \
-                         the mirror is inconsistent or tampered, try again later or use another mirror",
-                        b.len(),
-                        entry.sha256,
-                        entry.size
+                        "{url}: Release expired at {vu} (Valid-Until); the mirror is stale: use another mirror or pin a --date"
                     )));
                 }
-                log(
-                    quiet,
-                    format!("pin: {suite}: {path} {} bytes from {url}", b.len()),
-                );
-                if let Err(e) = cache.put(&entry.sha256, &b) {
+            }
+            Some((ts, _)) => {
+                if release.date > *ts {
+                    return Err(PinError::Integrity(format!(
+                        "{url}: Release Date {} is after the requested snapshot {ts}; the server is not a snapshot of that date",
+                        release.date
+                    )));
+                }
+            }
+        }
+        for arch in arches {
+            if !release.architectures.iter().any(|a| a == arch) {
+                return Err(PinError::Index(format!(
+                    "{url}: suite {suite} does not carry architecture {arch} (it has: {}); drop --arch {arch} or edit {}",
+                    release.architectures.join(" "),
+                    manifest.path.display()
+                )));
+            }
+        }
+        log(
+            quiet,
+            format!(
+                "pin: {suite}: InRelease verified (key {}), Release Date {}",
+                verified.fingerprint, release.date
+            ),
+        );
+
+        let mut indices = Vec::new();
+        let mut packages: BTreeMap<String, Vec<Package>> = BTreeMap::new();
+        let mut parse_secs = 0.0;
+        let mut stanzas = 0;
+        for comp in &manifest.components {
+            let fetch_all = |jobs: &[String]| -> Result<Vec<FetchedIndex>, PinError> {
+                jobs.par_iter()
+                    .map(|index_arch| {
+                        let (li, text) = self.index(&root, suite, comp, index_arch, &release)?;
+                        let t = Instant::now();
+                        let pkgs = parse_index(&text, &format!("{root}dists/{suite}/{}", li.path))?;
+                        Ok((index_arch.clone(), li, pkgs, t.elapsed().as_secs_f64()))
+                    })
+                    .collect()
+            };
+            let mut fetched = fetch_all(arches)?;
+            // Architecture: all packages live in every binary-<arch> index when the Release says
+            // so, or when those indices visibly carry them (dak's default); only otherwise is the
+            // separate binary-all index needed.
+            let carries_all = fetched
+                .iter()
+                .any(|(_, _, pkgs, _)| pkgs.iter().any(|p| p.architecture == "all"));
+            let listed_all = release
+                .sha256
+                .keys()
+                .any(|k| k.starts_with(&format!("{comp}/binary-all/Packages")));
+            if !release.all_in_arch_indices && !carries_all && listed_all {
+                fetched.extend(fetch_all(&["all".to_owned()])?);
+            }
+            let mut all_pkgs = Vec::new();
+            for (index_arch, li, pkgs, secs) in fetched {
+                parse_secs += secs;
+                stanzas += pkgs.len();
+                indices.push(li);
+                if index_arch == "all" {
+                    all_pkgs = pkgs;
+                } else {
+                    packages.entry(index_arch).or_default().extend(pkgs);
+                }
+            }
+            if !all_pkgs.is_empty() {
+                for list in packages.values_mut() {
+                    list.extend(all_pkgs.iter().cloned());
+                }
+            }
+        }
+        indices.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(FetchedSuite {
+            spec: spec.clone(),
+            locked: LockedSuite {
+                archive: spec.archive.clone(),
+                suite: suite.clone(),
+                inrelease_sha256: sha256_hex(&bytes),
+                signed_by: verified.fingerprint,
+                date: release.date.to_string(),
+                valid_until: release.valid_until.map(|v| v.to_string()),
+                release_version: release.version.clone(),
+                indices,
+            },
+            release_date: release.date,
+            packages,
+            parse_secs,
+            stanzas,
+        })
+    }
+
+    /// Download (or take from the cache) one Packages index, verify it against the signed
+    /// Release, and decompress it.
+    fn index(
+        &self,
+        root: &str,
+        suite: &str,
+        comp: &str,
+        arch: &str,
+        release: &Release,
+    ) -> Result<(LockedIndex, String), PinError> {
+        let (http, cache, quiet) = (self.http, self.cache, self.quiet);
+        let dir = format!("{comp}/binary-{arch}");
+        let listed: Vec<&str> = ["Packages.xz", "Packages.gz", "Packages"]
+            .into_iter()
+            .filter(|f| release.sha256.contains_key(&format!("{dir}/{f}")))
+            .collect();
+        if listed.is_empty() {
+            return Err(PinError::Index(format!(
+                "{root}dists/{suite}/InRelease: the signed Release lists no {dir}/Packages index; \
+             is {comp} a component of {suite}?"
+            )));
+        }
+        let mut tried = Vec::new();
+        for file in listed {
+            let path = format!("{dir}/{file}");
+            let entry = &release.sha256[&path];
+            let bytes = match cache.get_verified(&entry.sha256, entry.size) {
+                Some(b) => b,
+                None => {
+                    let plain = format!("{root}dists/{suite}/{path}");
+                    let mut urls = Vec::new();
+                    if release.acquire_by_hash {
+                        urls.push(format!(
+                            "{root}dists/{suite}/{dir}/by-hash/SHA256/{}",
+                            entry.sha256
+                        ));
+                    }
+                    urls.push(plain);
+                    let mut body = None;
+                    for url in &urls {
+                        match http.get(url, MAX_INDEX) {
+                            Ok(b) => {
+                                body = Some((url.clone(), b));
+                                break;
+                            }
+                            Err(e) => tried.push(e.to_string()),
+                        }
+                    }
+                    let Some((url, b)) = body else { continue };
+                    let got = sha256_hex(&b);
+                    if got != entry.sha256 || b.len() as u64 != entry.size {
+                        return Err(PinError::Integrity(format!(
+                            "{url}: does not match the signed Release (sha256 {got}, {} bytes; expected {}, {} bytes); \
+                         the mirror is inconsistent or tampered, try again later or use another mirror",
+                            b.len(),
+                            entry.sha256,
+                            entry.size
+                        )));
+                    }
                     log(
                         quiet,
-                        format!(
-                            "pin: warning: cannot cache {path} in {} ({e})",
-                            cache.dir().display()
-                        ),
+                        format!("pin: {suite}: {path} {} bytes from {url}", b.len()),
                     );
+                    if let Err(e) = cache.put(&entry.sha256, &b) {
+                        log(
+                            quiet,
+                            format!(
+                                "pin: warning: cannot cache {path} in {} ({e})",
+                                cache.dir().display()
+                            ),
+                        );
+                    }
+                    b
                 }
-                b
-            }
-        };
-        let text = decompress(&bytes, file)
-            .map_err(|e| PinError::Index(format!("{root}dists/{suite}/{path}: {e}")))?;
-        return Ok((
-            LockedIndex {
-                architecture: arch.to_owned(),
-                path,
-                sha256: entry.sha256.clone(),
-                size: entry.size,
-            },
-            text,
-        ));
+            };
+            let text = decompress(&bytes, file)
+                .map_err(|e| PinError::Index(format!("{root}dists/{suite}/{path}: {e}")))?;
+            return Ok((
+                LockedIndex {
+                    architecture: arch.to_owned(),
+                    path,
+                    sha256: entry.sha256.clone(),
+                    size: entry.size,
+                },
+                text,
+            ));
+        }
+        Err(PinError::Unreachable(format!(
+            "suite {suite}: no {dir}/Packages index could be downloaded (tried {})",
+            tried.join("; ")
+        )))
     }
-    Err(PinError::Unreachable(format!(
-        "suite {suite}: no {dir}/Packages index could be downloaded (tried {})",
-        tried.join("; ")
-    )))
 }
 
 fn decompress(bytes: &[u8], file: &str) -> Result<String, String> {
