@@ -247,7 +247,8 @@ pub fn resolve<'a>(
     excludes: &Excludes,
 ) -> Result<Closure<'a>, ResolveError> {
     let mut cl = Closure::default();
-    let mut parent: HashMap<String, (String, String)> = HashMap::new();
+    // Who first required each package: a tree, so walking it up always ends at a root.
+    let mut parent: HashMap<String, String> = HashMap::new();
     let mut queue = VecDeque::new();
     for (root, file) in roots {
         if let Some(src) = excludes.source_of(root) {
@@ -271,17 +272,12 @@ pub fn resolve<'a>(
         cl.selected.insert(root.clone(), c);
         queue.push_back(root.clone());
     }
-    let chain = |parent: &HashMap<String, (String, String)>, name: &str| -> String {
+    let chain = |parent: &HashMap<String, String>, name: &str| -> String {
         let mut parts = vec![name.to_owned()];
-        let mut cur = name.to_owned();
-        let mut guard = 0;
-        while let Some((p, _)) = parent.get(&cur) {
+        let mut cur = name;
+        while let Some(p) = parent.get(cur) {
             parts.push(p.clone());
-            cur = p.clone();
-            guard += 1;
-            if guard > 10_000 {
-                break;
-            }
+            cur = p;
         }
         parts.reverse();
         parts.join(" -> ")
@@ -336,11 +332,12 @@ pub fn resolve<'a>(
                     if cl.selected.contains_key(&r.name) {
                         continue;
                     }
-                    if let Some(&i) = u
-                        .candidates_for(r)
-                        .iter()
-                        .find(|&&i| !excludes.by_name.contains_key(&u.cands[i].pkg.name))
-                    {
+                    // A provider already selected in another version did not satisfy step 1,
+                    // and one name holds one version: skip it as well as excluded ones.
+                    if let Some(&i) = u.candidates_for(r).iter().find(|&&i| {
+                        let n = &u.cands[i].pkg.name;
+                        !excludes.by_name.contains_key(n) && !cl.selected.contains_key(n)
+                    }) {
                         chosen = Some(u.cands[i]);
                         break;
                     }
@@ -360,7 +357,7 @@ pub fn resolve<'a>(
                 let pname = pick.pkg.name.clone();
                 deps.insert(pname.clone());
                 if !cl.selected.contains_key(&pname) {
-                    parent.insert(pname.clone(), (name.clone(), group[0].to_string()));
+                    parent.insert(pname.clone(), name.clone());
                     cl.selected.insert(pname.clone(), pick);
                     queue.push_back(pname);
                 }
@@ -626,6 +623,18 @@ mod tests {
             e,
             "top -> mid -> low (= 2): no candidate for amd64 (available: 1)"
         );
+    }
+
+    #[test]
+    fn a_selected_provider_in_the_wrong_version_is_not_swapped() {
+        // p 2 is selected as a root; b needs v (= 1), which only p 1 provides.
+        let pkgs = [
+            pkg("p", "2", &[("Provides", "v (= 2)")]),
+            pkg("p", "1", &[("Provides", "v (= 1)")]),
+            pkg("b", "1", &[("Depends", "v (= 1)")]),
+        ];
+        let e = run(&pkgs, &["p", "b"], &[]).unwrap_err();
+        assert!(e.starts_with("b -> v (= 1): no candidate for amd64"), "{e}");
     }
 
     #[test]
