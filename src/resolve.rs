@@ -356,11 +356,10 @@ pub fn resolve<'a>(
                 };
                 let pname = pick.pkg.name.clone();
                 deps.insert(pname.clone());
-                if !cl.selected.contains_key(&pname) {
-                    parent.insert(pname.clone(), name.clone());
-                    cl.selected.insert(pname.clone(), pick);
-                    queue.push_back(pname);
-                }
+                // The pick is never already selected (filtered above): select it.
+                parent.insert(pname.clone(), name.clone());
+                cl.selected.insert(pname.clone(), pick);
+                queue.push_back(pname);
             }
         }
         cl.edges.insert(name, deps);

@@ -47,9 +47,7 @@ pub fn why(
             .filter(|e| {
                 e.arch == arch
                     && e.name == pkg
-                    && e.rules
-                        .iter()
-                        .any(|r| names.contains(r.as_str()) || r == image)
+                    && e.rules.iter().any(|r| names.contains(r.as_str()))
             })
             .map(|e| {
                 let by: Vec<&str> = e
