@@ -187,11 +187,15 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         quiet: opts.quiet,
     };
 
+    // Every parallel step collects all results before looking for an error, so the error
+    // reported is the first in manifest order, not whichever thread happened to fail first.
     let t0 = Instant::now();
     let fetched: Vec<FetchedSuite> = manifest
         .suites
         .par_iter()
         .map(|spec| fetcher.suite(spec))
+        .collect::<Vec<_>>()
+        .into_iter()
         .collect::<Result<_, _>>()?;
     let parse_secs: f64 = fetched.iter().map(|f| f.parse_secs).sum();
     let fetch_secs = t0.elapsed().as_secs_f64();
@@ -241,6 +245,8 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
             }
             Ok((arch.clone(), closures))
         })
+        .collect::<Vec<_>>()
+        .into_iter()
         .collect::<Result<_, PinError>>()?;
     let resolve_secs = t1.elapsed().as_secs_f64();
 
@@ -476,6 +482,8 @@ impl Fetcher<'_> {
                         let pkgs = parse_index(&text, &format!("{root}dists/{suite}/{}", li.path))?;
                         Ok((index_arch.clone(), li, pkgs, t.elapsed().as_secs_f64()))
                     })
+                    .collect::<Vec<_>>()
+                    .into_iter()
                     .collect()
             };
             let mut fetched = fetch_all(arches)?;
