@@ -3,7 +3,10 @@
 //! The pipeline: `rules/*.toml` + `snapshots/<distro>.toml` —pin→ `snapshots/<distro>.lock`.
 
 pub mod archive;
+pub mod deb;
 pub mod fetch;
+pub mod layer;
+pub mod oci;
 pub mod resolve;
 pub mod rules;
 pub mod snapshot;

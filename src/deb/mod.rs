@@ -1,0 +1,1 @@
+//! Reading a .deb: ar, control.tar, data.tar; selecting declared files while streaming.

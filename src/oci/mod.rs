@@ -1,0 +1,1 @@
+//! OCI image layouts, configs, manifests, indexes and archives.
