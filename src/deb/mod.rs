@@ -1,1 +1,135 @@
 //! Reading a .deb: ar, control.tar, data.tar; selecting declared files while streaming.
+//!
+//! `read` turns one package's bytes into selected [`Entry`](crate::layer::Entry) values,
+//! `select` decides which paths a rule wants, and `tree` merges the entries of many packages
+//! into layers that cannot silently overwrite each other.
+
+mod ar;
+mod paths;
+pub mod read;
+pub mod select;
+pub mod tree;
+
+#[cfg(test)]
+mod testdeb;
+
+pub use read::{Deb, ReadOptions, read_deb};
+pub use select::Selection;
+pub use tree::Tree;
+
+/// Why a package could not be read, selected from or merged into an image.
+#[derive(Debug, thiserror::Error)]
+pub enum DebError {
+    /// A glob in a rule's `paths`, exclude, keep or `allow_setuid` list is unusable.
+    #[error("pattern {pattern:?} in `{list}`: {what}")]
+    Pattern {
+        /// Which list the pattern came from (`paths`, `exclude`, `keep`, `allow_setuid`).
+        list: &'static str,
+        /// The pattern as written.
+        pattern: String,
+        /// What is wrong and how to write it instead.
+        what: String,
+    },
+    /// The bytes are not a readable .deb: bad ar, bad compression stream, truncated tar.
+    #[error(
+        "package {package}: {what}; the cached .deb is damaged, re-fetch it with `debless fetch --verify`"
+    )]
+    Corrupt {
+        /// The package being read.
+        package: String,
+        /// What could not be read.
+        what: String,
+    },
+    /// A well-formed .deb in a format debless does not read (compression, format version).
+    #[error("package {package}: {what}")]
+    Unsupported {
+        /// The package being read.
+        package: String,
+        /// What is unsupported and what debless does read.
+        what: String,
+    },
+    /// An entry that must not reach an image: unsafe path, device node, escaping symlink,
+    /// unknown hard-link target or an unapproved setuid/setgid file.
+    #[error("package {package}: {path}: {what}")]
+    Entry {
+        /// The package being read.
+        package: String,
+        /// The path as the package ships it (with a leading `/`).
+        path: String,
+        /// What is wrong and what to do.
+        what: String,
+    },
+    /// Two contributors put different objects at one image path.
+    #[error(
+        "{path} is shipped differently by {first} and {second}; leave it out of one of them (`paths` or the exclude list)"
+    )]
+    Conflict {
+        /// The image path (with a leading `/`).
+        path: String,
+        /// The contributor that came first (lower layer, or earlier in the layer).
+        first: String,
+        /// The contributor that came second.
+        second: String,
+    },
+    /// An entry's parent path is a symlink or a file, so the entry would land elsewhere.
+    #[error(
+        "{origin} writes {path} through the {parent_kind} {parent} from {parent_origin}; select the path under its real location or drop one of them"
+    )]
+    ThroughNonDir {
+        /// The entry's image path.
+        path: String,
+        /// Who contributed the entry.
+        origin: String,
+        /// The ancestor that is not a directory.
+        parent: String,
+        /// `symlink` or `file`.
+        parent_kind: &'static str,
+        /// Who contributed the ancestor.
+        parent_origin: String,
+    },
+    /// With merged /usr, nothing may live under `/bin`, `/lib`, ...: they are symlinks.
+    #[error(
+        "{origin} would put {what} under the merged-/usr path /{top} ({path}); with merged /usr it belongs under /usr/{top}"
+    )]
+    UnderMergedDir {
+        /// The offending image path.
+        path: String,
+        /// Who contributed it.
+        origin: String,
+        /// `a real file`, `a directory` or `a symlink`.
+        what: &'static str,
+        /// The merged top-level name (`lib`).
+        top: &'static str,
+    },
+    /// With merged /usr, `/bin`, `/lib`, ... themselves may only be symlinks into `/usr`.
+    #[error(
+        "{origin} would put {what} at the merged-/usr path /{top}; with merged /usr it may only be the symlink {top} -> usr/{top}"
+    )]
+    MergedDirNotLink {
+        /// Who contributed it.
+        origin: String,
+        /// What it would put there (`a directory`, `a symlink to x`).
+        what: String,
+        /// The merged top-level name (`lib`).
+        top: &'static str,
+    },
+    /// An entry handed to the tree has a path that is not normalised (a debless bug).
+    #[error(
+        "{origin} produced the malformed path {path:?}; this is a bug in debless, please report it"
+    )]
+    BadPath {
+        /// The path as given.
+        path: String,
+        /// Who contributed it.
+        origin: String,
+    },
+}
+
+/// How an origin reads in a message: `package foo` or `generator passwd`.
+fn describe(origin: &str) -> String {
+    match origin.strip_prefix("generated:") {
+        Some(feature) => format!("generator {feature}"),
+        None if origin == "implied" => "an implied parent directory".to_string(),
+        None => format!("package {origin}"),
+    }
+}

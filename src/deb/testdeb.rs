@@ -1,0 +1,205 @@
+//! Real .debs for tests: `dpkg-deb --build` for well-formed ones, `ar` + `tar` by hand for
+//! the hostile ones dpkg-deb refuses to make.
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The mtime every built entry gets: dpkg-deb clamps to `SOURCE_DATE_EPOCH`.
+pub(crate) const EPOCH: u64 = 1_700_000_000;
+
+/// A package's root tree, built into a .deb with dpkg-deb.
+pub(crate) struct PackageDir {
+    dir: tempfile::TempDir,
+}
+
+impl PackageDir {
+    /// An empty package `name` with a minimal control file.
+    pub(crate) fn new(name: &str) -> PackageDir {
+        let dir = tempfile::tempdir().unwrap();
+        let debian = dir.path().join("root/DEBIAN");
+        fs::create_dir_all(&debian).unwrap();
+        fs::set_permissions(&debian, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(
+            debian.join("control"),
+            format!(
+                "Package: {name}\nVersion: 1.0-1\nArchitecture: all\nMaintainer: T <t@example.org>\nDescription: test package\n"
+            ),
+        )
+        .unwrap();
+        PackageDir { dir }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn at(&self, path: &str) -> PathBuf {
+        let p = self.root().join(path);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).unwrap();
+        }
+        p
+    }
+
+    /// A control-area file next to `control` (e.g. `md5sums`).
+    pub(crate) fn control_file(&self, name: &str, text: &str) -> &Self {
+        fs::write(self.root().join("DEBIAN").join(name), text).unwrap();
+        self
+    }
+
+    /// A directory with `mode`.
+    pub(crate) fn dir(&self, path: &str, mode: u32) -> &Self {
+        let p = self.at(path);
+        fs::create_dir_all(&p).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        self
+    }
+
+    /// A regular file with `mode`.
+    pub(crate) fn file(&self, path: &str, data: &[u8], mode: u32) -> &Self {
+        let p = self.at(path);
+        fs::write(&p, data).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        self
+    }
+
+    /// A symlink.
+    pub(crate) fn symlink(&self, path: &str, target: &str) -> &Self {
+        symlink(target, self.at(path)).unwrap();
+        self
+    }
+
+    /// A hard link to an existing file of the package.
+    pub(crate) fn hardlink(&self, path: &str, existing: &str) -> &Self {
+        fs::hard_link(self.root().join(existing), self.at(path)).unwrap();
+        self
+    }
+
+    /// Build with `dpkg-deb -Z<compression>` (`none`, `gzip`, `xz`, `zstd`).
+    pub(crate) fn build(&self, compression: &str) -> Vec<u8> {
+        // The package root itself ends up as `./` in data.tar; give it a normal mode.
+        fs::set_permissions(self.root(), fs::Permissions::from_mode(0o755)).unwrap();
+        let out = self.dir.path().join("out.deb");
+        let status = Command::new("dpkg-deb")
+            .env("SOURCE_DATE_EPOCH", EPOCH.to_string())
+            .args(["--root-owner-group", &format!("-Z{compression}"), "--build"])
+            .arg(self.root())
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("dpkg-deb must be installed to run these tests");
+        assert!(status.success(), "dpkg-deb failed");
+        fs::read(out).unwrap()
+    }
+}
+
+/// One handcrafted tar member, with any path bytes (tar's builder refuses unsafe ones).
+pub(crate) struct Raw<'a> {
+    pub path: &'a [u8],
+    pub kind: tar::EntryType,
+    pub link: &'a [u8],
+    pub data: &'a [u8],
+    pub mode: u32,
+}
+
+impl<'a> Raw<'a> {
+    /// A regular file.
+    pub(crate) fn file(path: &'a str, data: &'a [u8]) -> Raw<'a> {
+        Raw {
+            path: path.as_bytes(),
+            kind: tar::EntryType::Regular,
+            link: b"",
+            data,
+            mode: 0o644,
+        }
+    }
+
+    /// A directory.
+    pub(crate) fn dir(path: &'a str) -> Raw<'a> {
+        Raw {
+            kind: tar::EntryType::Directory,
+            mode: 0o755,
+            ..Raw::file(path, b"")
+        }
+    }
+
+    /// A symlink or hard link (`kind`) to `link`.
+    pub(crate) fn link(kind: tar::EntryType, path: &'a str, link: &'a str) -> Raw<'a> {
+        Raw {
+            kind,
+            link: link.as_bytes(),
+            mode: 0o777,
+            ..Raw::file(path, b"")
+        }
+    }
+}
+
+/// A tar stream of `entries`, written with raw GNU headers.
+pub(crate) fn raw_tar(entries: &[Raw]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_gnu();
+        let gnu = h.as_gnu_mut().unwrap();
+        gnu.name[..e.path.len()].copy_from_slice(e.path);
+        gnu.linkname[..e.link.len()].copy_from_slice(e.link);
+        h.set_entry_type(e.kind);
+        h.set_size(e.data.len() as u64);
+        h.set_mode(e.mode);
+        h.set_mtime(EPOCH);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        b.append(&h, e.data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// An ar archive of `members`, as dpkg-deb lays them out.
+pub(crate) fn raw_ar(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = ar::Builder::new(Vec::new());
+    for (name, data) in members {
+        b.append(
+            &ar::Header::new(name.as_bytes().to_vec(), data.len() as u64),
+            *data,
+        )
+        .unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A .deb with a valid control.tar and `data` stored as member `data_name`.
+pub(crate) fn deb_with(data_name: &str, data: &[u8]) -> Vec<u8> {
+    let control = b"Package: evil\nVersion: 1\n";
+    let control_tar = raw_tar(&[Raw::file("./control", control)]);
+    raw_ar(&[
+        ("debian-binary", b"2.0\n"),
+        ("control.tar", &control_tar),
+        (data_name, data),
+    ])
+}
+
+/// A .deb whose uncompressed data.tar holds `entries`.
+pub(crate) fn hostile(entries: &[Raw]) -> Vec<u8> {
+    deb_with("data.tar", &raw_tar(entries))
+}
+
+/// Compress `data` as dpkg would for member suffix `ext` (`gz`, `xz`, `zst`).
+pub(crate) fn compress(ext: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match ext {
+        "gz" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "xz" => {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "zst" => zstd::encode_all(data, 3).unwrap(),
+        other => panic!("no compressor for {other}"),
+    }
+}
