@@ -1,0 +1,322 @@
+//! The in-memory image layout: content-addressed blobs plus the tags of `index.json`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::image::{ConfigJson, IndexJson, ManifestJson};
+use super::{
+    CONFIG_MEDIA_TYPE, Descriptor, INDEX_MEDIA_TYPE, Image, LayerRef, MANIFEST_MEDIA_TYPE,
+    OciError, REF_NAME_ANNOTATION, io_err,
+};
+
+/// Content of the `oci-layout` file.
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// An in-memory OCI image layout being assembled.
+#[derive(Clone, Default)]
+pub struct Layout {
+    /// Blobs by digest (`sha256:<hex>`).
+    pub(super) blobs: BTreeMap<String, Arc<Vec<u8>>>,
+    /// What each image manifest added here refers to, by manifest digest; docker archives
+    /// need it and re-parsing our own JSON would be a detour.
+    pub(super) images: BTreeMap<String, ImageRecord>,
+    /// `index.json` entries by tag; the map keeps them in tag order.
+    tags: BTreeMap<String, Descriptor>,
+}
+
+impl std::fmt::Debug for Layout {
+    /// Digests and tags only: the derived form would print every blob byte by byte.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layout")
+            .field("blobs", &self.blobs.keys().collect::<Vec<_>>())
+            .field("tags", &self.tags)
+            .finish()
+    }
+}
+
+/// The blobs one image manifest points at.
+#[derive(Debug, Clone)]
+pub(super) struct ImageRecord {
+    /// Digest of the config blob.
+    pub config: String,
+    /// The layers, bottom first.
+    pub layers: Vec<LayerRef>,
+}
+
+impl Layout {
+    /// An empty layout.
+    pub fn new() -> Layout {
+        Layout::default()
+    }
+
+    /// Store a blob; returns its digest `sha256:<hex>`. Adding the same bytes twice stores
+    /// them once.
+    pub fn add_blob(&mut self, bytes: Arc<Vec<u8>>) -> String {
+        let digest = sha256_digest(&bytes);
+        self.blobs.entry(digest.clone()).or_insert(bytes);
+        digest
+    }
+
+    /// A stored blob by digest.
+    pub fn blob(&self, digest: &str) -> Option<&Arc<Vec<u8>>> {
+        self.blobs.get(digest)
+    }
+
+    /// Add an image's config and manifest blobs (its layer blobs must already be here).
+    /// The descriptor carries the platform and the manifest's annotations.
+    pub fn add_image(&mut self, image: &Image) -> Result<Descriptor, OciError> {
+        let name = image.platform.to_string();
+        if image.created.parse::<jiff::Timestamp>().is_err() {
+            return Err(OciError::InvalidCreated {
+                image: name,
+                created: image.created.clone(),
+            });
+        }
+        for l in &image.layers {
+            let Some(blob) = self.blobs.get(&l.digest) else {
+                return Err(OciError::MissingBlob {
+                    image: name,
+                    digest: l.digest.clone(),
+                });
+            };
+            if blob.len() as u64 != l.size {
+                return Err(OciError::BlobSizeMismatch {
+                    image: name,
+                    digest: l.digest.clone(),
+                    declared: l.size,
+                    actual: blob.len() as u64,
+                });
+            }
+            if !is_sha256_digest(&l.diff_id) {
+                return Err(OciError::InvalidDiffId {
+                    image: name,
+                    diff_id: l.diff_id.clone(),
+                });
+            }
+        }
+        // Docker pairs non-empty history entries with layers by position.
+        let made_layers = image.history.iter().filter(|h| !h.empty_layer).count();
+        if !image.history.is_empty() && made_layers != image.layers.len() {
+            return Err(OciError::HistoryMismatch {
+                image: name,
+                history: made_layers,
+                layers: image.layers.len(),
+            });
+        }
+
+        let config = self.add_json(&ConfigJson::new(image), CONFIG_MEDIA_TYPE);
+        let manifest = ManifestJson {
+            schema_version: 2,
+            media_type: MANIFEST_MEDIA_TYPE,
+            config: config.clone(),
+            layers: image
+                .layers
+                .iter()
+                .map(|l| Descriptor {
+                    media_type: l.media_type.clone(),
+                    digest: l.digest.clone(),
+                    size: l.size,
+                    platform: None,
+                    annotations: BTreeMap::new(),
+                })
+                .collect(),
+            annotations: &image.annotations,
+        };
+        let mut desc = self.add_json(&manifest, MANIFEST_MEDIA_TYPE);
+        desc.platform = Some(image.platform.clone());
+        desc.annotations = image.annotations.clone();
+        self.images.insert(
+            desc.digest.clone(),
+            ImageRecord {
+                config: config.digest,
+                layers: image.layers.clone(),
+            },
+        );
+        Ok(desc)
+    }
+
+    /// Add an image index over `manifests` (each should carry its platform).
+    pub fn add_index(
+        &mut self,
+        manifests: &[Descriptor],
+        annotations: BTreeMap<String, String>,
+    ) -> Descriptor {
+        let index = IndexJson {
+            schema_version: 2,
+            media_type: INDEX_MEDIA_TYPE,
+            manifests,
+            annotations: &annotations,
+        };
+        let mut desc = self.add_json(&index, INDEX_MEDIA_TYPE);
+        desc.annotations = annotations;
+        desc
+    }
+
+    /// Name `desc` in `index.json` (annotation `org.opencontainers.image.ref.name`); tagging
+    /// the same name again moves the tag.
+    pub fn tag(&mut self, desc: &Descriptor, name: &str) {
+        let mut entry = desc.clone();
+        entry
+            .annotations
+            .insert(REF_NAME_ANNOTATION.to_string(), name.to_string());
+        self.tags.insert(name.to_string(), entry);
+    }
+
+    /// Write the layout into directory `dir`, replacing a previous layout there atomically:
+    /// the new tree is built in a sibling temporary directory and renamed into place, so a
+    /// failure leaves the old layout intact and no temporary directory behind.
+    pub fn write_dir(&self, dir: &Path) -> Result<(), OciError> {
+        let (parent, name) = split_output(dir)?;
+        let existing = match fs::symlink_metadata(dir) {
+            Ok(meta) => Some(meta),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err(dir, "cannot inspect the output directory")(e)),
+        };
+        if let Some(meta) = &existing {
+            // Never swap away a directory that is not ours: it could be anyone's data.
+            let is_layout =
+                meta.is_dir() && (dir.join("oci-layout").is_file() || is_empty_dir(dir)?);
+            if !is_layout {
+                return Err(OciError::NotALayout {
+                    path: dir.to_path_buf(),
+                });
+            }
+        }
+
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempdir_in(&parent)
+            .map_err(io_err(&parent, "cannot create a temporary directory"))?;
+        let blobs_dir = staging.path().join("blobs/sha256");
+        fs::create_dir_all(&blobs_dir)
+            .map_err(io_err(&blobs_dir, "cannot create the blob directory"))?;
+        for (rel, bytes) in self.files() {
+            let path = staging.path().join(&rel);
+            fs::write(&path, &*bytes).map_err(io_err(&path, "cannot write"))?;
+        }
+        // tempdir creates 0700; a layout is meant to be read by other tools and users.
+        fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))
+            .map_err(io_err(staging.path(), "cannot set permissions"))?;
+
+        replace_dir(staging.path(), dir, existing.is_some())?;
+        // Renamed away: nothing left for the guard to delete.
+        let _ = staging.keep();
+        Ok(())
+    }
+
+    /// Every file of the layout as (relative path, bytes): `oci-layout`, `index.json`,
+    /// `blobs/sha256/<hex>`, in path order.
+    pub(super) fn files(&self) -> Vec<(String, Arc<Vec<u8>>)> {
+        let manifests: Vec<Descriptor> = self.tags.values().cloned().collect();
+        let index = to_json(&IndexJson {
+            schema_version: 2,
+            media_type: INDEX_MEDIA_TYPE,
+            manifests: &manifests,
+            annotations: &BTreeMap::new(),
+        });
+        let mut files: Vec<(String, Arc<Vec<u8>>)> = self
+            .blobs
+            .iter()
+            .map(|(digest, bytes)| (blob_path(digest), bytes.clone()))
+            .collect();
+        files.push(("index.json".to_string(), Arc::new(index)));
+        files.push(("oci-layout".to_string(), Arc::new(OCI_LAYOUT.to_vec())));
+        files.sort();
+        files
+    }
+
+    /// Serialise `value`, store it, and describe it.
+    fn add_json(&mut self, value: &impl Serialize, media_type: &str) -> Descriptor {
+        let bytes = Arc::new(to_json(value));
+        let size = bytes.len() as u64;
+        let digest = self.add_blob(bytes);
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+            platform: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// Compact JSON of one of this module's documents.
+pub(super) fn to_json(value: &impl Serialize) -> Vec<u8> {
+    // The documents are structs of strings, numbers and string-keyed BTreeMaps written to a
+    // Vec: serde_json has no failure path for them, whatever the values.
+    serde_json::to_vec(value).expect("OCI documents always serialise")
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub(super) fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Is `s` `sha256:` followed by 64 lower-case hex digits?
+pub(super) fn is_sha256_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// The path of a blob inside a layout (`blobs/sha256/<hex>`).
+pub(super) fn blob_path(digest: &str) -> String {
+    format!("blobs/{}", digest.replacen(':', "/", 1))
+}
+
+/// The directory an output goes into and the output's file name.
+pub(super) fn split_output(path: &Path) -> Result<(PathBuf, String), OciError> {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Err(OciError::Io {
+            path: path.to_path_buf(),
+            what: "output path has no usable file name",
+            source: std::io::ErrorKind::InvalidInput.into(),
+        });
+    };
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(io_err(&parent, "cannot create the directory"))?;
+    Ok((parent, name.to_string()))
+}
+
+/// Move directory `new` to `dir`. An existing `dir` is first moved into a temporary
+/// directory that deletes it once the swap succeeded, and is moved back if it fails.
+pub(super) fn replace_dir(new: &Path, dir: &Path, exists: bool) -> Result<(), OciError> {
+    let (parent, name) = split_output(dir)?;
+    let mut trash = None;
+    if exists {
+        let t = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".old")
+            .tempdir_in(&parent)
+            .map_err(io_err(&parent, "cannot create a temporary directory"))?;
+        let old = t.path().join("layout");
+        fs::rename(dir, &old).map_err(io_err(dir, "cannot move the old layout aside"))?;
+        trash = Some((t, old));
+    }
+    if let Err(e) = fs::rename(new, dir) {
+        if let Some((_, old)) = &trash {
+            // Best effort: the rename error below is the one to report.
+            let _ = fs::rename(old, dir);
+        }
+        return Err(io_err(dir, "cannot move the new layout into place")(e));
+    }
+    Ok(())
+}
+
+/// Does `dir` have no entries?
+fn is_empty_dir(dir: &Path) -> Result<bool, OciError> {
+    let mut entries = fs::read_dir(dir).map_err(io_err(dir, "cannot read the directory"))?;
+    Ok(entries.next().is_none())
+}
