@@ -66,6 +66,81 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// Take the exclusive lock for one digest (blocking), so that two builds sharing the
+    /// cache never download or promote the same blob at once. Released on drop.
+    pub fn lock(&self, sha256: &str) -> std::io::Result<std::fs::File> {
+        let dir = self.dir.join("locks");
+        std::fs::create_dir_all(&dir)?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(sha256))?;
+        f.lock()?;
+        Ok(f)
+    }
+
+    /// Where an interrupted download of this digest is kept for resuming.
+    pub fn partial_path(&self, sha256: &str) -> PathBuf {
+        self.dir.join("partial").join(sha256)
+    }
+
+    /// Is a blob of this size present? (`verify`: also re-hash it; a bad blob is removed.)
+    pub fn has(&self, sha256: &str, size: u64, verify: bool) -> bool {
+        let p = self.path(sha256);
+        match std::fs::metadata(&p) {
+            Ok(m) if m.len() == size => {
+                if !verify {
+                    return true;
+                }
+                match hash_file(&p) {
+                    Ok(h) if h == sha256 => true,
+                    _ => {
+                        let _ = std::fs::remove_file(&p);
+                        false
+                    }
+                }
+            }
+            Ok(_) => {
+                let _ = std::fs::remove_file(&p);
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Move a finished download into place after checking its hash; a mismatching file
+    /// is deleted and its actual hash returned as the error.
+    pub fn promote(&self, partial: &Path, sha256: &str) -> std::io::Result<Result<(), String>> {
+        let got = hash_file(partial)?;
+        if got != sha256 {
+            std::fs::remove_file(partial)?;
+            return Ok(Err(got));
+        }
+        std::fs::File::open(partial)?.sync_all()?;
+        let dir = self.dir.join("sha256");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::rename(partial, dir.join(sha256))?;
+        Ok(Ok(()))
+    }
+}
+
+/// SHA256 of a file, streamed.
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex::encode(h.finalize()));
+        }
+        h.update(&buf[..n]);
+    }
+}
+
 /// Lower-case hex SHA256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

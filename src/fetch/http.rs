@@ -1,6 +1,8 @@
 //! HTTP GET with bounded retries and clear, one-line errors.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
 use std::time::Duration;
 
 /// A failed download.
@@ -134,6 +136,201 @@ impl Http {
         }
         Ok(body)
     }
+}
+
+impl Http {
+    /// Download `url` into `partial`, resuming from whatever it already holds with an HTTP
+    /// Range request, until it is `size` bytes long. Interrupted bodies are resumed (the
+    /// retry budget is refilled whenever an attempt made progress); the caller verifies
+    /// the hash. `progress` is told about every chunk written.
+    pub fn download(
+        &self,
+        url: &str,
+        partial: &Path,
+        size: u64,
+        progress: &dyn Fn(u64),
+    ) -> Result<(), HttpError> {
+        let io = |what: String| HttpError::Network {
+            url: url.to_owned(),
+            what,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(partial)
+            .map_err(|e| io(format!("cannot open {} ({e})", partial.display())))?;
+        let mut failures = 0;
+        loop {
+            let have = file
+                .seek(SeekFrom::End(0))
+                .map_err(|e| io(format!("cannot seek {} ({e})", partial.display())))?;
+            if have > size {
+                file.set_len(0)
+                    .map_err(|e| io(format!("cannot truncate {} ({e})", partial.display())))?;
+                continue;
+            }
+            if have == size {
+                return Ok(());
+            }
+            match self.download_once(url, &mut file, have, size, progress) {
+                Ok(()) => {}
+                Err((e, progressed)) => {
+                    if progressed {
+                        failures = 0;
+                    }
+                    if failures >= self.retries || !retryable(&e) {
+                        return Err(e);
+                    }
+                    failures += 1;
+                    std::thread::sleep(Duration::from_millis(200 << failures));
+                }
+            }
+        }
+    }
+
+    /// One request: Range from `have`; appends to `file`. On error, says whether any
+    /// bytes were written (so a slow but working mirror is not given up on).
+    fn download_once(
+        &self,
+        url: &str,
+        file: &mut File,
+        have: u64,
+        size: u64,
+        progress: &dyn Fn(u64),
+    ) -> Result<(), (HttpError, bool)> {
+        let fail = |what: String| {
+            (
+                HttpError::Network {
+                    url: url.to_owned(),
+                    what,
+                },
+                false,
+            )
+        };
+        let mut req = self.client.get(url);
+        if have > 0 {
+            req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+        }
+        let mut resp = req.send().map_err(|e| fail(error_chain(&e)))?;
+        let status = resp.status().as_u16();
+        match status {
+            404 | 410 => {
+                return Err((
+                    HttpError::NotFound {
+                        url: url.to_owned(),
+                        status,
+                    },
+                    false,
+                ));
+            }
+            206 => {
+                let start = resp
+                    .headers()
+                    .get(reqwest::header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(content_range_start);
+                if start != Some(have) {
+                    // The server resumed somewhere else: start over rather than splice.
+                    file.set_len(0)
+                        .map_err(|e| fail(format!("cannot truncate ({e})")))?;
+                    return Err(fail(format!(
+                        "server answered a Range request from byte {have} with {start:?}"
+                    )));
+                }
+            }
+            // No Range support: the body is the whole file again.
+            200 if have > 0 => {
+                file.set_len(0)
+                    .map_err(|e| fail(format!("cannot truncate ({e})")))?;
+                file.seek(SeekFrom::Start(0))
+                    .map_err(|e| fail(format!("cannot seek ({e})")))?;
+            }
+            416 => {
+                file.set_len(0)
+                    .map_err(|e| fail(format!("cannot truncate ({e})")))?;
+                return Err(fail(
+                    "server refused the resume range (HTTP 416)".to_owned(),
+                ));
+            }
+            _ if !resp.status().is_success() => {
+                return Err((
+                    HttpError::Status {
+                        url: url.to_owned(),
+                        status,
+                    },
+                    false,
+                ));
+            }
+            _ => {}
+        }
+        let start = file
+            .stream_position()
+            .map_err(|e| fail(format!("cannot seek ({e})")))?;
+        if resp.content_length().is_some_and(|n| start + n > size) {
+            return Err((
+                HttpError::TooLarge {
+                    url: url.to_owned(),
+                    limit: size,
+                },
+                false,
+            ));
+        }
+        let mut buf = vec![0u8; 256 << 10];
+        let mut written = 0u64;
+        loop {
+            let n = match resp.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    return Err((
+                        HttpError::Network {
+                            url: url.to_owned(),
+                            what: format!("reading the body failed after {written} bytes: {e}"),
+                        },
+                        written > 0,
+                    ));
+                }
+            };
+            if start + written + n as u64 > size {
+                return Err((
+                    HttpError::TooLarge {
+                        url: url.to_owned(),
+                        limit: size,
+                    },
+                    written > 0,
+                ));
+            }
+            file.write_all(&buf[..n]).map_err(|e| {
+                (
+                    HttpError::Network {
+                        url: url.to_owned(),
+                        what: format!("cannot write the download ({e})"),
+                    },
+                    false,
+                )
+            })?;
+            written += n as u64;
+            progress(n as u64);
+        }
+        if start + written < size {
+            return Err((
+                HttpError::Network {
+                    url: url.to_owned(),
+                    what: format!("connection closed at byte {} of {size}", start + written),
+                },
+                written > 0,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The first byte of a `Content-Range: bytes A-B/N` header.
+fn content_range_start(v: &str) -> Option<u64> {
+    let rest = v.trim().strip_prefix("bytes ")?;
+    rest.split('-').next()?.trim().parse().ok()
 }
 
 fn retryable(e: &HttpError) -> bool {

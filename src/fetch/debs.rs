@@ -1,0 +1,245 @@
+//! Downloading the locked .debs into the content-addressed cache: mirrors in order,
+//! bounded parallelism, resume, per-blob file locks, and hash checks before use.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::fetch::cache::Cache;
+use crate::fetch::http::Http;
+use crate::fetch::mirror::Mirror;
+
+/// One .deb the lock asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebSpec {
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Image architecture it was locked for.
+    pub arch: String,
+    /// Archive it comes from (`debian`, `debian-security`).
+    pub archive: String,
+    /// Pool path under the archive root.
+    pub filename: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA256 (lower-case hex).
+    pub sha256: String,
+}
+
+impl DebSpec {
+    fn label(&self) -> String {
+        format!("{} {} ({})", self.name, self.version, self.arch)
+    }
+}
+
+/// How to fetch.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Use only the cache; list every missing .deb instead of downloading.
+    pub offline: bool,
+    /// Re-hash cached blobs instead of trusting their size.
+    pub verify: bool,
+    /// Parallel downloads.
+    pub jobs: usize,
+    /// No progress output.
+    pub quiet: bool,
+    /// Snapshot timestamp for dated mirrors (`20261120T000000Z`), if the lock is dated.
+    pub snapshot: Option<String>,
+}
+
+/// What a fetch did.
+#[derive(Debug, Clone, Default)]
+pub struct FetchReport {
+    /// Distinct .debs needed.
+    pub wanted: usize,
+    /// Already in the cache.
+    pub cached: usize,
+    /// Downloaded now.
+    pub downloaded: usize,
+    /// Bytes downloaded now.
+    pub bytes: u64,
+}
+
+/// A fetch failure, one line, naming the package and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// `--offline` and something is not cached.
+    #[error(
+        "offline: {} .deb(s) are not in the cache {cache}: {}; run `debless fetch` (same flags) first",
+        missing.len(),
+        missing.join(", ")
+    )]
+    Offline {
+        /// The cache directory.
+        cache: String,
+        /// `name version (arch)` of each missing .deb.
+        missing: Vec<String>,
+    },
+    /// No mirror could deliver a pinned file.
+    #[error(
+        "{package}: no mirror has {filename} with the pinned sha256 (tried: {}); the lock may be older than the mirrors keep: run `debless pin` for a fresh snapshot, or add a mirror or snapshot service that keeps old versions (--mirror, --snapshot-service)",
+        tried.join("; ")
+    )]
+    Unavailable {
+        /// `name version (arch)`.
+        package: String,
+        /// Pool path.
+        filename: String,
+        /// `url: reason` per mirror.
+        tried: Vec<String>,
+    },
+    /// The cache could not be written.
+    #[error("cache {path}: {what}; check the disk and permissions, or pass --cache-dir")]
+    Cache {
+        /// The path involved.
+        path: String,
+        /// What failed.
+        what: String,
+    },
+}
+
+/// Make sure every .deb is in the cache, downloading what is missing.
+pub fn fetch_debs(
+    specs: &[DebSpec],
+    mirrors: &[Mirror],
+    http: &Http,
+    cache: &Cache,
+    opts: &FetchOptions,
+) -> Result<FetchReport, FetchError> {
+    // Architecture: all packages appear once per image architecture: fetch each blob once.
+    let mut unique: BTreeMap<&str, &DebSpec> = BTreeMap::new();
+    for s in specs {
+        unique.entry(s.sha256.as_str()).or_insert(s);
+    }
+    let mut report = FetchReport {
+        wanted: unique.len(),
+        ..FetchReport::default()
+    };
+    let missing: Vec<&DebSpec> = unique
+        .values()
+        .copied()
+        .filter(|s| !cache.has(&s.sha256, s.size, opts.verify))
+        .collect();
+    report.cached = report.wanted - missing.len();
+    if missing.is_empty() {
+        return Ok(report);
+    }
+    if opts.offline {
+        return Err(FetchError::Offline {
+            cache: cache.dir().display().to_string(),
+            missing: missing.iter().map(|s| s.label()).collect(),
+        });
+    }
+
+    let total: u64 = missing.iter().map(|s| s.size).sum();
+    let bar = progress_bar(opts.quiet, total, missing.len());
+    let bytes = AtomicU64::new(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.clamp(1, 16))
+        .build()
+        .map_err(|e| FetchError::Cache {
+            path: cache.dir().display().to_string(),
+            what: format!("cannot start download threads ({e})"),
+        })?;
+    let results: Vec<Result<(), FetchError>> = pool.install(|| {
+        missing
+            .par_iter()
+            .map(|spec| {
+                let r = fetch_one(spec, mirrors, http, cache, opts, &|n| {
+                    bytes.fetch_add(n, Ordering::Relaxed);
+                    if let Some(b) = &bar {
+                        b.inc(n);
+                    }
+                });
+                match (&bar, &r) {
+                    (Some(b), _) => b.set_message(spec.name.clone()),
+                    (None, Ok(())) if !opts.quiet => {
+                        eprintln!("fetch: {} ({} bytes)", spec.label(), spec.size)
+                    }
+                    _ => {}
+                }
+                r
+            })
+            .collect()
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    // The first failure in a fixed order, whatever finished first.
+    for r in results {
+        r?;
+    }
+    report.downloaded = missing.len();
+    report.bytes = bytes.load(Ordering::Relaxed);
+    Ok(report)
+}
+
+fn progress_bar(quiet: bool, total: u64, files: usize) -> Option<ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let b = ProgressBar::new(total);
+    let style = ProgressStyle::with_template(&format!(
+        "fetch {files} .debs [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}} {{msg}}"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    b.set_style(style);
+    Some(b)
+}
+
+fn fetch_one(
+    spec: &DebSpec,
+    mirrors: &[Mirror],
+    http: &Http,
+    cache: &Cache,
+    opts: &FetchOptions,
+    progress: &dyn Fn(u64),
+) -> Result<(), FetchError> {
+    let cache_err = |what: String| FetchError::Cache {
+        path: cache.dir().display().to_string(),
+        what,
+    };
+    let _lock = cache
+        .lock(&spec.sha256)
+        .map_err(|e| cache_err(format!("cannot lock {} ({e})", spec.sha256)))?;
+    // Another build may have fetched it while we waited for the lock.
+    if cache.has(&spec.sha256, spec.size, false) {
+        return Ok(());
+    }
+    let partial = cache.partial_path(&spec.sha256);
+    if let Some(dir) = partial.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| cache_err(format!("cannot create {} ({e})", dir.display())))?;
+    }
+    let mut tried = Vec::new();
+    for m in mirrors {
+        let Some(root) = m.root(&spec.archive, opts.snapshot.as_deref()) else {
+            continue;
+        };
+        let url = format!("{root}{}", spec.filename);
+        match http.download(&url, &partial, spec.size, progress) {
+            Ok(()) => match cache.promote(&partial, &spec.sha256) {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(got)) => tried.push(format!("{url}: served sha256 {got}")),
+                Err(e) => return Err(cache_err(format!("cannot store {} ({e})", spec.sha256))),
+            },
+            // The partial file stays: every mirror serves the same bytes for a pinned
+            // sha256, so the next mirror (or the next run) resumes it, and a wrong splice
+            // is caught by the hash check in `promote`.
+            Err(e) => tried.push(e.to_string()),
+        }
+    }
+    if tried.is_empty() {
+        tried.push(format!("no mirror serves the {} archive", spec.archive));
+    }
+    Err(FetchError::Unavailable {
+        package: spec.label(),
+        filename: spec.filename.clone(),
+        tried,
+    })
+}
