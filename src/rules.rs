@@ -1,7 +1,8 @@
 //! Rule files: images and variants as data, with inheritance and validation.
 //!
 //! `rules/<name>.toml` defines an image level; `rules/variants/<name>.toml` defines a
-//! variant that can be applied on top of any image.
+//! variant that can be applied on top of any image; `rules/defaults.toml` holds the file
+//! policy every package is filtered through.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,112 @@ pub struct PackageRule {
     /// Distros this package applies to; absent means every distro of the rule.
     #[serde(default)]
     pub distros: Option<Vec<String>>,
+    /// Image paths (globs, `**` crosses directories) this package contributes; absent
+    /// means every file except the global `[files] exclude` list. A path that matches
+    /// nothing is an error unless it starts with `?` (e.g. `?/usr/lib64/*`, which only
+    /// some architectures have).
+    #[serde(default)]
+    pub paths: Option<Vec<String>>,
+    /// Setuid/setgid files this package may keep (globs); any other is a build error.
+    #[serde(default)]
+    pub allow_setuid: Vec<String>,
 }
+
+/// The runtime settings a rule contributes to the image config. Children override their
+/// parents field by field; `env` and `labels` merge by key.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Environment variables (sorted by name in the image).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Text appended to an inherited variable (`PATH = ":/busybox"`).
+    #[serde(default)]
+    pub env_append: BTreeMap<String, String>,
+    /// `User` (`"65532"`, `"0"`).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// `WorkingDir`.
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// `Entrypoint`.
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    /// `Cmd`.
+    #[serde(default)]
+    pub cmd: Option<Vec<String>>,
+    /// Image labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The merged runtime settings of an image (and variant).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageSettings {
+    /// Environment, by name.
+    pub env: BTreeMap<String, String>,
+    /// `User`.
+    pub user: Option<String>,
+    /// `WorkingDir`.
+    pub workdir: Option<String>,
+    /// `Entrypoint`.
+    pub entrypoint: Option<Vec<String>>,
+    /// `Cmd`.
+    pub cmd: Option<Vec<String>>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ImageSettings {
+    /// Apply one rule's config on top.
+    pub fn apply(&mut self, c: &RuleConfig) {
+        for (k, v) in &c.env {
+            self.env.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &c.env_append {
+            self.env.entry(k.clone()).or_default().push_str(v);
+        }
+        if c.user.is_some() {
+            self.user.clone_from(&c.user);
+        }
+        if c.workdir.is_some() {
+            self.workdir.clone_from(&c.workdir);
+        }
+        if c.entrypoint.is_some() {
+            self.entrypoint.clone_from(&c.entrypoint);
+        }
+        if c.cmd.is_some() {
+            self.cmd.clone_from(&c.cmd);
+        }
+        for (k, v) in &c.labels {
+            self.labels.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// `rules/defaults.toml`: what every package is filtered through.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// The file policy.
+    #[serde(default)]
+    pub files: FilePolicy,
+}
+
+/// Paths no image ships (docs, man pages...) and the exceptions that stay (licences).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePolicy {
+    /// Globs dropped from every package.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Globs kept even when `exclude` matches.
+    #[serde(default)]
+    pub keep: Vec<String>,
+}
+
+/// The name of the defaults file under the rules directory.
+pub const DEFAULTS_FILE: &str = "defaults.toml";
 
 /// Whether a rule is an image level or a variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +152,13 @@ pub struct Rule {
     /// Root packages and the paths each contributes.
     #[serde(default)]
     pub packages: BTreeMap<String, PackageRule>,
+    /// Runtime settings (env, user, entrypoint...).
+    #[serde(default)]
+    pub config: RuleConfig,
+    /// Variants only: build this variant as these variants applied in order
+    /// (`debug-nonroot` = `["debug", "nonroot"]`).
+    #[serde(default)]
+    pub combines: Vec<String>,
     /// The rule's name (file stem).
     #[serde(skip)]
     pub name: String,
@@ -76,6 +189,8 @@ pub struct RuleError {
 pub struct RuleSet {
     /// Rules by name (sorted).
     pub rules: BTreeMap<String, Rule>,
+    /// `rules/defaults.toml` (empty policy when the file is absent).
+    pub defaults: Defaults,
 }
 
 impl Rule {
@@ -116,6 +231,7 @@ impl RuleSet {
             let mut files: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+                .filter(|p| !(kind == Kind::Image && p.file_name() == Some(DEFAULTS_FILE.as_ref())))
                 .collect();
             files.sort();
             for file in files {
@@ -132,7 +248,19 @@ impl RuleSet {
                 }
             }
         }
-        let set = RuleSet { rules };
+        let defaults_file = dir.join(DEFAULTS_FILE);
+        let defaults = if defaults_file.is_file() {
+            let err = |what: String| RuleError {
+                file: defaults_file.clone(),
+                what,
+            };
+            let text = std::fs::read_to_string(&defaults_file)
+                .map_err(|e| err(format!("cannot read ({e})")))?;
+            toml::from_str(&text).map_err(|e| err(one_line(&e.to_string())))?
+        } else {
+            Defaults::default()
+        };
+        let set = RuleSet { rules, defaults };
         set.validate()?;
         Ok(set)
     }
@@ -185,9 +313,83 @@ impl RuleSet {
                 if rule.exclude.contains(name) {
                     return Err(err(format!("package {name} is both a root and excluded")));
                 }
+                for pat in p.paths.iter().flatten() {
+                    if !pat.strip_prefix('?').unwrap_or(pat).starts_with('/') {
+                        return Err(err(format!(
+                            "package {name}: path {pat:?} must be absolute (start with / or ?/)"
+                        )));
+                    }
+                }
+                for pat in &p.allow_setuid {
+                    if !pat.starts_with('/') {
+                        return Err(err(format!(
+                            "package {name}: allow_setuid {pat:?} must be absolute (start with /)"
+                        )));
+                    }
+                }
+            }
+            if !rule.combines.is_empty() {
+                if rule.kind != Kind::Variant {
+                    return Err(err("only variants can combine other variants".into()));
+                }
+                if !rule.packages.is_empty() || rule.config != RuleConfig::default() {
+                    return Err(err(
+                        "a combining variant takes its packages and config from the variants it combines".into(),
+                    ));
+                }
+                for c in &rule.combines {
+                    match self.rules.get(c) {
+                        Some(v) if v.kind == Kind::Variant && v.combines.is_empty() => {
+                            for d in &rule.distros {
+                                if !v.has_distro(d) {
+                                    return Err(err(format!(
+                                        "distro {d} is not defined by combined variant {c} ({})",
+                                        v.file.display()
+                                    )));
+                                }
+                            }
+                        }
+                        _ => {
+                            return Err(err(format!(
+                                "combines {c:?}, which is not a plain variant under rules/variants/"
+                            )));
+                        }
+                    }
+                }
+            }
+            if rule.kind == Kind::Variant && rule.name == "latest" {
+                return Err(err(
+                    "\"latest\" is the tag of the image without variants; rename the variant"
+                        .into(),
+                ));
             }
         }
         Ok(())
+    }
+
+    /// The plain variants a (possibly combining) variant applies, in order.
+    pub fn variant_parts(&self, name: &str) -> Result<Vec<&Rule>, RuleError> {
+        let v = self.get(name)?;
+        if v.kind != Kind::Variant {
+            return Err(RuleError {
+                file: v.file.clone(),
+                what: format!("{name} is an image, not a variant"),
+            });
+        }
+        if v.combines.is_empty() {
+            return Ok(vec![v]);
+        }
+        v.combines.iter().map(|c| self.get(c)).collect()
+    }
+
+    /// Image rules defined for `distro`.
+    pub fn images_for<'a>(&'a self, distro: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.for_distro(distro).filter(|r| r.kind == Kind::Image)
+    }
+
+    /// Variant rules defined for `distro`.
+    pub fn variants_for<'a>(&'a self, distro: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.for_distro(distro).filter(|r| r.kind == Kind::Variant)
     }
 
     /// A rule by name, or an error listing what exists.

@@ -469,7 +469,11 @@ impl Scan<'_> {
             ));
         }
 
-        let selected = r.sel.selects(&abs);
+        let selected = if matches!(kind, Kind::Dir) {
+            r.sel.selects_dir(&abs)
+        } else {
+            r.sel.selects(&abs)
+        };
         let origin = r.package.to_string();
         let make = |kind: EntryKind, meta: (u32, u32, u32, u64)| Entry {
             path: path.clone(),

@@ -108,6 +108,18 @@ impl Selection {
         included && (!self.exclude.is_match(abs_path) || self.keep.is_match(abs_path))
     }
 
+    /// Does the image want the directory `abs_path` for its own sake? Like [`selects`],
+    /// except that a directory whose whole content the exclude list drops (`/usr/share/man`
+    /// under `/usr/share/man/**`) goes too: an empty man directory is noise. It still
+    /// comes back as the parent of anything kept under it.
+    ///
+    /// [`selects`]: Selection::selects
+    pub fn selects_dir(&self, abs_path: &str) -> bool {
+        // A name no package ships stands for "anything inside".
+        let inside = format!("{}/\u{1}", abs_path.trim_end_matches('/'));
+        self.selects(abs_path) && (self.keep.is_match(&inside) || !self.exclude.is_match(&inside))
+    }
+
     /// May `abs_path` be setuid or setgid?
     pub fn allows_setuid(&self, abs_path: &str) -> bool {
         self.allow_setuid.is_match(abs_path)
@@ -189,6 +201,22 @@ mod tests {
         sel.note_include_matches("/usr/bin/x", &mut seen);
         assert_eq!(seen, [true, false]);
         assert_eq!(sel.include_patterns(), inc.as_slice());
+    }
+
+    #[test]
+    fn a_directory_whose_content_is_all_excluded_goes() {
+        let sel = Selection::new(
+            None,
+            &strings(&["/usr/share/man/**", "/usr/share/doc/**"]),
+            &strings(&["/usr/share/doc/*/copyright"]),
+            &[],
+        )
+        .unwrap();
+        assert!(!sel.selects_dir("/usr/share/man"));
+        assert!(sel.selects_dir("/usr/share"));
+        // Emptied by the exclude list; its kept copyright files bring it back as a parent.
+        assert!(!sel.selects_dir("/usr/share/doc"));
+        assert!(sel.selects_dir("/var/cache"));
     }
 
     #[test]
