@@ -3,6 +3,7 @@
 //! The pipeline: `rules/*.toml` + `snapshots/<distro>.toml` —pin→ `snapshots/<distro>.lock`.
 
 pub mod archive;
+pub mod build;
 pub mod deb;
 pub mod fetch;
 pub mod layer;

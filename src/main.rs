@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use debless::build::{BuildOptions, BuildReport, Format, build, default_out, fetch};
+use debless::layer::Compression;
 
 use debless::fetch::cache::Cache;
 use debless::fetch::mirror::{MIRRORS_ENV, SNAPSHOT_ENV};
@@ -24,6 +27,41 @@ struct Cli {
     quiet: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Which images, and from where: shared by `build` and `fetch`.
+#[derive(Args)]
+struct Selection {
+    /// Images (rule names) to build; none means every image the distro defines.
+    images: Vec<String>,
+    /// Distro whose lock (snapshots/<distro>.lock) to build from.
+    #[arg(long, default_value = "debian13")]
+    distro: String,
+    /// Tag to build (repeatable): `latest` or a variant under rules/variants/; none means
+    /// `latest` plus every variant.
+    #[arg(long = "variant", value_name = "V")]
+    variants: Vec<String>,
+    /// Architecture (repeatable); none means every architecture in the lock.
+    #[arg(long = "arch", value_name = "ARCH")]
+    arches: Vec<String>,
+    /// Use only the cache; fail listing every .deb that is missing.
+    #[arg(long)]
+    offline: bool,
+    /// Re-hash every cached .deb instead of trusting its size.
+    #[arg(long)]
+    verify: bool,
+    /// Cache directory for .debs [default: $XDG_CACHE_HOME/debless].
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Worker threads [default: the number of CPUs].
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+    /// Mirror URL (repeatable); replaces the default mirror list (as for `pin`).
+    #[arg(long = "mirror", value_name = "URL")]
+    mirrors: Vec<String>,
+    /// Snapshot service URL template, used for locks pinned with --date.
+    #[arg(long, env = SNAPSHOT_ENV, value_name = "URL")]
+    snapshot_service: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -55,6 +93,36 @@ enum Command {
         /// Cache directory for downloaded indices [default: $XDG_CACHE_HOME/debless].
         #[arg(long)]
         cache_dir: Option<PathBuf>,
+    },
+    /// Build OCI images from the lock: fetch the .debs, extract only the declared files,
+    /// write one deterministic layer per rule level.
+    ///
+    /// Output: out/<image>-<distro>/ (an OCI layout) with tags latest, nonroot, debug...
+    /// pointing at multi-arch indexes and <tag>-<arch> at per-architecture manifests.
+    /// SOURCE_DATE_EPOCH, if set, replaces the lock's timestamp for mtimes and `created`.
+    Build {
+        #[command(flatten)]
+        sel: Selection,
+        /// Output directory [default: <project>/out].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// oci (a layout directory), oci-archive or docker-archive (tarballs).
+        #[arg(long, default_value = "oci")]
+        format: Format,
+        /// Layer compression: gzip or zstd.
+        #[arg(long, default_value = "gzip")]
+        compression: Compression,
+        /// Build everything twice with different thread counts and fail on any difference.
+        #[arg(long)]
+        check: bool,
+        /// Value for the org.opencontainers.image.source annotation.
+        #[arg(long, env = "DEBLESS_SOURCE_URL", value_name = "URL")]
+        source_url: Option<String>,
+    },
+    /// Download every .deb a build would need into the cache (for a later --offline build).
+    Fetch {
+        #[command(flatten)]
+        sel: Selection,
     },
     /// Show the dependency path(s) that put PKG into an image, or why it is absent.
     Why {
@@ -124,6 +192,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
+        Command::Build {
+            sel,
+            out,
+            format,
+            compression,
+            check,
+            source_url,
+        } => {
+            let mut opts = build_options(&cli.project, cli.quiet, sel)?;
+            opts.out = out.unwrap_or_else(|| default_out(&cli.project));
+            opts.format = format;
+            opts.compression = compression;
+            opts.check = check;
+            opts.source_url = source_url;
+            let r = build(&opts)?;
+            if !cli.quiet {
+                print_summary(&r, check);
+            }
+        }
+        Command::Fetch { sel } => {
+            let opts = build_options(&cli.project, cli.quiet, sel)?;
+            let r = fetch(&opts)?;
+            if !cli.quiet {
+                eprintln!(
+                    "fetched: {} .debs needed, {} already cached, {} downloaded ({} bytes)",
+                    r.wanted, r.cached, r.downloaded, r.bytes
+                );
+            }
+        }
         Command::Why {
             package,
             image,
@@ -147,4 +244,83 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn build_options(
+    project: &std::path::Path,
+    quiet: bool,
+    s: Selection,
+) -> anyhow::Result<BuildOptions> {
+    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => Some(v.trim().parse::<i64>().map_err(|_| {
+            anyhow::anyhow!(
+                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds; unset it or fix it"
+            )
+        })?),
+        _ => None,
+    };
+    let jobs = s.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    if jobs == 0 {
+        anyhow::bail!("--jobs must be at least 1");
+    }
+    Ok(BuildOptions {
+        project: project.to_owned(),
+        distro: s.distro,
+        images: s.images,
+        variants: s.variants,
+        arches: s.arches,
+        out: default_out(project),
+        format: Format::Oci,
+        compression: Compression::Gzip,
+        check: false,
+        offline: s.offline,
+        verify: s.verify,
+        cache_dir: s.cache_dir.unwrap_or_else(Cache::default_dir),
+        jobs,
+        mirrors: s.mirrors,
+        env_mirrors: std::env::var(MIRRORS_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty()),
+        snapshot_service: s.snapshot_service,
+        etc_apt: PathBuf::from("/etc/apt"),
+        source_date_epoch,
+        source_url: None,
+        quiet,
+    })
+}
+
+/// Sizes per image and architecture (the `latest` tag), then where things went.
+fn print_summary(r: &BuildReport, checked: bool) {
+    eprintln!(
+        "{:<28} {:<8} {:>14} {:>14}  digest",
+        "image:tag", "arch", "uncompressed", "compressed"
+    );
+    for t in &r.tags {
+        eprintln!(
+            "{:<28} {:<8} {:>14} {:>14}  {}",
+            format!("{}:{}", t.image, t.tag),
+            t.arch,
+            t.tar_bytes,
+            t.blob_bytes,
+            t.digest
+        );
+    }
+    for p in &r.outputs {
+        eprintln!("wrote {}", p.display());
+    }
+    eprintln!(
+        "{} layers; .debs: {} needed, {} downloaded{}",
+        r.layers,
+        r.fetch.wanted,
+        r.fetch.downloaded,
+        if checked {
+            "; --check: two builds with different thread counts are identical"
+        } else {
+            ""
+        }
+    );
 }

@@ -1,0 +1,751 @@
+//! `debless build` and `debless fetch`: lock + rules -> .debs in the cache -> selected
+//! entries -> one deterministic layer per rule level -> OCI layouts or archives.
+
+pub mod plan;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::deb::{ReadOptions, Selection, Tree, read_deb};
+use crate::fetch::cache::Cache;
+use crate::fetch::debs::{DebSpec, FetchOptions, FetchReport, fetch_debs};
+use crate::fetch::http::Http;
+use crate::fetch::mirror::{MirrorConfig, mirror_list};
+use crate::layer::{Compression, Entry, EntryKind, Layer, write_layer};
+use crate::oci::{self, Descriptor, Layout};
+use crate::rules::RuleSet;
+use crate::snapshot::lock::{Lock, LockedPackage};
+use plan::{LayerKey, LayerPlan, Plan};
+
+/// Top-level directories that merged-/usr turns into symlinks into `/usr`.
+pub const MERGED_DIRS: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32", "libo32"];
+
+/// How images are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// An OCI image layout directory per image: `out/<image>-<distro>/`.
+    Oci,
+    /// A tar of that layout: `out/<image>-<distro>.tar`.
+    OciArchive,
+    /// A `docker load` tarball: `out/<image>-<distro>.docker.tar`.
+    DockerArchive,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Format, String> {
+        match s {
+            "oci" => Ok(Format::Oci),
+            "oci-archive" => Ok(Format::OciArchive),
+            "docker-archive" => Ok(Format::DockerArchive),
+            _ => Err(format!(
+                "unknown format {s:?}; use oci, oci-archive or docker-archive"
+            )),
+        }
+    }
+}
+
+/// Everything `build` and `fetch` need.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Project root holding `rules/` and `snapshots/`.
+    pub project: PathBuf,
+    /// Distro whose lock to build.
+    pub distro: String,
+    /// Images (rule names); empty = all the distro defines.
+    pub images: Vec<String>,
+    /// Tags (`latest` and variant names); empty = `latest` plus every variant.
+    pub variants: Vec<String>,
+    /// Architectures; empty = all the lock has.
+    pub arches: Vec<String>,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Output format.
+    pub format: Format,
+    /// Layer compression.
+    pub compression: Compression,
+    /// Build twice (different thread counts) and compare.
+    pub check: bool,
+    /// Cache only.
+    pub offline: bool,
+    /// Re-hash cached .debs.
+    pub verify: bool,
+    /// Cache directory.
+    pub cache_dir: PathBuf,
+    /// Worker threads.
+    pub jobs: usize,
+    /// `--mirror` flags.
+    pub mirrors: Vec<String>,
+    /// `$DEBLESS_MIRRORS`.
+    pub env_mirrors: Option<String>,
+    /// Snapshot service for dated locks.
+    pub snapshot_service: Option<String>,
+    /// Host apt configuration (`/etc/apt`).
+    pub etc_apt: PathBuf,
+    /// `SOURCE_DATE_EPOCH`: overrides the lock's timestamp for mtimes and `created`.
+    pub source_date_epoch: Option<i64>,
+    /// `org.opencontainers.image.source`, if given.
+    pub source_url: Option<String>,
+    /// No progress output.
+    pub quiet: bool,
+}
+
+/// A build failure: one line naming the file, package or image and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Lock, rules or flags are unusable.
+    #[error("{0}")]
+    Config(String),
+    /// Downloading failed.
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::debs::FetchError),
+    /// A package could not be read or selected from.
+    #[error("{0}")]
+    Package(String),
+    /// Assembling or writing an image failed.
+    #[error("{0}")]
+    Image(String),
+    /// `--check` found a difference.
+    #[error("{0}")]
+    NotReproducible(String),
+}
+
+/// Per image, tag and architecture: what was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltTag {
+    /// Image name.
+    pub image: String,
+    /// Tag.
+    pub tag: String,
+    /// Architecture.
+    pub arch: String,
+    /// Manifest digest.
+    pub digest: String,
+    /// Layer digests, bottom first.
+    pub layers: Vec<String>,
+    /// Sum of uncompressed layer sizes.
+    pub tar_bytes: u64,
+    /// Sum of compressed layer sizes.
+    pub blob_bytes: u64,
+}
+
+/// What a build did.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    /// The fetch step.
+    pub fetch: FetchReport,
+    /// Every image/tag/arch written.
+    pub tags: Vec<BuiltTag>,
+    /// Where each image went.
+    pub outputs: Vec<PathBuf>,
+    /// Distinct layers written.
+    pub layers: usize,
+}
+
+struct Loaded {
+    lock: Lock,
+    lock_name: String,
+    lock_digest: String,
+    rules: RuleSet,
+}
+
+fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
+    let lock_path = opts
+        .project
+        .join("snapshots")
+        .join(format!("{}.lock", opts.distro));
+    let lock_bytes = std::fs::read(&lock_path).map_err(|e| {
+        BuildError::Config(format!(
+            "{}: cannot read ({e}); run `debless pin --distro {}` first",
+            lock_path.display(),
+            opts.distro
+        ))
+    })?;
+    let lock = Lock::read(&lock_path).map_err(|e| BuildError::Config(e.to_string()))?;
+    let rules = RuleSet::load(&opts.project.join("rules"))
+        .map_err(|e| BuildError::Config(e.to_string()))?;
+    Ok(Loaded {
+        lock,
+        lock_name: format!("snapshots/{}.lock", opts.distro),
+        lock_digest: format!("sha256:{}", hex::encode(Sha256::digest(&lock_bytes))),
+        rules,
+    })
+}
+
+/// `debless fetch`: put every .deb the selection needs into the cache.
+pub fn fetch(opts: &BuildOptions) -> Result<FetchReport, BuildError> {
+    let l = load(opts)?;
+    let p = plan::plan(
+        &l.lock,
+        &l.lock_name,
+        &l.rules,
+        &opts.images,
+        &opts.variants,
+        &opts.arches,
+    )
+    .map_err(|e| BuildError::Config(e.to_string()))?;
+    fetch_for(opts, &l.lock, &p.packages())
+}
+
+fn fetch_for(
+    opts: &BuildOptions,
+    lock: &Lock,
+    pkgs: &[&LockedPackage],
+) -> Result<FetchReport, BuildError> {
+    let archive_of: BTreeMap<&str, &str> = lock
+        .suites
+        .iter()
+        .map(|s| (s.suite.as_str(), s.archive.as_str()))
+        .collect();
+    let mut specs = Vec::new();
+    for p in pkgs {
+        let archive = archive_of.get(p.suite.as_str()).ok_or_else(|| {
+            BuildError::Config(format!(
+                "snapshots/{}.lock: package {} names suite {}, which the lock does not list; run `debless pin`",
+                lock.distro, p.name, p.suite
+            ))
+        })?;
+        specs.push(DebSpec {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            arch: p.arch.clone(),
+            archive: (*archive).to_owned(),
+            filename: p.filename.clone(),
+            size: p.size,
+            sha256: p.sha256.clone(),
+        });
+    }
+    let archives: Vec<&str> = lock.suites.iter().map(|s| s.archive.as_str()).collect();
+    let mirrors = if opts.offline {
+        Vec::new()
+    } else {
+        mirror_list(
+            &MirrorConfig {
+                flags: &opts.mirrors,
+                env: opts.env_mirrors.clone(),
+                etc_apt: &opts.etc_apt,
+                snapshot_service: opts.snapshot_service.clone(),
+                dated: lock.snapshot.is_some(),
+            },
+            &archives,
+        )
+        .map_err(BuildError::Config)?
+    };
+    let http = Http::new().map_err(BuildError::Config)?;
+    let cache = Cache::new(&opts.cache_dir);
+    Ok(fetch_debs(
+        &specs,
+        &mirrors,
+        &http,
+        &cache,
+        &FetchOptions {
+            offline: opts.offline,
+            verify: opts.verify,
+            jobs: opts.jobs.max(1) * 2,
+            quiet: opts.quiet,
+            snapshot: lock.snapshot.clone(),
+        },
+    )?)
+}
+
+/// `debless build`.
+pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
+    let l = load(opts)?;
+    let p = plan::plan(
+        &l.lock,
+        &l.lock_name,
+        &l.rules,
+        &opts.images,
+        &opts.variants,
+        &opts.arches,
+    )
+    .map_err(|e| BuildError::Config(e.to_string()))?;
+    let fetched = fetch_for(opts, &l.lock, &p.packages())?;
+    let epoch = match opts.source_date_epoch {
+        Some(e) => e,
+        None => l
+            .lock
+            .timestamp
+            .parse::<jiff::Timestamp>()
+            .map_err(|e| {
+                BuildError::Config(format!(
+                    "{}: timestamp {:?} is not RFC 3339 ({e}); run `debless pin`",
+                    l.lock_name, l.lock.timestamp
+                ))
+            })?
+            .as_second(),
+    };
+    let ctx = Ctx {
+        opts,
+        l: &l,
+        plan: &p,
+        cache: Cache::new(&opts.cache_dir),
+        epoch: epoch.max(0) as u64,
+    };
+    let first = ctx.run(opts.jobs.max(1))?;
+    if opts.check {
+        let other = if opts.jobs.max(1) == 1 { 2 } else { 1 };
+        let second = ctx.run(other)?;
+        compare(&first, &second, opts.jobs.max(1), other)?;
+    }
+    let outputs = ctx.write(&first)?;
+    Ok(BuildReport {
+        fetch: fetched,
+        tags: first.tags.clone(),
+        outputs,
+        layers: first.layers.len(),
+    })
+}
+
+struct Ctx<'a> {
+    opts: &'a BuildOptions,
+    l: &'a Loaded,
+    plan: &'a Plan<'a>,
+    cache: Cache,
+    epoch: u64,
+}
+
+/// One build's results, kept in memory until written.
+struct Built {
+    layers: BTreeMap<LayerKey, Layer>,
+    /// Per layer, (path, fingerprint) of every entry, to explain a `--check` difference.
+    listings: BTreeMap<LayerKey, Vec<(String, String)>>,
+    tags: Vec<BuiltTag>,
+    layouts: Vec<ImageOut>,
+}
+
+/// Which .deb to read, and with whose path rules.
+type ReadKey = (String, String, Option<String>);
+
+/// One image repository ready to write: its name, layout, and docker-archive entries.
+type ImageOut = (String, Layout, Vec<(Vec<String>, Descriptor)>);
+
+/// A package to read: the lock entry, and the layer and index of its first use.
+type ReadJob<'p> = (&'p LockedPackage, Option<&'p LayerPlan<'p>>, usize);
+
+impl Ctx<'_> {
+    fn run(&self, threads: usize) -> Result<Built, BuildError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| BuildError::Image(format!("cannot start {threads} threads ({e})")))?;
+        pool.install(|| self.run_in_pool())
+    }
+
+    fn run_in_pool(&self) -> Result<Built, BuildError> {
+        let entries = self.read_packages()?;
+        let layer_entries = self.assemble(&entries)?;
+        let keys: Vec<&LayerKey> = layer_entries.keys().collect();
+        let written: Vec<Result<Layer, BuildError>> = keys
+            .par_iter()
+            .map(|k| {
+                write_layer(&layer_entries[*k], self.opts.compression, self.epoch)
+                    .map_err(|e| BuildError::Image(format!("layer {}: {e}", describe(k))))
+            })
+            .collect();
+        let mut layers = BTreeMap::new();
+        for (k, r) in keys.iter().zip(written) {
+            layers.insert((*k).clone(), r?);
+        }
+        let listings = layer_entries
+            .iter()
+            .map(|(k, es)| (k.clone(), es.iter().map(fingerprint).collect()))
+            .collect();
+        let (tags, layouts) = self.images(&layers)?;
+        Ok(Built {
+            layers,
+            listings,
+            tags,
+            layouts,
+        })
+    }
+
+    /// Read every (arch, package, declaring rule) once, in parallel.
+    fn read_packages(&self) -> Result<BTreeMap<ReadKey, Vec<Entry>>, BuildError> {
+        let policy = &self.l.rules.defaults.files;
+        let mut jobs: BTreeMap<ReadKey, ReadJob> = BTreeMap::new();
+        for lp in self.plan.layers.values() {
+            for (i, p) in lp.packages.iter().enumerate() {
+                let key = (
+                    p.locked.arch.clone(),
+                    p.locked.name.clone(),
+                    p.declared.map(|(r, _)| r.name.clone()),
+                );
+                jobs.entry(key).or_insert((p.locked, Some(lp), i));
+            }
+        }
+        let list: Vec<(&ReadKey, &ReadJob)> = jobs.iter().collect();
+        let merged_usr = self.l.lock.merged_usr;
+        let results: Vec<Result<Vec<Entry>, BuildError>> = list
+            .par_iter()
+            .map(|(_, (locked, lp, i))| {
+                let declared = lp.and_then(|lp| lp.packages[*i].declared);
+                let (include, setuid, file) = match declared {
+                    Some((rule, pr)) => (
+                        pr.paths.as_deref(),
+                        pr.allow_setuid.as_slice(),
+                        rule.file.display().to_string(),
+                    ),
+                    None => (None, &[][..], String::new()),
+                };
+                // `?/path` marks a pattern that may match nothing (architecture-specific).
+                let include: Option<Vec<String>> = include.map(|pats| {
+                    pats.iter()
+                        .map(|p| p.strip_prefix('?').unwrap_or(p).to_owned())
+                        .collect()
+                });
+                let required: Vec<&str> = declared
+                    .and_then(|(_, pr)| pr.paths.as_ref())
+                    .map(|pats| pats.iter().filter(|p| !p.starts_with('?')).map(String::as_str).collect())
+                    .unwrap_or_default();
+                let sel = Selection::new(include.as_deref(), &policy.exclude, &policy.keep, setuid)
+                    .map_err(|e| BuildError::Config(format!("{file}: package {}: {e}", locked.name)))?;
+                let bytes = std::fs::read(self.cache.path(&locked.sha256)).map_err(|e| {
+                    BuildError::Package(format!(
+                        "{} {} ({}): cannot read its .deb from the cache ({e}); run `debless fetch`",
+                        locked.name, locked.version, locked.arch
+                    ))
+                })?;
+                if bytes.len() as u64 != locked.size {
+                    return Err(BuildError::Package(format!(
+                        "{} {} ({}): cached .deb has the wrong size; run `debless fetch --verify`",
+                        locked.name, locked.version, locked.arch
+                    )));
+                }
+                let deb = read_deb(&bytes, &locked.name, &sel, &ReadOptions { merged_usr })
+                    .map_err(|e| {
+                        BuildError::Package(format!(
+                            "{} {} ({}): {e}",
+                            locked.name, locked.version, locked.arch
+                        ))
+                    })?;
+                if let Some(pat) = deb.unmatched.iter().find(|p| required.contains(&p.as_str())) {
+                    return Err(BuildError::Config(format!(
+                        "{file}: package {}: path {pat} matches nothing in {} {} ({}); fix or drop the pattern",
+                        locked.name, locked.name, locked.version, locked.arch
+                    )));
+                }
+                Ok(deb.entries)
+            })
+            .collect();
+        let mut out = BTreeMap::new();
+        for ((k, _), r) in list.into_iter().zip(results) {
+            out.insert(k.clone(), r?);
+        }
+        Ok(out)
+    }
+
+    /// Merge each layer's packages on top of the layers below it, bottom first.
+    fn assemble(
+        &self,
+        entries: &BTreeMap<ReadKey, Vec<Entry>>,
+    ) -> Result<BTreeMap<LayerKey, Vec<Entry>>, BuildError> {
+        let mut trees: BTreeMap<LayerKey, (Tree, BTreeSet<String>)> = BTreeMap::new();
+        let mut out = BTreeMap::new();
+        // Parents before children: repeat until every layer's `below` is done.
+        let mut todo: Vec<&LayerPlan> = self.plan.layers.values().collect();
+        while !todo.is_empty() {
+            let before = todo.len();
+            let mut next = Vec::new();
+            for lp in todo {
+                let (mut tree, mut links) = match &lp.below {
+                    None => (Tree::new(self.l.lock.merged_usr), BTreeSet::new()),
+                    Some(b) => match trees.get(b) {
+                        Some(t) => t.clone(),
+                        None => {
+                            next.push(lp);
+                            continue;
+                        }
+                    },
+                };
+                let mut candidates = Vec::new();
+                for p in &lp.packages {
+                    let key = (
+                        p.locked.arch.clone(),
+                        p.locked.name.clone(),
+                        p.declared.map(|(r, _)| r.name.clone()),
+                    );
+                    if let Some(es) = entries.get(&key) {
+                        candidates.extend(es.iter().cloned());
+                    }
+                }
+                if self.l.lock.merged_usr {
+                    candidates.extend(merged_links(&candidates, &mut links, self.epoch));
+                }
+                let layer = tree.add_layer(candidates, self.epoch).map_err(|e| {
+                    BuildError::Image(format!(
+                        "{} ({}): {e}",
+                        describe(&lp.key),
+                        lp.rule.file.display()
+                    ))
+                })?;
+                trees.insert(lp.key.clone(), (tree, links));
+                out.insert(lp.key.clone(), layer);
+            }
+            if next.len() == before {
+                return Err(BuildError::Image(
+                    "internal: layer dependencies do not form a tree".into(),
+                ));
+            }
+            todo = next;
+        }
+        Ok(out)
+    }
+
+    /// Configs, manifests and indexes per image.
+    fn images(
+        &self,
+        layers: &BTreeMap<LayerKey, Layer>,
+    ) -> Result<(Vec<BuiltTag>, Vec<ImageOut>), BuildError> {
+        let lock = &self.l.lock;
+        let created = jiff::Timestamp::from_second(self.epoch as i64)
+            .map(|t| t.to_string())
+            .map_err(|e| BuildError::Config(format!("SOURCE_DATE_EPOCH out of range ({e})")))?;
+        let mut by_image: BTreeMap<&str, Vec<&plan::ImagePlan>> = BTreeMap::new();
+        for ip in &self.plan.images {
+            by_image.entry(ip.image.as_str()).or_default().push(ip);
+        }
+        let mut tags_out = Vec::new();
+        let mut layouts = Vec::new();
+        for (image, plans) in by_image {
+            let mut layout = Layout::new();
+            let mut docker = Vec::new();
+            let repo = format!("{image}-{}", lock.distro);
+            let mut annotations = BTreeMap::new();
+            annotations.insert(
+                "org.opencontainers.image.created".to_owned(),
+                created.clone(),
+            );
+            annotations.insert("org.opencontainers.image.title".to_owned(), repo.clone());
+            annotations.insert("dev.debless.distro".to_owned(), lock.distro.clone());
+            annotations.insert(
+                "dev.debless.snapshot".to_owned(),
+                lock.snapshot
+                    .clone()
+                    .unwrap_or_else(|| lock.timestamp.clone()),
+            );
+            annotations.insert(
+                "dev.debless.lock.digest".to_owned(),
+                self.l.lock_digest.clone(),
+            );
+            if let Some(src) = &self.opts.source_url {
+                annotations.insert("org.opencontainers.image.source".to_owned(), src.clone());
+            }
+            let tag_names: Vec<&str> = plans[0].tags.iter().map(|t| t.tag.as_str()).collect();
+            for tag in tag_names {
+                let mut per_arch = Vec::new();
+                for ip in &plans {
+                    let Some(tp) = ip.tags.iter().find(|t| t.tag == tag) else {
+                        continue;
+                    };
+                    let platform = oci::platform_for(&ip.arch).ok_or_else(|| {
+                        BuildError::Config(format!(
+                            "architecture {} has no OCI platform mapping",
+                            ip.arch
+                        ))
+                    })?;
+                    let mut refs = Vec::new();
+                    let mut history = Vec::new();
+                    let (mut tar_bytes, mut blob_bytes) = (0, 0);
+                    for k in &tp.layers {
+                        let layer = &layers[k];
+                        layout.add_blob(Arc::clone(&layer.blob));
+                        refs.push(oci::LayerRef {
+                            digest: layer.digest.clone(),
+                            diff_id: layer.diff_id.clone(),
+                            size: layer.size,
+                            media_type: layer.compression.media_type().to_owned(),
+                        });
+                        tar_bytes += layer.tar_size;
+                        blob_bytes += layer.size;
+                        let lp = &self.plan.layers[k];
+                        let names: Vec<&str> =
+                            lp.packages.iter().map(|p| p.locked.name.as_str()).collect();
+                        history.push(oci::History {
+                            created_by: format!("debless {}: {}", lp.rule.name, names.join(" ")),
+                            comment: Some(lp.rule.description.clone()).filter(|d| !d.is_empty()),
+                            empty_layer: false,
+                        });
+                    }
+                    let s = &tp.settings;
+                    let config = oci::Config {
+                        env: s.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                        user: s.user.clone(),
+                        working_dir: s.workdir.clone(),
+                        entrypoint: s.entrypoint.clone(),
+                        cmd: s.cmd.clone(),
+                        labels: s.labels.clone(),
+                    };
+                    let img = oci::Image {
+                        platform,
+                        config,
+                        created: created.clone(),
+                        layers: refs,
+                        history,
+                        annotations: annotations.clone(),
+                    };
+                    let desc = layout
+                        .add_image(&img)
+                        .map_err(|e| BuildError::Image(format!("{repo}:{tag}-{}: {e}", ip.arch)))?;
+                    layout.tag(&desc, &format!("{tag}-{}", ip.arch));
+                    docker.push((vec![format!("{repo}:{tag}-{}", ip.arch)], desc.clone()));
+                    tags_out.push(BuiltTag {
+                        image: image.to_owned(),
+                        tag: tag.to_owned(),
+                        arch: ip.arch.clone(),
+                        digest: desc.digest.clone(),
+                        layers: tp.layers.iter().map(|k| layers[k].digest.clone()).collect(),
+                        tar_bytes,
+                        blob_bytes,
+                    });
+                    per_arch.push(desc);
+                }
+                let index = layout.add_index(&per_arch, annotations.clone());
+                layout.tag(&index, tag);
+            }
+            layouts.push((repo, layout, docker));
+        }
+        Ok((tags_out, layouts))
+    }
+
+    /// Write every layout (or archive) under `--out`; each one atomically.
+    fn write(&self, built: &Built) -> Result<Vec<PathBuf>, BuildError> {
+        let out = &self.opts.out;
+        std::fs::create_dir_all(out)
+            .map_err(|e| BuildError::Image(format!("{}: cannot create ({e})", out.display())))?;
+        let mut paths = Vec::new();
+        for (repo, layout, docker) in &built.layouts {
+            let (path, r) = match self.opts.format {
+                Format::Oci => {
+                    let p = out.join(repo);
+                    let r = layout.write_dir(&p);
+                    (p, r)
+                }
+                Format::OciArchive => {
+                    let p = out.join(format!("{repo}.tar"));
+                    let r = layout.write_oci_archive(&p);
+                    (p, r)
+                }
+                Format::DockerArchive => {
+                    let p = out.join(format!("{repo}.docker.tar"));
+                    let r = layout.write_docker_archive(&p, docker);
+                    (p, r)
+                }
+            };
+            r.map_err(|e| BuildError::Image(format!("{}: {e}", path.display())))?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+}
+
+/// Top-level merged-/usr symlinks (`bin -> usr/bin`), each added by the first layer that
+/// ships something under its `/usr` directory, so an image has each exactly once.
+fn merged_links(candidates: &[Entry], done: &mut BTreeSet<String>, mtime: u64) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for d in MERGED_DIRS {
+        if done.contains(*d) {
+            continue;
+        }
+        let usr = format!("usr/{d}");
+        let prefix = format!("usr/{d}/");
+        if candidates
+            .iter()
+            .any(|e| e.path == usr || e.path.starts_with(&prefix))
+        {
+            done.insert((*d).to_owned());
+            out.push(Entry {
+                path: (*d).to_owned(),
+                kind: EntryKind::Symlink { target: usr },
+                mode: 0o777,
+                uid: 0,
+                gid: 0,
+                mtime,
+                origin: "generated:merged-usr".to_owned(),
+            });
+        }
+    }
+    out
+}
+
+/// A stable description of an entry's content and metadata.
+fn fingerprint(e: &Entry) -> (String, String) {
+    let what = match &e.kind {
+        EntryKind::Dir => "dir".to_owned(),
+        EntryKind::File { data, link_group } => format!(
+            "file sha256:{} link:{}",
+            hex::encode(Sha256::digest(data.as_slice())),
+            link_group.as_deref().unwrap_or("-")
+        ),
+        EntryKind::Symlink { target } => format!("symlink {target}"),
+    };
+    (
+        e.path.clone(),
+        format!(
+            "{what} mode:{:o} owner:{}:{} mtime:{}",
+            e.mode, e.uid, e.gid, e.mtime
+        ),
+    )
+}
+
+fn describe(k: &LayerKey) -> String {
+    match k {
+        LayerKey::Level { arch, rule } => format!("layer of rule {rule} ({arch})"),
+        LayerKey::Variant {
+            arch,
+            image,
+            variant,
+        } => format!("layer of variant {variant} on {image} ({arch})"),
+    }
+}
+
+/// `--check`: the two builds must agree on every layer and manifest.
+fn compare(a: &Built, b: &Built, ta: usize, tb: usize) -> Result<(), BuildError> {
+    for (k, la) in &a.layers {
+        let Some(lb) = b.layers.get(k) else {
+            return Err(BuildError::NotReproducible(format!(
+                "{} exists only in the {ta}-thread build",
+                describe(k)
+            )));
+        };
+        if la.digest != lb.digest || la.diff_id != lb.diff_id {
+            let (ea, eb) = (&a.listings[k], &b.listings[k]);
+            let first = ea
+                .iter()
+                .zip(eb.iter())
+                .find(|(x, y)| x != y)
+                .map(|(x, y)| format!("first differing file: /{} ({} vs {})", x.0, x.1, y.1))
+                .unwrap_or_else(|| {
+                    if ea.len() != eb.len() {
+                        format!("entry counts differ: {} vs {}", ea.len(), eb.len())
+                    } else {
+                        "the entries agree, so the tar or compressor output differs".to_owned()
+                    }
+                });
+            return Err(BuildError::NotReproducible(format!(
+                "not reproducible: {} is {} with {ta} threads but {} with {tb}; {first}",
+                describe(k),
+                la.digest,
+                lb.digest
+            )));
+        }
+    }
+    for (x, y) in a.tags.iter().zip(&b.tags) {
+        if x.digest != y.digest {
+            return Err(BuildError::NotReproducible(format!(
+                "not reproducible: {}:{}-{} manifest is {} with {ta} threads but {} with {tb} (its layers agree: the config or manifest differs)",
+                x.image, x.tag, x.arch, x.digest, y.digest
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The default output directory of a project.
+pub fn default_out(project: &Path) -> PathBuf {
+    project.join("out")
+}
