@@ -7,9 +7,12 @@ DISTROS ?= debian13 debian12
 # Extra flags for `debless pin`, e.g. PIN_FLAGS="--date 2026-11-20T00:00:00Z".
 PIN_FLAGS ?=
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Extra flags for `debless build`, e.g. BUILD_FLAGS="--arch amd64 --compression zstd".
+BUILD_FLAGS ?=
 # Debian packages the tests use as real tools: gpg signs the fake archive, dpkg is the
-# oracle for version ordering.
-TEST_DEBS := gnupg dpkg
+# oracle for version ordering and dpkg-deb builds test .debs; skopeo and umoci read the
+# images and runc runs them.
+TEST_DEBS := gnupg dpkg skopeo umoci runc
 
 .PHONY: deps build family pin test lint
 
@@ -27,10 +30,10 @@ build:
 pin: build
 	@for d in $(DISTROS); do $(DEBLESS) pin --distro $$d $(PIN_FLAGS) || exit 1; done
 
-# The main job. Building images arrives with the `debless build` issue; until then the
-# family job stops after pinning and says so.
+# The main job: pin today's snapshot, then build every image, tag and architecture of
+# every distro into out/<image>-<distro>/ (OCI layouts).
 family: pin
-	@echo "make family: pinned $(DISTROS) into snapshots/; image building (debless build) is not implemented yet, so the family job stops after pinning."
+	@for d in $(DISTROS); do $(DEBLESS) build --distro $$d $(BUILD_FLAGS) || exit 1; done
 
 test: deps
 	$(CARGO) test --locked

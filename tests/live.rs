@@ -101,3 +101,153 @@ fn live_pin_of_debian13_matches_the_archive() {
         assert!(ex.required_by.iter().any(|r| r == "ca-certificates"));
     }
 }
+
+/// Copy the project's manifests, keys and rules into a scratch project.
+fn scratch_project(dir: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sub in ["snapshots/keys", "rules/variants"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    for sub in ["snapshots", "snapshots/keys", "rules", "rules/variants"] {
+        for e in std::fs::read_dir(src.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+            if p.is_file() && !name.ends_with(".lock") {
+                std::fs::copy(&p, dir.join(sub).join(name)).unwrap();
+            }
+        }
+    }
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Unpack `layout:tag` with umoci and run `args` in it with runc; returns stdout.
+fn run_in_runc(layout: &Path, tag: &str, work: &Path, name: &str, args: &[&str]) -> String {
+    let bundle = work.join(name);
+    run_ok(
+        Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:{tag}", layout.display()))
+            .arg(&bundle),
+    );
+    // As DEVELOPERS.md says: no rlimits, resources or cgroup path in this sandbox.
+    let cfg_path = bundle.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    cfg["process"].as_object_mut().unwrap().remove("rlimits");
+    cfg["process"]["args"] = serde_json::json!(args);
+    cfg["process"]["terminal"] = serde_json::json!(false);
+    let linux = cfg["linux"].as_object_mut().unwrap();
+    linux.remove("resources");
+    linux.remove("cgroupsPath");
+    std::fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    run_ok(
+        Command::new("runc")
+            .arg("run")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg(format!("debless-live-{name}-{}", std::process::id())),
+    )
+}
+
+/// Live end to end: pin fresh, build static and base for amd64 and arm64, inspect all
+/// four with skopeo, and run the dynamic loader (and a busybox probe) in runc.
+#[test]
+fn live_build_of_static_and_base_runs_in_runc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    scratch_project(&project);
+    // A test-only image: base plus Debian's busybox-static, to look around inside.
+    std::fs::write(
+        project.join("rules/probe.toml"),
+        "parent = 'base'\ndistros = ['debian13']\n[packages.busybox-static]\n",
+    )
+    .unwrap();
+    let debless = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_debless"));
+        c.arg("-C")
+            .arg(&project)
+            .args(args)
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache"))
+            .env_remove("DEBLESS_MIRRORS")
+            .env_remove("SOURCE_DATE_EPOCH");
+        run_ok(&mut c);
+    };
+    debless(&[
+        "pin", "--distro", "debian13", "--arch", "amd64", "--arch", "arm64",
+    ]);
+    let out = tmp.path().join("out");
+    let out_s = out.to_str().unwrap();
+    debless(&[
+        "build",
+        "static",
+        "base",
+        "probe",
+        "--distro",
+        "debian13",
+        "--variant",
+        "latest",
+        "--out",
+        out_s,
+    ]);
+    for image in ["static", "base"] {
+        for arch in ["amd64", "arm64"] {
+            let o = run_ok(
+                Command::new("skopeo")
+                    .arg("inspect")
+                    .arg(format!("oci:{out_s}/{image}-debian13:latest-{arch}")),
+            );
+            let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+            assert_eq!(v["Architecture"], arch, "{image}");
+            assert_eq!(v["Os"], "linux");
+        }
+    }
+    let work = tmp.path().join("bundles");
+    std::fs::create_dir_all(&work).unwrap();
+    let ld = run_in_runc(
+        &out.join("base-debian13"),
+        "latest-amd64",
+        &work,
+        "ld",
+        &["/lib64/ld-linux-x86-64.so.2", "--version"],
+    );
+    assert!(ld.contains("ld.so (Debian GLIBC"), "{ld}");
+    // The static image has no libc and no shell: nothing but data files.
+    let static_root = work.join("static");
+    run_ok(
+        Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{out_s}/static-debian13:latest-amd64"))
+            .arg(&static_root),
+    );
+    let rootfs = static_root.join("rootfs");
+    assert!(rootfs.join("usr/share/zoneinfo/America/New_York").is_file());
+    assert!(rootfs.join("etc/services").is_file());
+    assert!(
+        !rootfs.join("usr/bin/sh").exists()
+            && !rootfs.join("usr/lib/x86_64-linux-gnu/libc.so.6").exists()
+    );
+    assert!(!rootfs.join("usr/share/man").exists());
+    assert!(rootfs.join("usr/share/doc/base-files/copyright").is_file());
+    let os = run_in_runc(
+        &out.join("probe-debian13"),
+        "latest-amd64",
+        &work,
+        "probe",
+        &["/usr/bin/busybox", "cat", "/etc/os-release"],
+    );
+    assert!(
+        os.contains("ID=debian") && os.contains("VERSION_ID=\"13\""),
+        "{os}"
+    );
+}

@@ -285,8 +285,19 @@ pub fn gz(data: &[u8]) -> Vec<u8> {
 pub struct Server {
     pub port: u16,
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// Faults to inject, by URL path suffix; each fires once per listed count.
+    pub faults: Arc<Mutex<Vec<(String, Fault)>>>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
+}
+
+/// A failure the server injects once for a matching path.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Send the headers for the whole body but only this many bytes, then close.
+    Truncate(usize),
+    /// Answer with this status.
+    Status(u16),
 }
 
 impl Server {
@@ -296,23 +307,35 @@ impl Server {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let (root, stop2, req2) = (root.to_owned(), stop.clone(), requests.clone());
+        let faults: Arc<Mutex<Vec<(String, Fault)>>> = Arc::new(Mutex::new(Vec::new()));
+        let (root, stop2, req2, f2) = (
+            root.to_owned(),
+            stop.clone(),
+            requests.clone(),
+            faults.clone(),
+        );
         let handle = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (root, req) = (root.clone(), req2.clone());
-                std::thread::spawn(move || handle(conn, &root, &req));
+                let (root, req, f) = (root.clone(), req2.clone(), f2.clone());
+                std::thread::spawn(move || handle(conn, &root, &req, &f));
             }
         });
         Server {
             port,
             requests,
+            faults,
             stop,
             handle: Some(handle),
         }
+    }
+
+    /// Inject `fault` on the next request whose path ends with `suffix`.
+    pub fn fail_once(&self, suffix: &str, fault: Fault) {
+        self.faults.lock().unwrap().push((suffix.to_owned(), fault));
     }
 
     /// `http://127.0.0.1:<port>/`.
@@ -336,30 +359,79 @@ impl Drop for Server {
     }
 }
 
-fn handle(mut conn: TcpStream, root: &Path, log: &Mutex<Vec<String>>) {
+fn handle(
+    mut conn: TcpStream,
+    root: &Path,
+    log: &Mutex<Vec<String>>,
+    faults: &Mutex<Vec<(String, Fault)>>,
+) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
         return;
     }
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let mut range: Option<usize> = None;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
             break;
         }
+        let lower = h.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("range: bytes=") {
+            range = v.trim().trim_end_matches('-').parse().ok();
+        }
     }
-    log.lock().unwrap().push(path.clone());
+    // The log records resumed requests as `PATH@OFFSET`.
+    log.lock().unwrap().push(match range {
+        Some(r) => format!("{path}@{r}"),
+        None => path.clone(),
+    });
+    let fault = {
+        let mut f = faults.lock().unwrap();
+        f.iter()
+            .position(|(suffix, _)| path.ends_with(suffix.as_str()))
+            .map(|i| f.remove(i).1)
+    };
+    if let Some(Fault::Status(code)) = fault {
+        let _ = write!(
+            conn,
+            "HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        return;
+    }
     let file = root.join(path.trim_start_matches('/'));
     let safe = !path.contains("..");
     match std::fs::read(&file) {
         Ok(body) if safe && file.is_file() => {
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = conn.write_all(&body);
+            let start = range.unwrap_or(0).min(body.len());
+            let part = &body[start..];
+            if range.is_some() {
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len().saturating_sub(1),
+                    body.len(),
+                    part.len()
+                );
+            } else {
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+            }
+            match fault {
+                Some(Fault::Truncate(n)) => {
+                    let _ = conn.write_all(&part[..n.min(part.len())]);
+                    let _ = conn.flush();
+                    let _ = conn.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                _ => {
+                    let _ = conn.write_all(part);
+                }
+            }
         }
         _ => {
             let _ = conn.write_all(
@@ -424,5 +496,106 @@ pub fn stderr(o: &Output) -> String {
 
 /// stdout as text.
 pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// One file in a test .deb.
+#[derive(Clone, Debug)]
+pub enum DebFile {
+    /// A regular file with content and mode.
+    File(Vec<u8>, u32),
+    /// A directory with a mode.
+    Dir(u32),
+    /// A symlink to a target.
+    Symlink(String),
+    /// A hard link to another path of the same package (listed earlier).
+    Hardlink(String),
+}
+
+/// Build a real .deb with `dpkg-deb` (`compression`: xz, zstd, gzip or none).
+pub fn build_deb(
+    name: &str,
+    version: &str,
+    arch: &str,
+    files: &[(&str, DebFile)],
+    compression: &str,
+) -> Vec<u8> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    std::fs::write(
+        root.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: Test <t@invalid>\nDescription: test package {name}\n"
+        ),
+    )
+    .unwrap();
+    for (path, f) in files {
+        let p = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        match f {
+            DebFile::File(data, mode) => {
+                std::fs::write(&p, data).unwrap();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
+            }
+            DebFile::Dir(mode) => {
+                std::fs::create_dir_all(&p).unwrap();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
+            }
+            DebFile::Symlink(t) => std::os::unix::fs::symlink(t, &p).unwrap(),
+            DebFile::Hardlink(t) => {
+                std::fs::hard_link(root.join(t.trim_start_matches('/')), &p).unwrap()
+            }
+        }
+    }
+    let out = tmp.path().join("out.deb");
+    let o = Command::new("dpkg-deb")
+        .args(["--root-owner-group", &format!("-Z{compression}"), "--build"])
+        .arg(&root)
+        .arg(&out)
+        .output()
+        .expect("dpkg-deb must be installed (apt-get install dpkg)");
+    assert!(
+        o.status.success(),
+        "dpkg-deb failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::read(out).unwrap()
+}
+
+/// A .deb whose data.tar is hand-made (for entries dpkg-deb refuses to build).
+pub fn raw_deb(data_tar: &[u8]) -> Vec<u8> {
+    let control = {
+        let mut b = tar::Builder::new(Vec::new());
+        let text = b"Package: evil\nVersion: 1\nArchitecture: amd64\nMaintainer: T <t@invalid>\nDescription: x\n";
+        let mut h = tar::Header::new_gnu();
+        h.set_size(text.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "./control", &text[..]).unwrap();
+        b.into_inner().unwrap()
+    };
+    let mut ar = ar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("debian-binary", b"2.0\n".to_vec()),
+        ("control.tar.gz", gz(&control)),
+        ("data.tar.gz", gz(data_tar)),
+    ] {
+        let h = ar::Header::new(name.as_bytes().to_vec(), data.len() as u64);
+        ar.append(&h, &data[..]).unwrap();
+    }
+    ar.into_inner().unwrap()
+}
+
+/// Run a command, panicking with its output unless it succeeds; returns stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

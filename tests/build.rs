@@ -1,0 +1,895 @@
+//! Hermetic tests of `debless build` and `debless fetch`: real .debs made by dpkg-deb in
+//! every compression, a signed fake archive on 127.0.0.1 (which fails on purpose where a
+//! test says so), and the images checked with skopeo and umoci.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{
+    Archive, DebFile, Fault, Gpg, Pkg, Project, Server, SuiteOpts, build_deb, pkg, raw_deb, run_ok,
+    stderr,
+};
+
+const MANIFEST: &str = r#"
+distro = "test"
+codename = "test"
+architectures = ["amd64", "arm64"]
+merged_usr = true
+
+[[suites]]
+archive = "debian"
+suite = "test"
+
+[[keys]]
+file = "keys/main.asc"
+fingerprint = "MAIN_FPR"
+"#;
+
+const DEFAULTS: &str = r#"
+[files]
+exclude = ["/usr/share/doc/**", "/usr/share/man/**", "/usr/share/locale/**"]
+keep = ["/usr/share/doc/*/copyright"]
+"#;
+
+const STATIC: &str = r#"
+distros = ["test"]
+[config]
+env = { PATH = "/usr/sbin:/usr/bin" }
+[packages.base-files]
+"#;
+
+const BASE: &str = r#"
+parent = "static"
+distros = ["test"]
+[packages.libc6]
+paths = [
+    "/usr/lib/*/lib*.so*",
+    "/usr/lib/*/ld-linux*",
+    "/usr/lib/*/gconv/**",
+    "?/usr/lib64/*",
+    "?/usr/lib/ld-linux*",
+    "/usr/share/doc/libc6/copyright",
+]
+"#;
+
+const TOOLS: &str = r#"
+parent = "base"
+distros = ["test"]
+[config]
+entrypoint = ["/usr/bin/tool"]
+[packages.tools]
+allow_setuid = ["/usr/sbin/suidtool"]
+"#;
+
+/// A name longer than ustar's 100-byte name field.
+fn long_name() -> String {
+    format!("gconv/{}.so", "x".repeat(150))
+}
+
+fn triplet(arch: &str) -> &'static str {
+    match arch {
+        "amd64" => "x86_64-linux-gnu",
+        _ => "aarch64-linux-gnu",
+    }
+}
+
+fn debs(arch: &str) -> Vec<Pkg> {
+    let t = triplet(arch);
+    let file = |s: &str, mode| DebFile::File(s.as_bytes().to_vec(), mode);
+    let base_files = build_deb(
+        "base-files",
+        "13.8",
+        arch,
+        &[
+            ("etc/debian_version", file("13.8\n", 0o644)),
+            ("usr/lib/os-release", file("NAME=\"Debian\"\n", 0o644)),
+            (
+                "etc/os-release",
+                DebFile::Symlink("../usr/lib/os-release".into()),
+            ),
+            ("tmp", DebFile::Dir(0o1777)),
+            ("root", DebFile::Dir(0o700)),
+            ("var/cache", DebFile::Dir(0o755)),
+            ("usr/share/doc/base-files/copyright", file("GPL\n", 0o644)),
+            ("usr/share/doc/base-files/changelog.gz", file("log", 0o644)),
+            ("usr/share/man/man5/os-release.5.gz", file("man", 0o644)),
+            ("usr/share/locale/de/LC_MESSAGES/b.mo", file("mo", 0o644)),
+        ],
+        "gzip",
+    );
+    let mut libc_files = vec![
+        (
+            format!("lib/{t}/libc.so.6"),
+            file(&format!("libc {arch}"), 0o755),
+        ),
+        (
+            format!("lib/{t}/libm.so.6"),
+            file(&format!("libm {arch}"), 0o644),
+        ),
+        (format!("usr/lib/{t}/{}", long_name()), file("gconv", 0o644)),
+        (
+            "usr/share/doc/libc6/copyright".into(),
+            file("LGPL\n", 0o644),
+        ),
+        ("usr/share/i18n/SUPPORTED".into(), file("all\n", 0o644)),
+    ];
+    if arch == "amd64" {
+        libc_files.push((format!("lib/{t}/ld-linux-x86-64.so.2"), file("ld", 0o755)));
+        libc_files.push((
+            "lib64/ld-linux-x86-64.so.2".into(),
+            DebFile::Symlink(format!("/lib/{t}/ld-linux-x86-64.so.2")),
+        ));
+    } else {
+        libc_files.push((format!("lib/{t}/ld-linux-aarch64.so.1"), file("ld", 0o755)));
+        libc_files.push((
+            "lib/ld-linux-aarch64.so.1".into(),
+            DebFile::Symlink(format!("{t}/ld-linux-aarch64.so.1")),
+        ));
+    }
+    let libc_refs: Vec<(&str, DebFile)> = libc_files
+        .iter()
+        .map(|(p, f)| (p.as_str(), f.clone()))
+        .collect();
+    let libc = build_deb("libc6", "2.41-12", arch, &libc_refs, "zstd");
+    let tools = build_deb(
+        "tools",
+        "1.0",
+        arch,
+        &[
+            ("usr/bin/tool", file("#!tool\n", 0o755)),
+            (
+                "usr/bin/tool-link",
+                DebFile::Hardlink("usr/bin/tool".into()),
+            ),
+            ("usr/sbin/suidtool", file("suid\n", 0o4755)),
+        ],
+        "xz",
+    );
+    let busybox = build_deb(
+        "busybox-static",
+        "1.37",
+        arch,
+        &[("bin/busybox", file("busybox\n", 0o755))],
+        "none",
+    );
+    let with = |mut p: Pkg, deb: Vec<u8>| {
+        p.deb = Some(deb);
+        p
+    };
+    vec![
+        with(pkg("base-files", "13.8", arch, &[]), base_files),
+        with(pkg("libc6", "2.41-12", arch, &[]), libc),
+        with(pkg("tools", "1.0", arch, &[("Depends", "libc6")]), tools),
+        with(pkg("busybox-static", "1.37", arch, &[]), busybox),
+    ]
+}
+
+struct Fixture {
+    _gpg: Gpg,
+    _root: tempfile::TempDir,
+    archive: Archive,
+    project: Project,
+    server: Server,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture::with_packages(&|a| debs(a))
+    }
+
+    fn with_packages(packages: &dyn Fn(&str) -> Vec<Pkg>) -> Fixture {
+        let gpg = Gpg::new();
+        let key = gpg.generate("Test Archive <archive@invalid>", "0", None);
+        let root = tempfile::tempdir().unwrap();
+        let archive = Archive {
+            root: root.path().to_owned(),
+        };
+        let per_arch: Vec<(&str, Vec<Pkg>)> = ["amd64", "arm64"]
+            .iter()
+            .map(|a| (*a, packages(a)))
+            .collect();
+        archive.write_suite(
+            "debian",
+            "test",
+            &per_arch,
+            &gpg,
+            &key,
+            &SuiteOpts::default(),
+        );
+        let project = Project::new();
+        project.write("snapshots/keys/main.asc", &gpg.export(&key));
+        project.write("snapshots/test.toml", &MANIFEST.replace("MAIN_FPR", &key));
+        project.write("rules/defaults.toml", DEFAULTS);
+        project.write("rules/static.toml", STATIC);
+        project.write("rules/base.toml", BASE);
+        project.write("rules/tools.toml", TOOLS);
+        project.write(
+            "rules/variants/debug.toml",
+            "distros = ['test']\n[config]\nentrypoint = ['/usr/bin/busybox', 'sh']\nenv_append = { PATH = ':/busybox' }\n[packages.busybox-static]\n",
+        );
+        project.write(
+            "rules/variants/nonroot.toml",
+            "distros = ['test']\n[config]\nuser = '65532'\nworkdir = '/home/nonroot'\n",
+        );
+        project.write(
+            "rules/variants/debug-nonroot.toml",
+            "distros = ['test']\ncombines = ['debug', 'nonroot']\n",
+        );
+        let server = Server::serve(root.path());
+        let f = Fixture {
+            _gpg: gpg,
+            _root: root,
+            archive,
+            project,
+            server,
+        };
+        let o = f.run(&["pin", "--distro", "test"]);
+        assert!(o.status.success(), "pin failed: {}", stderr(&o));
+        f
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.project.path().join("cache")
+    }
+
+    fn out(&self, name: &str) -> PathBuf {
+        self.project.path().join(name)
+    }
+
+    /// Run debless with this fixture's mirror and cache.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        a.extend([
+            "--mirror".into(),
+            self.server.url() + "debian",
+            "--cache-dir".into(),
+            self.cache().display().to_string(),
+        ]);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        self.project.run(&refs)
+    }
+
+    fn build(&self, out: &str, extra: &[&str]) -> std::process::Output {
+        let o = self.out(out);
+        let mut args = vec!["build", "--distro", "test", "--out", o.to_str().unwrap()];
+        args.extend(extra);
+        self.run(&args)
+    }
+
+    fn build_ok(&self, out: &str, extra: &[&str]) -> PathBuf {
+        let o = self.build(out, extra);
+        assert!(o.status.success(), "build failed: {}", stderr(&o));
+        self.out(out)
+    }
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// ref.name -> digest from an OCI layout's index.json.
+fn tags(layout: &Path) -> BTreeMap<String, String> {
+    let idx = json(&layout.join("index.json"));
+    idx["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["annotations"]["org.opencontainers.image.ref.name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                m["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn blob(layout: &Path, digest: &str) -> serde_json::Value {
+    json(
+        &layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+}
+
+fn layer_digests(layout: &Path, tag: &str) -> Vec<String> {
+    let m = blob(layout, &tags(layout)[tag]);
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every file under a directory, relative path -> bytes.
+fn tree_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn unpack(layout: &Path, tag: &str, bundle: &Path) -> PathBuf {
+    run_ok(
+        Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:{tag}", layout.display()))
+            .arg(bundle),
+    );
+    bundle.join("rootfs")
+}
+
+#[test]
+fn builds_every_image_tag_and_arch_as_real_tools_read_them() {
+    let f = Fixture::new();
+    let out = f.build_ok("out", &[]);
+    for image in ["static", "base", "tools"] {
+        let layout = out.join(format!("{image}-test"));
+        let t = tags(&layout);
+        let names: Vec<&str> = t.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "debug",
+                "debug-amd64",
+                "debug-arm64",
+                "debug-nonroot",
+                "debug-nonroot-amd64",
+                "debug-nonroot-arm64",
+                "latest",
+                "latest-amd64",
+                "latest-arm64",
+                "nonroot",
+                "nonroot-amd64",
+                "nonroot-arm64"
+            ],
+            "{image}"
+        );
+        for tag in ["latest-amd64", "latest-arm64", "nonroot-arm64"] {
+            let o = run_ok(
+                Command::new("skopeo")
+                    .arg("inspect")
+                    .arg(format!("oci:{}:{tag}", layout.display())),
+            );
+            let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+            assert_eq!(v["Architecture"], tag.rsplit('-').next().unwrap());
+            assert_eq!(v["Os"], "linux");
+        }
+        // The multi-arch index names both platforms (arm64 with its v8 variant).
+        let idx = blob(&layout, &t["latest"]);
+        let platforms: Vec<String> = idx["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}/{}{}",
+                    m["platform"]["os"].as_str().unwrap(),
+                    m["platform"]["architecture"].as_str().unwrap(),
+                    m["platform"]["variant"]
+                        .as_str()
+                        .map(|v| format!("/{v}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64/v8"]);
+    }
+    // One layer per rule level, shared by construction.
+    let st = layer_digests(&out.join("static-test"), "latest-amd64");
+    let base = layer_digests(&out.join("base-test"), "latest-amd64");
+    let tools = layer_digests(&out.join("tools-test"), "latest-amd64");
+    assert_eq!(st.len(), 1);
+    assert_eq!(base.len(), 2);
+    assert_eq!(tools.len(), 3);
+    assert_eq!(base[0], st[0]);
+    assert_eq!(tools[..2], base[..]);
+    let debug = layer_digests(&out.join("tools-test"), "debug-nonroot-amd64");
+    assert_eq!(debug.len(), 4);
+    assert_eq!(debug[..3], tools[..]);
+    // skopeo copies the whole multi-arch image.
+    let copy = f.out("copy");
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "--all"])
+            .arg(format!("oci:{}:latest", out.join("tools-test").display()))
+            .arg(format!("oci:{}:x", copy.display())),
+    );
+}
+
+#[test]
+fn config_carries_rules_settings_and_variants() {
+    let f = Fixture::new();
+    let out = f.build_ok("out", &["tools", "--arch", "amd64"]);
+    let layout = out.join("tools-test");
+    let config = |tag: &str| {
+        let m = blob(&layout, &tags(&layout)[tag]);
+        blob(&layout, m["config"]["digest"].as_str().unwrap())
+    };
+    let latest = config("latest-amd64");
+    assert_eq!(latest["config"]["Env"][0], "PATH=/usr/sbin:/usr/bin");
+    assert_eq!(latest["config"]["Entrypoint"][0], "/usr/bin/tool");
+    assert_eq!(latest["architecture"], "amd64");
+    assert_eq!(latest["history"].as_array().unwrap().len(), 3);
+    assert_eq!(latest["rootfs"]["diff_ids"].as_array().unwrap().len(), 3);
+    let lock = std::fs::read_to_string(f.project.path().join("snapshots/test.lock")).unwrap();
+    let ts = lock
+        .lines()
+        .find_map(|l| l.strip_prefix("timestamp = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    assert_eq!(latest["created"], ts.as_str());
+    let dn = config("debug-nonroot-amd64");
+    assert_eq!(dn["config"]["User"], "65532");
+    assert_eq!(dn["config"]["WorkingDir"], "/home/nonroot");
+    assert_eq!(dn["config"]["Env"][0], "PATH=/usr/sbin:/usr/bin:/busybox");
+    assert_eq!(dn["config"]["Entrypoint"][1], "sh");
+    let nonroot = config("nonroot-amd64");
+    assert_eq!(nonroot["config"]["User"], "65532");
+    assert_eq!(nonroot["config"]["Entrypoint"][0], "/usr/bin/tool");
+    // Annotations name the distro, the snapshot and the lock's digest.
+    let m = blob(&layout, &tags(&layout)["latest-amd64"]);
+    let lock_digest = format!("sha256:{}", common::sha256(lock.as_bytes()));
+    assert_eq!(
+        m["annotations"]["dev.debless.lock.digest"],
+        lock_digest.as_str()
+    );
+    assert_eq!(m["annotations"]["dev.debless.distro"], "test");
+}
+
+#[test]
+fn extracts_only_declared_files_merged_usr_links_and_modes() {
+    let f = Fixture::new();
+    let out = f.build_ok("out", &["tools", "--arch", "amd64", "--variant", "latest"]);
+    let bundle = f.out("bundle");
+    let root = unpack(&out.join("tools-test"), "latest-amd64", &bundle);
+    let t = triplet("amd64");
+    // merged-/usr: files shipped under /lib land under /usr/lib, the links exist once.
+    for (link, target) in [
+        ("bin", "usr/bin"),
+        ("sbin", "usr/sbin"),
+        ("lib", "usr/lib"),
+        ("lib64", "usr/lib64"),
+    ] {
+        assert_eq!(
+            std::fs::read_link(root.join(link))
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            target,
+            "{link}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(root.join(format!("usr/lib/{t}/libc.so.6"))).unwrap(),
+        b"libc amd64"
+    );
+    assert!(root.join(format!("usr/lib/{t}/{}", long_name())).is_file());
+    assert_eq!(
+        std::fs::read_link(root.join("usr/lib64/ld-linux-x86-64.so.2"))
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        format!("/lib/{t}/ld-linux-x86-64.so.2")
+    );
+    // Declared paths only: libc6's i18n data is not in the rule's paths.
+    assert!(!root.join("usr/share/i18n").exists());
+    // Global policy: docs, man pages and translations go, licences stay.
+    assert!(root.join("usr/share/doc/base-files/copyright").is_file());
+    assert!(root.join("usr/share/doc/libc6/copyright").is_file());
+    assert!(!root.join("usr/share/doc/base-files/changelog.gz").exists());
+    assert!(!root.join("usr/share/man").exists());
+    assert!(!root.join("usr/share/locale").exists());
+    // Modes, empty directories, symlinks and hard links survive.
+    let mode = |p: &str| {
+        std::fs::symlink_metadata(root.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode("tmp"), 0o1777);
+    assert_eq!(mode("root"), 0o700);
+    assert_eq!(mode("usr/sbin/suidtool"), 0o4755);
+    assert_eq!(mode(&format!("usr/lib/{t}/libc.so.6")), 0o755);
+    assert!(root.join("var/cache").is_dir());
+    assert_eq!(
+        std::fs::read_link(root.join("etc/os-release"))
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "../usr/lib/os-release"
+    );
+    let ino = |p: &str| std::fs::metadata(root.join(p)).unwrap().ino();
+    assert_eq!(ino("usr/bin/tool"), ino("usr/bin/tool-link"));
+    // No shell or anything else that was not declared.
+    assert!(!root.join("usr/bin/busybox").exists());
+}
+
+#[test]
+fn builds_are_bit_identical_across_runs_and_thread_counts() {
+    let f = Fixture::new();
+    let a = f.build_ok("a", &["-j", "1"]);
+    let b = f.build_ok("b", &["-j", "2"]);
+    let (ta, tb) = (tree_bytes(&a), tree_bytes(&b));
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    assert!(ta == tb, "two builds differ");
+    let o = f.build("c", &["--check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--check"), "{}", stderr(&o));
+    // SOURCE_DATE_EPOCH moves `created` and the mtimes, so the digests change.
+    let out = f.out("epoch");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_debless"));
+    cmd.arg("-C")
+        .arg(f.project.path())
+        .args([
+            "build",
+            "static",
+            "--distro",
+            "test",
+            "--arch",
+            "amd64",
+            "--variant",
+            "latest",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .arg("--mirror")
+        .arg(f.server.url() + "debian")
+        .arg("--cache-dir")
+        .arg(f.cache())
+        .env("SOURCE_DATE_EPOCH", "86400");
+    run_ok(&mut cmd);
+    let layout = out.join("static-test");
+    let m = blob(&layout, &tags(&layout)["latest-amd64"]);
+    let c = blob(&layout, m["config"]["digest"].as_str().unwrap());
+    assert_eq!(c["created"], "1970-01-02T00:00:00Z");
+    assert_ne!(
+        layer_digests(&layout, "latest-amd64"),
+        layer_digests(&a.join("static-test"), "latest-amd64")
+    );
+}
+
+#[test]
+fn zstd_layers_and_archives_are_accepted_by_skopeo() {
+    let f = Fixture::new();
+    let out = f.build_ok(
+        "z",
+        &["base", "--compression", "zstd", "--variant", "latest"],
+    );
+    let layout = out.join("base-test");
+    let m = blob(&layout, &tags(&layout)["latest-arm64"]);
+    assert_eq!(
+        m["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    run_ok(
+        Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("oci:{}:latest-arm64", layout.display())),
+    );
+    let out = f.build_ok(
+        "oa",
+        &["base", "--format", "oci-archive", "--variant", "latest"],
+    );
+    let tar = out.join("base-test.tar");
+    let o = run_ok(
+        Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("oci-archive:{}:latest-amd64", tar.display())),
+    );
+    assert!(o.contains("\"Architecture\": \"amd64\""), "{o}");
+    let out = f.build_ok(
+        "da",
+        &[
+            "base",
+            "--format",
+            "docker-archive",
+            "--variant",
+            "latest",
+            "--arch",
+            "amd64",
+        ],
+    );
+    let tar = out.join("base-test.docker.tar");
+    let o = run_ok(
+        Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("docker-archive:{}", tar.display())),
+    );
+    assert!(o.contains("\"Architecture\": \"amd64\""), "{o}");
+    // Two archive builds are byte-identical too.
+    let again = f.build_ok(
+        "oa2",
+        &["base", "--format", "oci-archive", "--variant", "latest"],
+    );
+    assert!(
+        std::fs::read(again.join("base-test.tar")).unwrap()
+            == std::fs::read(f.out("oa").join("base-test.tar")).unwrap()
+    );
+}
+
+#[test]
+fn falls_back_to_the_next_mirror_and_resumes_interrupted_downloads() {
+    let f = Fixture::new();
+    // The first mirror has nothing; the second cuts libc6 off half way once, then
+    // answers the resume with a Range.
+    let dead = Server::serve(&f.project.path().join("nonexistent"));
+    f.server
+        .fail_once("libc6_2.41-12_amd64.deb", Fault::Truncate(300));
+    f.server
+        .fail_once("tools_1.0_amd64.deb", Fault::Status(503));
+    let out = f.out("o");
+    let o = f.project.run(&[
+        "build",
+        "--distro",
+        "test",
+        "--arch",
+        "amd64",
+        "--out",
+        out.to_str().unwrap(),
+        "--cache-dir",
+        f.cache().to_str().unwrap(),
+        "--mirror",
+        &(dead.url() + "debian"),
+        "--mirror",
+        &(f.server.url() + "debian"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dead.paths().iter().any(|p| p.ends_with(".deb")));
+    let paths = f.server.paths();
+    let libc: Vec<&String> = paths
+        .iter()
+        .filter(|p| p.contains("libc6_2.41-12_amd64"))
+        .collect();
+    assert_eq!(libc.len(), 2, "{paths:?}");
+    assert!(
+        libc[1].ends_with("@300"),
+        "the retry must resume at byte 300: {libc:?}"
+    );
+    assert_eq!(
+        paths
+            .iter()
+            .filter(|p| p.contains("tools_1.0_amd64"))
+            .count(),
+        2,
+        "a 503 is retried"
+    );
+    // Everything landed in the cache under its hash; no partial files remain.
+    let partial = f.cache().join("partial");
+    let left: Vec<_> = std::fs::read_dir(&partial)
+        .map(|d| d.count())
+        .into_iter()
+        .collect();
+    assert!(
+        left.iter().all(|n| *n == 0),
+        "partial downloads left: {left:?}"
+    );
+}
+
+#[test]
+fn offline_builds_use_the_cache_only() {
+    let f = Fixture::new();
+    let out = f.out("o");
+    let offline = |f: &Fixture| {
+        f.project.run(&[
+            "build",
+            "--distro",
+            "test",
+            "--offline",
+            "--out",
+            out.to_str().unwrap(),
+            "--cache-dir",
+            f.cache().to_str().unwrap(),
+        ])
+    };
+    let o = offline(&f);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("offline")
+            && e.contains("libc6 2.41-12 (amd64)")
+            && e.contains("busybox-static 1.37 (arm64)"),
+        "{e}"
+    );
+    assert!(!out.exists(), "a failed build must not create the output");
+    let o = f.run(&["fetch", "--distro", "test"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = f.server.paths().len();
+    let o = offline(&f);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        f.server.paths().len(),
+        before,
+        "offline must not touch the network"
+    );
+}
+
+#[test]
+fn a_mirror_serving_other_bytes_is_refused_and_nothing_is_cached() {
+    let f = Fixture::new();
+    let t = f
+        .archive
+        .root
+        .join("debian/pool/main/l/libc6/libc6_2.41-12_amd64.deb");
+    let mut bytes = std::fs::read(&t).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&t, &bytes).unwrap();
+    let o = f.build("o", &["base", "--arch", "amd64"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    let last = e.lines().last().unwrap();
+    assert!(
+        last.starts_with(
+            "error: libc6 2.41-12 (amd64): no mirror has pool/main/l/libc6/libc6_2.41-12_amd64.deb"
+        ) && last.contains("served sha256")
+            && last.contains("debless pin"),
+        "{e}"
+    );
+    assert!(!f.out("o").exists());
+    let cached: Vec<_> = std::fs::read_dir(f.cache().join("sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let lock = f.project.read("snapshots/test.lock");
+    for c in cached {
+        assert!(
+            lock.contains(c.to_str().unwrap()),
+            "unexpected cache entry {c:?}"
+        );
+    }
+}
+
+#[test]
+fn unsafe_packages_fail_naming_the_package_and_path() {
+    let evil = |entry: &str, kind: tar::EntryType, link: Option<&str>, mode: u32| {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        let name = h.as_gnu_mut().unwrap();
+        name.name[..entry.len()].copy_from_slice(entry.as_bytes());
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_size(if kind == tar::EntryType::Regular {
+            3
+        } else {
+            0
+        });
+        if let Some(l) = link {
+            h.set_link_name(l).unwrap();
+        }
+        h.set_cksum();
+        let data: &[u8] = if kind == tar::EntryType::Regular {
+            b"abc"
+        } else {
+            b""
+        };
+        b.append(&h, data).unwrap();
+        b.into_inner().unwrap()
+    };
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            evil("./../../etc/evil", tar::EntryType::Regular, None, 0o644),
+            "/../../etc/evil",
+        ),
+        (
+            evil("./dev/sda", tar::EntryType::Block, None, 0o644),
+            "dev/sda",
+        ),
+        (
+            evil(
+                "./usr/lib/esc",
+                tar::EntryType::Symlink,
+                Some("../../../etc/shadow"),
+                0o777,
+            ),
+            "usr/lib/esc",
+        ),
+        (
+            evil("./usr/bin/sudo", tar::EntryType::Regular, None, 0o4755),
+            "usr/bin/sudo",
+        ),
+    ];
+    for (data, needle) in cases {
+        let deb = raw_deb(&data);
+        let f = Fixture::with_packages(&|a| {
+            let mut v = debs(a);
+            let mut p = pkg("evil", "1", a, &[]);
+            p.deb = Some(deb.clone());
+            v.push(p);
+            v
+        });
+        f.project
+            .write("rules/evil.toml", "distros = ['test']\n[packages.evil]\n");
+        let o = f.run(&["pin", "--distro", "test"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = f.build("o", &["evil", "--arch", "amd64"]);
+        assert!(!o.status.success(), "{needle} was accepted");
+        let e = stderr(&o);
+        let last = e.lines().last().unwrap();
+        assert!(
+            last.starts_with("error: evil 1 (amd64)") && last.contains(needle),
+            "{needle}: {e}"
+        );
+        assert!(!e.contains("panicked"), "{e}");
+        assert!(!f.out("o").join("evil-test").exists());
+    }
+}
+
+#[test]
+fn rule_mistakes_are_reported_against_the_rule_file() {
+    let f = Fixture::new();
+    // A typo in a declared path.
+    f.project.write(
+        "rules/base.toml",
+        &BASE.replace("?/usr/lib64/*", "/usr/lib65/*"),
+    );
+    let o = f.build("o", &["base"]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        e.contains("rules/base.toml: package libc6: path /usr/lib65/* matches nothing"),
+        "{e}"
+    );
+    // A root the lock does not have: the lock predates the rule.
+    f.project
+        .write("rules/base.toml", &format!("{BASE}[packages.tools]\n"));
+    let o = f.build("o", &["base"]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        e.contains("names tools") && e.contains("debless pin"),
+        "{e}"
+    );
+    // Setuid without allow_setuid.
+    f.project.write("rules/base.toml", BASE);
+    f.project.write(
+        "rules/tools.toml",
+        &TOOLS.replace("allow_setuid = [\"/usr/sbin/suidtool\"]", ""),
+    );
+    let o = f.build("o", &["tools"]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        e.contains("usr/sbin/suidtool") && e.contains("allow_setuid"),
+        "{e}"
+    );
+    assert!(!f.out("o").exists());
+}
+
+#[test]
+fn a_rebuild_replaces_the_layout_atomically() {
+    let f = Fixture::new();
+    let out = f.build_ok("o", &["static", "--variant", "latest"]);
+    let layout = out.join("static-test");
+    let before = tags(&layout);
+    // A failing build (a typo in another rule) leaves the previous layout untouched.
+    f.project
+        .write("rules/base.toml", &BASE.replace("?/usr/lib64/*", "/nope/*"));
+    let o = f.build("o", &[]);
+    assert!(!o.status.success());
+    assert_eq!(tags(&layout), before);
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers, ["static-test"], "temporary files left in --out");
+}
