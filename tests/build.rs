@@ -893,3 +893,44 @@ fn a_rebuild_replaces_the_layout_atomically() {
         .collect();
     assert_eq!(leftovers, ["static-test"], "temporary files left in --out");
 }
+
+#[test]
+fn a_corrupted_cache_entry_is_caught_removed_and_refetched() {
+    let f = Fixture::new();
+    f.build_ok("o", &["base", "--arch", "amd64", "--variant", "latest"]);
+    let lock =
+        debless::snapshot::lock::Lock::read(&f.project.path().join("snapshots/test.lock")).unwrap();
+    let libc = lock
+        .packages
+        .iter()
+        .find(|p| p.name == "libc6" && p.arch == "amd64")
+        .unwrap();
+    let cached = f.cache().join("sha256").join(&libc.sha256);
+    let mut bytes = std::fs::read(&cached).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0x01;
+    std::fs::write(&cached, &bytes).unwrap();
+    // Same size, so only the hash can tell.
+    let o = f.build(
+        "o2",
+        &[
+            "base",
+            "--arch",
+            "amd64",
+            "--variant",
+            "latest",
+            "--offline",
+        ],
+    );
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("libc6 2.41-12 (amd64): the cached .deb does not match"),
+        "{e}"
+    );
+    assert!(!cached.exists(), "the corrupt entry must be removed");
+    assert!(!f.out("o2").exists());
+    // The next online build downloads it again and succeeds.
+    f.build_ok("o2", &["base", "--arch", "amd64", "--variant", "latest"]);
+    assert!(cached.exists());
+}

@@ -410,16 +410,32 @@ impl Ctx<'_> {
                         locked.name, locked.version, locked.arch
                     ))
                 })?;
-                if bytes.len() as u64 != locked.size {
+                // Hashing what is already in memory costs little next to decompressing
+                // it, and a flipped bit in the cache must not reach an image.
+                if bytes.len() as u64 != locked.size
+                    || hex::encode(Sha256::digest(&bytes)) != locked.sha256
+                {
+                    let _ = std::fs::remove_file(self.cache.path(&locked.sha256));
                     return Err(BuildError::Package(format!(
-                        "{} {} ({}): cached .deb has the wrong size; run `debless fetch --verify`",
+                        "{} {} ({}): the cached .deb does not match the lock's sha256 and was removed; run the build again to re-download it",
                         locked.name, locked.version, locked.arch
                     )));
                 }
                 let deb = read_deb(&bytes, &locked.name, &sel, &ReadOptions { merged_usr })
                     .map_err(|e| {
+                        // An undeclared dependency has no rule of its own to fix: say
+                        // which rule brings it in.
+                        let hint = match (declared, lp) {
+                            (None, Some(lp)) => format!(
+                                " ({} is a dependency in {}: declare it there under [packages.{}] with `paths`/`allow_setuid`, or exclude it)",
+                                locked.name,
+                                lp.rule.file.display(),
+                                locked.name
+                            ),
+                            _ => String::new(),
+                        };
                         BuildError::Package(format!(
-                            "{} {} ({}): {e}",
+                            "{} {} ({}): {e}{hint}",
                             locked.name, locked.version, locked.arch
                         ))
                     })?;
