@@ -934,3 +934,111 @@ fn a_corrupted_cache_entry_is_caught_removed_and_refetched() {
     f.build_ok("o2", &["base", "--arch", "amd64", "--variant", "latest"]);
     assert!(cached.exists());
 }
+
+#[test]
+fn two_builds_sharing_one_cache_at_once_both_succeed() {
+    let f = Fixture::new();
+    let spawn = |out: &str| {
+        let o = f.out(out);
+        Command::new(env!("CARGO_BIN_EXE_debless"))
+            .arg("-C")
+            .arg(f.project.path())
+            .args(["-q", "build", "--distro", "test", "--out"])
+            .arg(&o)
+            .arg("--mirror")
+            .arg(f.server.url() + "debian")
+            .arg("--cache-dir")
+            .arg(f.cache())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn("a"), spawn("b"));
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    assert!(tree_bytes(&f.out("a")) == tree_bytes(&f.out("b")));
+    // Each .deb entered the cache once, whole.
+    let lock =
+        debless::snapshot::lock::Lock::read(&f.project.path().join("snapshots/test.lock")).unwrap();
+    for p in &lock.packages {
+        let bytes = std::fs::read(f.cache().join("sha256").join(&p.sha256)).unwrap();
+        assert_eq!(common::sha256(&bytes), p.sha256, "{}", p.name);
+    }
+}
+
+#[test]
+fn a_truncated_pinned_deb_fails_naming_the_package() {
+    let whole = build_deb(
+        "broken",
+        "1",
+        "amd64",
+        &[("usr/lib/big", DebFile::File(vec![7u8; 200_000], 0o644))],
+        "xz",
+    );
+    let cut = whole[..whole.len() / 2].to_vec();
+    let f = Fixture::with_packages(&|a| {
+        let mut v = debs(a);
+        let mut p = pkg("broken", "1", a, &[]);
+        p.deb = Some(cut.clone());
+        v.push(p);
+        v
+    });
+    f.project.write(
+        "rules/broken.toml",
+        "distros = ['test']\n[packages.broken]\n",
+    );
+    let o = f.run(&["pin", "--distro", "test"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = f.build("o", &["broken", "--arch", "amd64"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    let errors: Vec<&str> = e.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "one clear line: {e}");
+    assert!(
+        errors[0].starts_with("error: broken 1 (amd64): package broken: "),
+        "{e}"
+    );
+    assert!(errors[0].contains("truncated"), "{e}");
+    assert!(!e.contains("panicked"));
+    assert!(!f.out("o").exists());
+}
+
+#[test]
+fn a_full_disk_fails_cleanly_and_leaves_no_temporary_files() {
+    // A real ENOSPC needs a small filesystem: a 64 KiB tmpfs (root only, as in CI).
+    let f = Fixture::new();
+    let out = f.out("full");
+    std::fs::create_dir_all(&out).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&out)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert_ne!(
+            euid(),
+            0,
+            "root could not mount a tmpfs for the full-disk test"
+        );
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let o = f.build("full", &[]);
+    let _ = Command::new("umount").arg(&out).status();
+    assert!(!o.status.success(), "the build cannot fit in 64 KiB");
+    let e = stderr(&o);
+    assert_eq!(
+        e.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{e}"
+    );
+    assert!(
+        e.contains("No space left on device") || e.contains("os error 28"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+fn euid() -> u32 {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1)
+}

@@ -765,3 +765,84 @@ fn compare(a: &Built, b: &Built, ta: usize, tb: usize) -> Result<(), BuildError>
 pub fn default_out(project: &Path) -> PathBuf {
     project.join("out")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built(content: &[u8]) -> Built {
+        let entries = vec![
+            Entry::dir("etc", 0, "t"),
+            Entry {
+                path: "etc/a".into(),
+                kind: EntryKind::File {
+                    data: Arc::new(b"same".to_vec()),
+                    link_group: None,
+                },
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: 0,
+                origin: "t".into(),
+            },
+            Entry {
+                path: "etc/b".into(),
+                kind: EntryKind::File {
+                    data: Arc::new(content.to_vec()),
+                    link_group: None,
+                },
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: 0,
+                origin: "t".into(),
+            },
+        ];
+        let key = LayerKey::Level {
+            arch: "amd64".into(),
+            rule: "static".into(),
+        };
+        let layer = write_layer(&entries, Compression::Gzip, 0).unwrap();
+        Built {
+            layers: BTreeMap::from([(key.clone(), layer)]),
+            listings: BTreeMap::from([(key, entries.iter().map(fingerprint).collect())]),
+            tags: Vec::new(),
+            layouts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn check_names_the_first_differing_layer_and_file() {
+        assert!(compare(&built(b"x"), &built(b"x"), 2, 1).is_ok());
+        let e = compare(&built(b"x"), &built(b"y"), 2, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("not reproducible: layer of rule static (amd64) is sha256:")
+                && e.contains("with 2 threads")
+                && e.contains("first differing file: /etc/b (file sha256:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn merged_links_appear_once_where_usr_dirs_first_appear() {
+        let mut done = BTreeSet::new();
+        let first = merged_links(&[Entry::dir("usr/lib", 0, "t")], &mut done, 5);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].path, "lib");
+        assert_eq!(
+            first[0].kind,
+            EntryKind::Symlink {
+                target: "usr/lib".into()
+            }
+        );
+        let again = merged_links(
+            &[Entry::dir("usr/lib/x", 0, "t"), Entry::dir("usr/bin", 0, "t")],
+            &mut done,
+            5,
+        );
+        let paths: Vec<&str> = again.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["bin"]);
+    }
+}

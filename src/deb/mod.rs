@@ -32,7 +32,7 @@ pub enum DebError {
     },
     /// The bytes are not a readable .deb: bad ar, bad compression stream, truncated tar.
     #[error(
-        "package {package}: {what}; the cached .deb is damaged, re-fetch it with `debless fetch --verify`"
+        "package {package}: {what}; the .deb is damaged: if it matches its pinned sha256 the archive published it so, pin a snapshot with a fixed version; otherwise re-fetch it with `debless fetch --verify`"
     )]
     Corrupt {
         /// The package being read.
