@@ -6,6 +6,7 @@ pub mod archive;
 pub mod build;
 pub mod deb;
 pub mod fetch;
+pub mod generate;
 pub mod layer;
 pub mod oci;
 pub mod resolve;
