@@ -115,6 +115,10 @@ enum Command {
         /// Build everything twice with different thread counts and fail on any difference.
         #[arg(long)]
         check: bool,
+        /// Ignore `paths` and rules/defaults.toml: ship every file of every package, as Google
+        /// distroless does (to compare sizes).
+        #[arg(long)]
+        whole_packages: bool,
         /// Value for the org.opencontainers.image.source annotation.
         #[arg(long, env = "DEBLESS_SOURCE_URL", value_name = "URL")]
         source_url: Option<String>,
@@ -198,6 +202,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             compression,
             check,
+            whole_packages,
             source_url,
         } => {
             let mut opts = build_options(&cli.project, cli.quiet, sel)?;
@@ -205,6 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             opts.format = format;
             opts.compression = compression;
             opts.check = check;
+            opts.whole_packages = whole_packages;
             opts.source_url = source_url;
             let r = build(&opts)?;
             if !cli.quiet {
@@ -277,6 +283,7 @@ fn build_options(
         format: Format::Oci,
         compression: Compression::Gzip,
         check: false,
+        whole_packages: false,
         offline: s.offline,
         verify: s.verify,
         cache_dir: s.cache_dir.unwrap_or_else(Cache::default_dir),

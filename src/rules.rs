@@ -49,6 +49,10 @@ pub struct RuleConfig {
     /// `Entrypoint`.
     #[serde(default)]
     pub entrypoint: Option<Vec<String>>,
+    /// `Entrypoint` only if nothing below set one (a debug shell for images without a
+    /// runtime; language images keep theirs).
+    #[serde(default)]
+    pub default_entrypoint: Option<Vec<String>>,
     /// `Cmd`.
     #[serde(default)]
     pub cmd: Option<Vec<String>>,
@@ -92,6 +96,9 @@ impl ImageSettings {
         if c.entrypoint.is_some() {
             self.entrypoint.clone_from(&c.entrypoint);
         }
+        if self.entrypoint.is_none() {
+            self.entrypoint.clone_from(&c.default_entrypoint);
+        }
         if c.cmd.is_some() {
             self.cmd.clone_from(&c.cmd);
         }
@@ -100,6 +107,44 @@ impl ImageSettings {
         }
     }
 }
+
+/// `[generate]`: the files no package ships that this rule level's layer gets.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Generate {
+    /// `/etc/passwd`, `/etc/group` and home directories.
+    #[serde(default)]
+    pub users: Option<crate::generate::system::Users>,
+    /// `/usr/lib/os-release` rewritten from the distro's own.
+    #[serde(default)]
+    pub os_release: Option<crate::generate::system::OsRelease>,
+    /// `/etc/ssl/certs/ca-certificates.crt` from the image's certificates.
+    #[serde(default)]
+    pub ca_bundle: Option<Empty>,
+    /// `/etc/ssl/certs/java/cacerts` from the CA bundle.
+    #[serde(default)]
+    pub java_cacerts: Option<Empty>,
+    /// `/etc/ld.so.cache` from the image's libraries; stays on for every level below.
+    #[serde(default)]
+    pub ld_cache: Option<Empty>,
+    /// `/var/lib/dpkg/status.d/` entries; stays on for every level below and variants.
+    #[serde(default)]
+    pub dpkg_status: Option<Empty>,
+    /// Move busybox into a directory with a link per applet.
+    #[serde(default)]
+    pub busybox: Option<crate::generate::system::Busybox>,
+    /// Literal files by absolute path.
+    #[serde(default)]
+    pub files: BTreeMap<String, crate::generate::system::LiteralFile>,
+    /// Symlinks by absolute path.
+    #[serde(default)]
+    pub symlinks: BTreeMap<String, String>,
+}
+
+/// An option table without settings (`[generate.ca-bundle]`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
 
 /// `rules/defaults.toml`: what every package is filtered through.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -155,6 +200,9 @@ pub struct Rule {
     /// Runtime settings (env, user, entrypoint...).
     #[serde(default)]
     pub config: RuleConfig,
+    /// Files generated into this level's layer.
+    #[serde(default)]
+    pub generate: Generate,
     /// Variants only: build this variant as these variants applied in order
     /// (`debug-nonroot` = `["debug", "nonroot"]`).
     #[serde(default)]
@@ -332,7 +380,10 @@ impl RuleSet {
                 if rule.kind != Kind::Variant {
                     return Err(err("only variants can combine other variants".into()));
                 }
-                if !rule.packages.is_empty() || rule.config != RuleConfig::default() {
+                if !rule.packages.is_empty()
+                    || rule.config != RuleConfig::default()
+                    || rule.generate != Generate::default()
+                {
                     return Err(err(
                         "a combining variant takes its packages and config from the variants it combines".into(),
                     ));

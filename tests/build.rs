@@ -1042,3 +1042,161 @@ fn euid() -> u32 {
         .map(|m| m.uid())
         .unwrap_or(1)
 }
+
+/// A self-signed CA certificate in PEM, made by the real openssl.
+fn test_ca(dir: &Path, cn: &str) -> String {
+    let key = dir.join(format!("{cn}.key"));
+    let crt = dir.join(format!("{cn}.crt"));
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "3650",
+            ])
+            .arg("-subj")
+            .arg(format!("/CN={cn}"))
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt),
+    );
+    std::fs::read_to_string(crt).unwrap()
+}
+
+#[test]
+fn generators_write_what_maintainer_scripts_would() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pem = test_ca(tmp.path(), "Debless Test Root");
+    // busybox's applet name table, as the real binary carries it.
+    let mut busybox = b"\x7fELF...code...\0".to_vec();
+    for a in [
+        "[", "[[", "cat", "echo", "ls", "mkdir", "rm", "sh", "sleep", "test", "true",
+    ] {
+        busybox.extend_from_slice(a.as_bytes());
+        busybox.push(0);
+    }
+    busybox.extend_from_slice(b"\0\x05more code");
+    let f = Fixture::with_packages(&|a| {
+        let mut v: Vec<Pkg> = debs(a)
+            .into_iter()
+            .filter(|p| p.name != "busybox-static")
+            .collect();
+        let mut bb = pkg("busybox-static", "1.37", a, &[]);
+        bb.deb = Some(build_deb(
+            "busybox-static",
+            "1.37",
+            a,
+            &[("bin/busybox", DebFile::File(busybox.clone(), 0o755))],
+            "xz",
+        ));
+        let mut ca = pkg("ca-certificates", "20250419", "all", &[]);
+        ca.deb = Some(build_deb(
+            "ca-certificates",
+            "20250419",
+            "all",
+            &[(
+                "usr/share/ca-certificates/mozilla/Debless_Test_Root.crt",
+                DebFile::File(pem.clone().into_bytes(), 0o644),
+            )],
+            "xz",
+        ));
+        v.extend([bb, ca]);
+        v
+    });
+    f.project.write(
+        "rules/static.toml",
+        &format!(
+            "{STATIC}[packages.ca-certificates]\n{}",
+            r#"
+[generate.users]
+users = [{ name = "root", uid = 0, gid = 0, home = "/root" }, { name = "nonroot", uid = 65532, gid = 65532, home = "/home/nonroot" }]
+groups = [{ name = "root", gid = 0 }, { name = "nonroot", gid = 65532 }]
+[generate.os-release]
+fields = [["PRETTY_NAME", "Distroless"], ["NAME", "{NAME}"]]
+[generate.ca-bundle]
+[generate.dpkg-status]
+[generate.files."/etc/nsswitch.conf"]
+content = "hosts: files dns\n"
+[generate.symlinks]
+"/usr/bin/arch-link" = "/usr/lib/{arch}/tool"
+"#
+        ),
+    );
+    f.project.write(
+        "rules/variants/debug.toml",
+        "distros = ['test']\n[config]\ndefault_entrypoint = ['/busybox/sh']\n[packages.busybox-static]\n[generate.busybox]\ndir = '/busybox'\n",
+    );
+    let o = f.run(&["pin", "--distro", "test"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = f.build_ok("o", &["base", "--arch", "amd64"]);
+    let root = unpack(&out.join("base-test"), "debug-amd64", &f.out("bundle"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    assert_eq!(
+        read("etc/passwd"),
+        "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+    );
+    assert_eq!(read("etc/group"), "root:x:0:\nnonroot:x:65532:\n");
+    let home = std::fs::metadata(root.join("home/nonroot")).unwrap();
+    assert_eq!(
+        (home.uid(), home.permissions().mode() & 0o7777),
+        (65532, 0o700)
+    );
+    // base-files' os-release is replaced, not shipped twice.
+    assert_eq!(
+        read("usr/lib/os-release"),
+        "PRETTY_NAME=\"Distroless\"\nNAME=\"Debian\"\n"
+    );
+    assert_eq!(read("etc/ssl/certs/ca-certificates.crt"), pem);
+    assert_eq!(read("etc/nsswitch.conf"), "hosts: files dns\n");
+    assert_eq!(
+        std::fs::read_link(root.join("usr/bin/arch-link"))
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "/usr/lib/amd64/tool"
+    );
+    // dpkg status for every package of every layer, md5sums only for shipped files.
+    let status = read("var/lib/dpkg/status.d/base-files");
+    assert!(
+        status.starts_with("Package: base-files\nStatus: install ok installed\n"),
+        "{status}"
+    );
+    let sums = read("var/lib/dpkg/status.d/base-files.md5sums");
+    assert!(
+        sums.contains("  usr/share/doc/base-files/copyright\n"),
+        "{sums}"
+    );
+    assert!(
+        !sums.contains("changelog.gz"),
+        "md5sums lists a file the image does not ship: {sums}"
+    );
+    for p in ["libc6", "busybox-static", "ca-certificates"] {
+        assert!(root.join("var/lib/dpkg/status.d").join(p).is_file(), "{p}");
+    }
+    // busybox moved under /busybox with its applets; no shell anywhere else.
+    assert_eq!(
+        std::fs::read(root.join("busybox/busybox")).unwrap(),
+        busybox
+    );
+    assert_eq!(
+        std::fs::read_link(root.join("busybox/sh"))
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "busybox"
+    );
+    assert!(!root.join("usr/bin/busybox").exists());
+    let layout = out.join("base-test");
+    let m = blob(&layout, &tags(&layout)["debug-amd64"]);
+    let c = blob(&layout, m["config"]["digest"].as_str().unwrap());
+    assert_eq!(c["config"]["Entrypoint"][0], "/busybox/sh");
+    let latest = unpack(&layout, "latest-amd64", &f.out("bundle2"));
+    assert!(!latest.join("busybox").exists());
+}

@@ -1,6 +1,8 @@
 //! `debless build` and `debless fetch`: lock + rules -> .debs in the cache -> selected
 //! entries -> one deterministic layer per rule level -> OCI layouts or archives.
 
+mod generators;
+mod generators_certs;
 pub mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,6 +72,9 @@ pub struct BuildOptions {
     pub compression: Compression,
     /// Build twice (different thread counts) and compare.
     pub check: bool,
+    /// Ignore `paths` and the file policy: every file of every package, as Google
+    /// distroless builds its images (for size comparisons).
+    pub whole_packages: bool,
     /// Cache only.
     pub offline: bool,
     /// Re-hash cached .debs.
@@ -318,6 +323,13 @@ struct Built {
     layouts: Vec<ImageOut>,
 }
 
+/// A package as read for one layer: its selected entries and its dpkg metadata.
+pub(crate) struct PkgRead {
+    entries: Vec<Entry>,
+    control: String,
+    md5sums: Option<String>,
+}
+
 /// Which .deb to read, and with whose path rules.
 type ReadKey = (String, String, Option<String>);
 
@@ -365,7 +377,7 @@ impl Ctx<'_> {
     }
 
     /// Read every (arch, package, declaring rule) once, in parallel.
-    fn read_packages(&self) -> Result<BTreeMap<ReadKey, Vec<Entry>>, BuildError> {
+    fn read_packages(&self) -> Result<BTreeMap<ReadKey, PkgRead>, BuildError> {
         let policy = &self.l.rules.defaults.files;
         let mut jobs: BTreeMap<ReadKey, ReadJob> = BTreeMap::new();
         for lp in self.plan.layers.values() {
@@ -380,7 +392,7 @@ impl Ctx<'_> {
         }
         let list: Vec<(&ReadKey, &ReadJob)> = jobs.iter().collect();
         let merged_usr = self.l.lock.merged_usr;
-        let results: Vec<Result<Vec<Entry>, BuildError>> = list
+        let results: Vec<Result<PkgRead, BuildError>> = list
             .par_iter()
             .map(|(_, (locked, lp, i))| {
                 let declared = lp.and_then(|lp| lp.packages[*i].declared);
@@ -402,7 +414,13 @@ impl Ctx<'_> {
                     .and_then(|(_, pr)| pr.paths.as_ref())
                     .map(|pats| pats.iter().filter(|p| !p.starts_with('?')).map(String::as_str).collect())
                     .unwrap_or_default();
-                let sel = Selection::new(include.as_deref(), &policy.exclude, &policy.keep, setuid)
+                let (include, exclude, keep): (Option<Vec<String>>, &[String], &[String]) =
+                    if self.opts.whole_packages {
+                        (None, &[], &[])
+                    } else {
+                        (include, &policy.exclude, &policy.keep)
+                    };
+                let sel = Selection::new(include.as_deref(), exclude, keep, setuid)
                     .map_err(|e| BuildError::Config(format!("{file}: package {}: {e}", locked.name)))?;
                 let bytes = std::fs::read(self.cache.path(&locked.sha256)).map_err(|e| {
                     BuildError::Package(format!(
@@ -439,13 +457,21 @@ impl Ctx<'_> {
                             locked.name, locked.version, locked.arch
                         ))
                     })?;
-                if let Some(pat) = deb.unmatched.iter().find(|p| required.contains(&p.as_str())) {
+                if let Some(pat) = deb
+                    .unmatched
+                    .iter()
+                    .find(|p| !self.opts.whole_packages && required.contains(&p.as_str()))
+                {
                     return Err(BuildError::Config(format!(
                         "{file}: package {}: path {pat} matches nothing in {} {} ({}); fix or drop the pattern",
                         locked.name, locked.name, locked.version, locked.arch
                     )));
                 }
-                Ok(deb.entries)
+                Ok(PkgRead {
+                    entries: deb.entries,
+                    control: deb.control,
+                    md5sums: deb.md5sums,
+                })
             })
             .collect();
         let mut out = BTreeMap::new();
@@ -458,9 +484,10 @@ impl Ctx<'_> {
     /// Merge each layer's packages on top of the layers below it, bottom first.
     fn assemble(
         &self,
-        entries: &BTreeMap<ReadKey, Vec<Entry>>,
+        entries: &BTreeMap<ReadKey, PkgRead>,
     ) -> Result<BTreeMap<LayerKey, Vec<Entry>>, BuildError> {
-        let mut trees: BTreeMap<LayerKey, (Tree, BTreeSet<String>)> = BTreeMap::new();
+        let mut trees: BTreeMap<LayerKey, (Tree, BTreeSet<String>, generators::Inherited)> =
+            BTreeMap::new();
         let mut out = BTreeMap::new();
         // Parents before children: repeat until every layer's `below` is done.
         let mut todo: Vec<&LayerPlan> = self.plan.layers.values().collect();
@@ -468,8 +495,12 @@ impl Ctx<'_> {
             let before = todo.len();
             let mut next = Vec::new();
             for lp in todo {
-                let (mut tree, mut links) = match &lp.below {
-                    None => (Tree::new(self.l.lock.merged_usr), BTreeSet::new()),
+                let (mut tree, mut links, inherited) = match &lp.below {
+                    None => (
+                        Tree::new(self.l.lock.merged_usr),
+                        BTreeSet::new(),
+                        generators::Inherited::default(),
+                    ),
                     Some(b) => match trees.get(b) {
                         Some(t) => t.clone(),
                         None => {
@@ -479,16 +510,36 @@ impl Ctx<'_> {
                     },
                 };
                 let mut candidates = Vec::new();
+                let mut reads = Vec::new();
                 for p in &lp.packages {
                     let key = (
                         p.locked.arch.clone(),
                         p.locked.name.clone(),
                         p.declared.map(|(r, _)| r.name.clone()),
                     );
-                    if let Some(es) = entries.get(&key) {
-                        candidates.extend(es.iter().cloned());
+                    if let Some(r) = entries.get(&key) {
+                        candidates.extend(r.entries.iter().cloned());
+                        reads.push((p.locked, r));
                     }
                 }
+                let inherited = generators::run(
+                    &generators::LayerInput {
+                        plan: lp,
+                        lock: &self.l.lock,
+                        lower: &tree,
+                        packages: &reads,
+                        mtime: self.epoch,
+                    },
+                    inherited,
+                    &mut candidates,
+                )
+                .map_err(|e| {
+                    BuildError::Image(format!(
+                        "{} ({}): {e}",
+                        describe(&lp.key),
+                        lp.rule.file.display()
+                    ))
+                })?;
                 if self.l.lock.merged_usr {
                     candidates.extend(merged_links(&candidates, &mut links, self.epoch));
                 }
@@ -499,7 +550,7 @@ impl Ctx<'_> {
                         lp.rule.file.display()
                     ))
                 })?;
-                trees.insert(lp.key.clone(), (tree, links));
+                trees.insert(lp.key.clone(), (tree, links, inherited));
                 out.insert(lp.key.clone(), layer);
             }
             if next.len() == before {
@@ -588,8 +639,14 @@ impl Ctx<'_> {
                         });
                     }
                     let s = &tp.settings;
+                    let mut env = Vec::new();
+                    for (k, v) in &s.env {
+                        let v = expand_versions(v, lock, &ip.arch)
+                            .map_err(|e| BuildError::Config(format!("{image}: env {k}: {e}")))?;
+                        env.push(format!("{k}={v}"));
+                    }
                     let config = oci::Config {
-                        env: s.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                        env,
                         user: s.user.clone(),
                         working_dir: s.workdir.clone(),
                         entrypoint: s.entrypoint.clone(),
@@ -686,6 +743,33 @@ fn merged_links(candidates: &[Entry], done: &mut BTreeSet<String>, mtime: u64) -
         }
     }
     out
+}
+
+/// Replace `{version:PKG}` with PKG's upstream version in the lock (no epoch, no Debian
+/// revision), so e.g. `JAVA_VERSION` follows the pinned JRE.
+fn expand_versions(value: &str, lock: &Lock, arch: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(i) = rest.find("{version:") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..]
+            .find('}')
+            .ok_or_else(|| format!("unclosed {{version: in {value:?}"))?;
+        let name = &rest[i + "{version:".len()..i + end];
+        let p = lock
+            .packages
+            .iter()
+            .find(|p| p.arch == arch && p.name == name)
+            .ok_or_else(|| format!("{{version:{name}}}: {name} is not in the lock for {arch}"))?;
+        let v = p
+            .version
+            .split_once(':')
+            .map_or(p.version.as_str(), |(_, v)| v);
+        out.push_str(v.rsplit_once('-').map_or(v, |(u, _)| u));
+        rest = &rest[i + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// A stable description of an entry's content and metadata.
@@ -838,7 +922,10 @@ mod tests {
             }
         );
         let again = merged_links(
-            &[Entry::dir("usr/lib/x", 0, "t"), Entry::dir("usr/bin", 0, "t")],
+            &[
+                Entry::dir("usr/lib/x", 0, "t"),
+                Entry::dir("usr/bin", 0, "t"),
+            ],
             &mut done,
             5,
         );

@@ -25,6 +25,16 @@ impl Tree {
         }
     }
 
+    /// The entry at `path` (relative, normalised) in the layers so far.
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.union.get(path)
+    }
+
+    /// Every entry of the layers so far, by path.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.union.values()
+    }
+
     /// Merge a layer's candidate entries on top of the lower layers and return the layer's
     /// final entries, sorted by path (byte order), ready for the tar writer.
     /// `implied_mtime` is the mtime for directories the tree has to create.
@@ -49,6 +59,17 @@ impl Tree {
             }
             if let Some(first) = layer.get(&c.path).or_else(|| self.union.get(&c.path)) {
                 if same(first, &c) {
+                    continue;
+                }
+                // A generator may regenerate its own file higher up (an ld.so.cache that
+                // also lists the new layer's libraries); nothing else may replace a file.
+                let regenerated = c.origin.starts_with("generated:")
+                    && first.origin == c.origin
+                    && !layer.contains_key(&c.path)
+                    && !first.is_dir()
+                    && !c.is_dir();
+                if regenerated {
+                    layer.insert(c.path.clone(), c);
                     continue;
                 }
                 return Err(DebError::Conflict {
@@ -101,6 +122,7 @@ impl Tree {
             }
         }
 
+        // Later layers win for regenerated files, as they do when the layers are unpacked.
         self.union
             .extend(layer.iter().map(|(p, e)| (p.clone(), e.clone())));
         layer.append(&mut carried);

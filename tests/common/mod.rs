@@ -549,6 +549,17 @@ pub fn build_deb(
             }
         }
     }
+    // md5sums as dh_md5sums writes them: every regular file, relative path, sorted.
+    let sums = Command::new("sh")
+        .arg("-c")
+        .arg("find . -type f ! -path './DEBIAN/*' -printf '%P\\0' | LC_ALL=C sort -z | xargs -0 -r md5sum")
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(sums.status.success());
+    if !sums.stdout.is_empty() {
+        std::fs::write(root.join("DEBIAN/md5sums"), &sums.stdout).unwrap();
+    }
     let out = tmp.path().join("out.deb");
     let o = Command::new("dpkg-deb")
         .args(["--root-owner-group", &format!("-Z{compression}"), "--build"])
