@@ -3,6 +3,8 @@
 //! dpkg status), generated from the image's own files, deterministically, for any target
 //! architecture. Each generator is a named feature a rule opts into.
 
+pub mod ldcache;
+
 /// A generator failure, naming the generator and what to do.
 #[derive(Debug, thiserror::Error)]
 #[error("generator {generator}: {what}")]
