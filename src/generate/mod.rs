@@ -5,6 +5,7 @@
 
 pub mod cacerts;
 pub mod keystore;
+pub mod ldcache;
 pub mod system;
 
 /// A generator failure, naming the generator and what to do.
