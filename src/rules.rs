@@ -24,6 +24,9 @@ pub struct PackageRule {
     /// some architectures have).
     #[serde(default)]
     pub paths: Option<Vec<String>>,
+    /// Globs dropped from this package on top of the global `[files] exclude` list.
+    #[serde(default)]
+    pub drop: Vec<String>,
     /// Setuid/setgid files this package may keep (globs); any other is a build error.
     #[serde(default)]
     pub allow_setuid: Vec<String>,
@@ -120,7 +123,7 @@ pub struct Generate {
     pub os_release: Option<crate::generate::system::OsRelease>,
     /// `/etc/ssl/certs/ca-certificates.crt` from the image's certificates.
     #[serde(default)]
-    pub ca_bundle: Option<Empty>,
+    pub ca_bundle: Option<CaBundle>,
     /// `/etc/ssl/certs/java/cacerts` from the CA bundle.
     #[serde(default)]
     pub java_cacerts: Option<Empty>,
@@ -141,7 +144,17 @@ pub struct Generate {
     pub symlinks: BTreeMap<String, String>,
 }
 
-/// An option table without settings (`[generate.ca-bundle]`).
+/// `[generate.ca-bundle]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CaBundle {
+    /// Also ship the individual certificates under /usr/share/ca-certificates (by default
+    /// they are dropped once they are in the bundle: nothing reads them at run time).
+    #[serde(default)]
+    pub keep_certificates: bool,
+}
+
+/// An option table without settings (`[generate.ld-cache]`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
@@ -368,11 +381,13 @@ impl RuleSet {
                         )));
                     }
                 }
-                for pat in &p.allow_setuid {
-                    if !pat.starts_with('/') {
-                        return Err(err(format!(
-                            "package {name}: allow_setuid {pat:?} must be absolute (start with /)"
-                        )));
+                for (key, pats) in [("allow_setuid", &p.allow_setuid), ("drop", &p.drop)] {
+                    for pat in pats {
+                        if !pat.starts_with('/') {
+                            return Err(err(format!(
+                                "package {name}: {key} {pat:?} must be absolute (start with /)"
+                            )));
+                        }
                     }
                 }
             }

@@ -103,12 +103,15 @@ pub(crate) fn run(
     }
     super::generators_certs::run(input, candidates, &mut generated)?;
     if on.dpkg_status {
+        let still_there: BTreeSet<&str> = candidates.iter().map(|e| e.path.as_str()).collect();
         let merged = input.lock.merged_usr;
         for (locked, read) in input.packages {
+            // What is still in the layer: a generator may have consumed files (the CA
+            // bundle drops the certificates it was made from).
             let shipped: BTreeSet<&str> = read
                 .entries
                 .iter()
-                .filter(|e| !e.is_dir())
+                .filter(|e| !e.is_dir() && still_there.contains(e.path.as_str()))
                 .map(|e| e.path.as_str())
                 .collect();
             let rename = |p: &str| image_path(p, merged);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::generators::LayerInput;
-use crate::generate::{GenError, cacerts, keystore};
+use crate::generate::{GenError, cacerts, keystore, ldcache};
 use crate::layer::{Entry, EntryKind};
 
 /// Where update-ca-certificates reads certificates: the packaged ones, then local ones.
@@ -60,24 +60,40 @@ fn file_data(e: &Entry) -> Option<&Arc<Vec<u8>>> {
 /// CA bundle and Java keystore, when the rule asks for them.
 pub(crate) fn run(
     input: &LayerInput<'_>,
-    candidates: &[Entry],
+    candidates: &mut Vec<Entry>,
     generated_so_far: &mut Vec<Entry>,
 ) -> Result<(), GenError> {
     let g = &input.plan.rule.generate;
     let mut bundle: Option<Arc<Vec<u8>>> = None;
-    if g.ca_bundle.is_some() {
-        let (packaged, local) = {
-            let lists = [candidates, generated_so_far.as_slice()];
-            let all = union(input, &lists);
-            let certs_in = |dir: &str| -> Vec<(String, Vec<u8>)> {
-                all.iter()
-                    .filter(|e| e.path.ends_with(".crt") && e.path.starts_with(dir))
-                    .filter_map(|e| file_data(e).map(|d| (e.abs_path(), d.to_vec())))
-                    .collect()
-            };
-            (certs_in(CERT_DIRS[0]), certs_in(CERT_DIRS[1]))
+    if let Some(spec) = &g.ca_bundle {
+        let certs_in = |list: &[&Entry], dir: &str| -> Vec<(String, Vec<u8>)> {
+            list.iter()
+                .filter(|e| e.path.ends_with(".crt") && e.path.starts_with(dir))
+                .filter_map(|e| file_data(e).map(|d| (e.abs_path(), d.to_vec())))
+                .collect()
         };
-        let mut b = cacerts::ca_bundle(&packaged)?;
+        let (packaged, local, new_local) = {
+            let lists = [candidates.as_slice(), generated_so_far.as_slice()];
+            let all = union(input, &lists);
+            let mine: Vec<&Entry> = candidates.iter().chain(generated_so_far.iter()).collect();
+            (
+                certs_in(&all, CERT_DIRS[0]),
+                certs_in(&all, CERT_DIRS[1]),
+                certs_in(&mine, CERT_DIRS[1]),
+            )
+        };
+        // The packaged certificates, or (when a lower layer already bundled and dropped
+        // them) that bundle, which then only needs this layer's local additions.
+        let (mut b, local) = if !packaged.is_empty() {
+            (cacerts::ca_bundle(&packaged)?, local)
+        } else if let Some(lower) = input.lower.get(BUNDLE).and_then(file_data) {
+            (lower.to_vec(), new_local)
+        } else {
+            return Err(GenError {
+                generator: "ca-bundle",
+                what: "no certificates under /usr/share/ca-certificates; add ca-certificates to the rule".into(),
+            });
+        };
         // update-ca-certificates then appends the local certificates, sorted by path.
         for (path, pem) in local {
             if cacerts::pem_certificates(&pem)?.is_empty() {
@@ -90,6 +106,10 @@ pub(crate) fn run(
             if pem.last() != Some(&b'\n') {
                 b.push(b'\n');
             }
+        }
+        if !spec.keep_certificates {
+            let dir = CERT_DIRS[0].trim_end_matches('/');
+            candidates.retain(|e| e.path != dir && !e.path.starts_with(CERT_DIRS[0]));
         }
         bundle = Some(Arc::new(b.clone()));
         generated_so_far.push(generated(BUNDLE, b, input.mtime, "ca-bundle"));
@@ -116,8 +136,22 @@ pub(crate) fn run(
 
 /// `/etc/ld.so.cache` over the whole image including this layer.
 pub(crate) fn ld_cache(
-    _input: &LayerInput<'_>,
-    _candidates: &mut Vec<Entry>,
+    input: &LayerInput<'_>,
+    candidates: &mut Vec<Entry>,
 ) -> Result<(), GenError> {
+    let arch = match &input.plan.key {
+        super::plan::LayerKey::Level { arch, .. } | super::plan::LayerKey::Variant { arch, .. } => {
+            arch.clone()
+        }
+    };
+    let all: Vec<Entry> = union(input, &[candidates.as_slice()])
+        .into_iter()
+        .cloned()
+        .collect();
+    let cache = ldcache::ld_so_cache(&all, &arch)?;
+    // When nothing changed the cache equals the one below, and the tree drops it from
+    // this layer as an identical file.
+    candidates.retain(|e| e.path != "etc/ld.so.cache");
+    candidates.push(generated("etc/ld.so.cache", cache, input.mtime, "ld-cache"));
     Ok(())
 }

@@ -396,13 +396,14 @@ impl Ctx<'_> {
             .par_iter()
             .map(|(_, (locked, lp, i))| {
                 let declared = lp.and_then(|lp| lp.packages[*i].declared);
-                let (include, setuid, file) = match declared {
+                let (include, setuid, drop, file) = match declared {
                     Some((rule, pr)) => (
                         pr.paths.as_deref(),
                         pr.allow_setuid.as_slice(),
+                        pr.drop.as_slice(),
                         rule.file.display().to_string(),
                     ),
-                    None => (None, &[][..], String::new()),
+                    None => (None, &[][..], &[][..], String::new()),
                 };
                 // `?/path` marks a pattern that may match nothing (architecture-specific).
                 let include: Option<Vec<String>> = include.map(|pats| {
@@ -414,13 +415,14 @@ impl Ctx<'_> {
                     .and_then(|(_, pr)| pr.paths.as_ref())
                     .map(|pats| pats.iter().filter(|p| !p.starts_with('?')).map(String::as_str).collect())
                     .unwrap_or_default();
-                let (include, exclude, keep): (Option<Vec<String>>, &[String], &[String]) =
+                let (include, exclude, keep): (Option<Vec<String>>, Vec<String>, &[String]) =
                     if self.opts.whole_packages {
-                        (None, &[], &[])
+                        (None, Vec::new(), &[])
                     } else {
-                        (include, &policy.exclude, &policy.keep)
+                        let ex = policy.exclude.iter().chain(drop).cloned().collect();
+                        (include, ex, &policy.keep)
                     };
-                let sel = Selection::new(include.as_deref(), exclude, keep, setuid)
+                let sel = Selection::new(include.as_deref(), &exclude, keep, setuid)
                     .map_err(|e| BuildError::Config(format!("{file}: package {}: {e}", locked.name)))?;
                 let bytes = std::fs::read(self.cache.path(&locked.sha256)).map_err(|e| {
                     BuildError::Package(format!(
