@@ -11,10 +11,11 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_FLAGS ?=
 # Debian packages the tests use as real tools: gpg signs the fake archive, dpkg is the
 # oracle for version ordering and dpkg-deb builds test .debs; skopeo and umoci read the
-# images and runc runs them.
-TEST_DEBS := gnupg dpkg skopeo umoci runc
+# images and runc runs them; the family test compiles probes (gcc, g++, static OpenSSL,
+# a JDK) and runs a TLS server with openssl.
+TEST_DEBS := gnupg dpkg skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless
 
-.PHONY: deps build family pin test lint
+.PHONY: deps build family pin test lint sizes
 
 deps:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -34,6 +35,10 @@ pin: build
 # every distro into out/<image>-<distro>/ (OCI layouts).
 family: pin
 	@for d in $(DISTROS); do $(DEBLESS) build --distro $$d $(BUILD_FLAGS) || exit 1; done
+
+# The README's size table: debless images vs the same images from whole packages.
+sizes: build
+	scripts/sizes.sh
 
 test: deps
 	$(CARGO) test --locked
