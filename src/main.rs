@@ -115,6 +115,9 @@ enum Command {
         /// Build everything twice with different thread counts and fail on any difference.
         #[arg(long)]
         check: bool,
+        /// Print the summary as JSON on stdout (image, tag, arch, digest, sizes, layers).
+        #[arg(long)]
+        json: bool,
         /// Ignore `paths` and rules/defaults.toml: ship every file of every package, as Google
         /// distroless does (to compare sizes).
         #[arg(long)]
@@ -202,6 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             compression,
             check,
+            json,
             whole_packages,
             source_url,
         } => {
@@ -213,7 +217,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             opts.whole_packages = whole_packages;
             opts.source_url = source_url;
             let r = build(&opts)?;
-            if !cli.quiet {
+            if json {
+                print_json(&r)?;
+            } else if !cli.quiet {
                 print_summary(&r, check);
             }
         }
@@ -330,4 +336,30 @@ fn print_summary(r: &BuildReport, checked: bool) {
             ""
         }
     );
+}
+
+/// The summary as one JSON document on stdout, for scripts and CI.
+fn print_json(r: &BuildReport) -> anyhow::Result<()> {
+    let images: Vec<serde_json::Value> = r
+        .tags
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "image": t.image,
+                "tag": t.tag,
+                "arch": t.arch,
+                "digest": t.digest,
+                "uncompressed_bytes": t.tar_bytes,
+                "compressed_bytes": t.blob_bytes,
+                "layers": t.layers,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "images": images,
+        "outputs": r.outputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "debs": { "needed": r.fetch.wanted, "downloaded": r.fetch.downloaded },
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
 }

@@ -1200,3 +1200,27 @@ content = "hosts: files dns\n"
     let latest = unpack(&layout, "latest-amd64", &f.out("bundle2"));
     assert!(!latest.join("busybox").exists());
 }
+
+#[test]
+fn json_summary_lists_every_tag_with_sizes_matching_the_layout() {
+    let f = Fixture::new();
+    let o = f.build("o", &["base", "--arch", "arm64", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let images = doc["images"].as_array().unwrap();
+    assert_eq!(images.len(), 4, "latest, nonroot, debug, debug-nonroot");
+    let layout = f.out("o").join("base-test");
+    for i in images {
+        let tag = format!("{}-arm64", i["tag"].as_str().unwrap());
+        assert_eq!(i["digest"], tags(&layout)[&tag].as_str());
+        let m = blob(&layout, &tags(&layout)[&tag]);
+        let sum: u64 = m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["size"].as_u64().unwrap())
+            .sum();
+        assert_eq!(i["compressed_bytes"].as_u64().unwrap(), sum);
+        assert!(i["uncompressed_bytes"].as_u64().unwrap() > sum);
+    }
+}
