@@ -1083,6 +1083,18 @@ fn generators_write_what_maintainer_scripts_would() {
         busybox.push(0);
     }
     busybox.extend_from_slice(b"\0\x05more code");
+    // Architecture: all, so one .deb for both index files (built once: two dpkg-deb runs
+    // a second apart would differ in their mtimes).
+    let ca_deb = build_deb(
+        "ca-certificates",
+        "20250419",
+        "all",
+        &[(
+            "usr/share/ca-certificates/mozilla/Debless_Test_Root.crt",
+            DebFile::File(pem.clone().into_bytes(), 0o644),
+        )],
+        "xz",
+    );
     let f = Fixture::with_packages(&|a| {
         let mut v: Vec<Pkg> = debs(a)
             .into_iter()
@@ -1097,16 +1109,7 @@ fn generators_write_what_maintainer_scripts_would() {
             "xz",
         ));
         let mut ca = pkg("ca-certificates", "20250419", "all", &[]);
-        ca.deb = Some(build_deb(
-            "ca-certificates",
-            "20250419",
-            "all",
-            &[(
-                "usr/share/ca-certificates/mozilla/Debless_Test_Root.crt",
-                DebFile::File(pem.clone().into_bytes(), 0o644),
-            )],
-            "xz",
-        ));
+        ca.deb = Some(ca_deb.clone());
         v.extend([bb, ca]);
         v
     });
