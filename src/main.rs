@@ -131,6 +131,20 @@ enum Command {
         #[command(flatten)]
         sel: Selection,
     },
+    /// What a snapshot bump changes: packages added, removed, upgraded per architecture,
+    /// and which images and variants they reach.
+    Diff {
+        /// The old lock (e.g. from `git show HEAD:snapshots/debian13.lock > old.lock`).
+        old: PathBuf,
+        /// The new lock.
+        new: PathBuf,
+        /// Print JSON.
+        #[arg(long, conflicts_with = "markdown")]
+        json: bool,
+        /// Print a Markdown table for a pull-request comment.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Show the dependency path(s) that put PKG into an image, or why it is absent.
     Why {
         /// Package name.
@@ -231,6 +245,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "fetched: {} .debs needed, {} already cached, {} downloaded ({} bytes)",
                     r.wanted, r.cached, r.downloaded, r.bytes
                 );
+            }
+        }
+        Command::Diff {
+            old,
+            new,
+            json,
+            markdown,
+        } => {
+            let d = debless::snapshot::diff::diff(&Lock::read(&old)?, &Lock::read(&new)?)
+                .map_err(anyhow::Error::msg)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else if markdown {
+                print!("{}", d.to_markdown());
+            } else {
+                print!("{}", d.to_text());
             }
         }
         Command::Why {

@@ -247,7 +247,9 @@ fn live_build_of_static_and_base_runs_in_runc() {
         &["/usr/bin/busybox", "cat", "/etc/os-release"],
     );
     assert!(
-        os.contains("ID=debian") && os.contains("VERSION_ID=\"13\""),
+        os.contains("PRETTY_NAME=\"Distroless\"")
+            && os.contains("ID=\"debian\"")
+            && os.contains("VERSION_ID=\"13\""),
         "{os}"
     );
 }

@@ -1,5 +1,6 @@
 //! The source manifest and the lock: types, reading, writing, and `pin`.
 
+pub mod diff;
 pub mod lock;
 pub mod manifest;
 pub mod pin;
