@@ -7,6 +7,7 @@ pub mod build;
 pub mod deb;
 pub mod fetch;
 pub mod generate;
+pub mod inspect;
 pub mod layer;
 pub mod oci;
 pub mod resolve;

@@ -131,6 +131,17 @@ enum Command {
         #[command(flatten)]
         sel: Selection,
     },
+    /// What an image holds: config, layers and what each adds, Debian packages, largest files.
+    Inspect {
+        /// OUT/IMAGE[:TAG], e.g. out/python3-debian13:nonroot (default tag: latest).
+        target: String,
+        /// How many of the largest files to list.
+        #[arg(long, default_value_t = 10)]
+        largest: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// What a snapshot bump changes: packages added, removed, upgraded per architecture,
     /// and which images and variants they reach.
     Diff {
@@ -245,6 +256,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "fetched: {} .debs needed, {} already cached, {} downloaded ({} bytes)",
                     r.wanted, r.cached, r.downloaded, r.bytes
                 );
+            }
+        }
+        Command::Inspect {
+            target,
+            largest,
+            json,
+        } => {
+            let (dir, tag) = debless::inspect::parse_target(&target);
+            let r = debless::inspect::inspect(&dir, &tag, largest)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", r.to_text());
             }
         }
         Command::Diff {

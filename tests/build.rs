@@ -1227,3 +1227,60 @@ fn json_summary_lists_every_tag_with_sizes_matching_the_layout() {
         assert!(i["uncompressed_bytes"].as_u64().unwrap() > sum);
     }
 }
+
+#[test]
+fn inspect_reports_packages_layers_and_largest_files() {
+    let f = Fixture::new();
+    let rules = f.project.read("rules/static.toml");
+    f.project.write(
+        "rules/static.toml",
+        &format!("{rules}[generate.dpkg-status]\n"),
+    );
+    f.build_ok("o", &["base", "--variant", "latest"]);
+    let target = format!("{}:latest", f.out("o").join("base-test").display());
+    let o = f.run(&["inspect", &target, "--json", "--largest", "3"]);
+    let o = if o.status.success() {
+        o
+    } else {
+        // `run` appends --mirror/--cache-dir, which inspect does not take.
+        f.project
+            .run(&["inspect", &target, "--json", "--largest", "3"])
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let images = v["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2, "both platforms of the index");
+    let amd = images
+        .iter()
+        .find(|i| i["platform"] == "linux/amd64")
+        .unwrap();
+    let pkgs: Vec<&str> = amd["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(pkgs, ["base-files", "libc6"]);
+    assert_eq!(amd["packages"][1]["version"], "2.41-12");
+    let layers = amd["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    assert_eq!(layers[1]["packages"][0], "libc6");
+    assert!(layers[1]["created_by"].as_str().unwrap().contains("libc6"));
+    assert_eq!(amd["largest_files"].as_array().unwrap().len(), 3);
+    let manifest = blob(
+        &f.out("o").join("base-test"),
+        &tags(&f.out("o").join("base-test"))["latest-amd64"],
+    );
+    assert_eq!(layers[0]["size"], manifest["layers"][0]["size"]);
+    // A missing tag names the ones that exist.
+    let o = f.project.run(&[
+        "inspect",
+        &format!("{}:nope", f.out("o").join("base-test").display()),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no tag \"nope\"; tags: "),
+        "{}",
+        stderr(&o)
+    );
+}

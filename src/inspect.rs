@@ -1,0 +1,399 @@
+//! `debless inspect OUT/IMAGE[:TAG]`: what an image in an OCI layout holds — its config,
+//! its layers and what each adds, its Debian packages, and its largest files.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// An inspect failure: one line naming the layout, tag or blob.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InspectError(String);
+
+/// One layer of an image.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerInfo {
+    /// Compressed digest.
+    pub digest: String,
+    /// Media type.
+    pub media_type: String,
+    /// Compressed size.
+    pub size: u64,
+    /// Uncompressed (tar) size.
+    pub tar_size: u64,
+    /// Entries in the tar.
+    pub entries: usize,
+    /// Bytes of regular file content.
+    pub file_bytes: u64,
+    /// What made it (the history entry).
+    pub created_by: String,
+    /// Debian packages whose dpkg status entry this layer carries.
+    pub packages: Vec<String>,
+}
+
+/// One Debian package, from its `/var/lib/dpkg/status.d` entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageInfo {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Architecture.
+    pub architecture: String,
+}
+
+/// One platform's image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageInfo {
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// Manifest digest.
+    pub digest: String,
+    /// The image config's `config` object (Env, User, Entrypoint...).
+    pub config: Value,
+    /// `created`.
+    pub created: String,
+    /// Layers, bottom first.
+    pub layers: Vec<LayerInfo>,
+    /// Debian packages, by name.
+    pub packages: Vec<PackageInfo>,
+    /// The largest regular files (path, bytes), largest first.
+    pub largest_files: Vec<(String, u64)>,
+    /// Sum of the layers' tar sizes.
+    pub tar_bytes: u64,
+    /// Sum of the layers' compressed sizes.
+    pub blob_bytes: u64,
+}
+
+/// Everything `inspect` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    /// The layout directory.
+    pub layout: String,
+    /// The tag.
+    pub tag: String,
+    /// The tag's digest (an index or a manifest).
+    pub digest: String,
+    /// One entry per platform.
+    pub images: Vec<ImageInfo>,
+}
+
+struct Layout {
+    dir: PathBuf,
+}
+
+impl Layout {
+    fn blob(&self, digest: &str) -> Result<Vec<u8>, InspectError> {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(InspectError(format!(
+                "{}: malformed digest {digest:?}",
+                self.dir.display()
+            )));
+        }
+        let p = self.dir.join("blobs/sha256").join(hex);
+        std::fs::read(&p).map_err(|e| {
+            InspectError(format!(
+                "{}: cannot read blob {digest} ({e}); rebuild the layout with `debless build`",
+                self.dir.display()
+            ))
+        })
+    }
+
+    fn json(&self, digest: &str) -> Result<Value, InspectError> {
+        serde_json::from_slice(&self.blob(digest)?).map_err(|e| {
+            InspectError(format!(
+                "{}: blob {digest} is not JSON ({e})",
+                self.dir.display()
+            ))
+        })
+    }
+}
+
+/// Split `out/python3-debian13:nonroot` into the layout and the tag (default `latest`).
+pub fn parse_target(target: &str) -> (PathBuf, String) {
+    // A colon after the last slash separates the tag (paths may contain colons earlier).
+    let slash = target.rfind('/').map_or(0, |i| i + 1);
+    match target[slash..].rfind(':') {
+        Some(i) => (
+            PathBuf::from(&target[..slash + i]),
+            target[slash + i + 1..].to_owned(),
+        ),
+        None => (PathBuf::from(target), "latest".to_owned()),
+    }
+}
+
+/// Inspect `tag` of the layout at `dir`; `largest` is how many files to list.
+pub fn inspect(dir: &Path, tag: &str, largest: usize) -> Result<Inspection, InspectError> {
+    let layout = Layout {
+        dir: dir.to_owned(),
+    };
+    let index_path = dir.join("index.json");
+    let index: Value = std::fs::read(&index_path)
+        .map_err(|e| {
+            InspectError(format!(
+                "{}: cannot read ({e}); is this an OCI layout written by `debless build`?",
+                index_path.display()
+            ))
+        })
+        .and_then(|b| {
+            serde_json::from_slice(&b)
+                .map_err(|e| InspectError(format!("{}: not JSON ({e})", index_path.display())))
+        })?;
+    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    let tags: Vec<&str> = manifests
+        .iter()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .collect();
+    let desc = manifests
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .ok_or_else(|| {
+            InspectError(format!(
+                "{}: no tag {tag:?}; tags: {}",
+                dir.display(),
+                tags.join(", ")
+            ))
+        })?;
+    let digest = desc["digest"].as_str().unwrap_or_default().to_owned();
+    let top = layout.json(&digest)?;
+    let platform_manifests: Vec<(String, String)> = if top["manifests"].is_array() {
+        top["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                (
+                    platform_name(&m["platform"]),
+                    m["digest"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    } else {
+        vec![(platform_name(&desc["platform"]), digest.clone())]
+    };
+    let mut images = Vec::new();
+    for (platform, d) in platform_manifests {
+        images.push(image(&layout, &platform, &d, largest)?);
+    }
+    Ok(Inspection {
+        layout: dir.display().to_string(),
+        tag: tag.to_owned(),
+        digest,
+        images,
+    })
+}
+
+fn platform_name(p: &Value) -> String {
+    let mut s = format!(
+        "{}/{}",
+        p["os"].as_str().unwrap_or("?"),
+        p["architecture"].as_str().unwrap_or("?")
+    );
+    if let Some(v) = p["variant"].as_str() {
+        s.push('/');
+        s.push_str(v);
+    }
+    s
+}
+
+fn image(
+    layout: &Layout,
+    platform: &str,
+    digest: &str,
+    largest: usize,
+) -> Result<ImageInfo, InspectError> {
+    let m = layout.json(digest)?;
+    let config_digest = m["config"]["digest"].as_str().unwrap_or_default();
+    let config = layout.json(config_digest)?;
+    let platform = if platform.contains('?') {
+        let mut p = format!(
+            "{}/{}",
+            config["os"].as_str().unwrap_or("?"),
+            config["architecture"].as_str().unwrap_or("?")
+        );
+        if let Some(v) = config["variant"].as_str() {
+            p = format!("{p}/{v}");
+        }
+        p
+    } else {
+        platform.to_owned()
+    };
+    let history: Vec<String> = config["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
+        .map(|h| h["created_by"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let mut layers = Vec::new();
+    let mut files: BTreeMap<String, u64> = BTreeMap::new();
+    let mut packages: BTreeMap<String, PackageInfo> = BTreeMap::new();
+    for (i, l) in m["layers"].as_array().into_iter().flatten().enumerate() {
+        let d = l["digest"].as_str().unwrap_or_default();
+        let media_type = l["mediaType"].as_str().unwrap_or_default().to_owned();
+        let blob = layout.blob(d)?;
+        let reader: Box<dyn Read> = if media_type.ends_with("+gzip") {
+            Box::new(flate2::read::GzDecoder::new(&blob[..]))
+        } else if media_type.ends_with("+zstd") {
+            Box::new(
+                zstd::stream::read::Decoder::new(&blob[..])
+                    .map_err(|e| InspectError(format!("layer {d}: cannot start zstd ({e})")))?,
+            )
+        } else {
+            Box::new(&blob[..])
+        };
+        let mut counter = CountingReader {
+            inner: reader,
+            count: 0,
+        };
+        let mut info = LayerInfo {
+            digest: d.to_owned(),
+            media_type,
+            size: blob.len() as u64,
+            tar_size: 0,
+            entries: 0,
+            file_bytes: 0,
+            created_by: history.get(i).cloned().unwrap_or_default(),
+            packages: Vec::new(),
+        };
+        {
+            let mut archive = tar::Archive::new(&mut counter);
+            let entries = archive
+                .entries()
+                .map_err(|e| InspectError(format!("layer {d}: not a tar ({e})")))?;
+            for entry in entries {
+                let mut entry =
+                    entry.map_err(|e| InspectError(format!("layer {d}: bad tar entry ({e})")))?;
+                info.entries += 1;
+                let path = entry
+                    .path()
+                    .map(|p| p.to_string_lossy().trim_start_matches("./").to_owned())
+                    .unwrap_or_default();
+                if !entry.header().entry_type().is_file() {
+                    continue;
+                }
+                let size = entry.header().size().unwrap_or(0);
+                info.file_bytes += size;
+                files.insert(format!("/{path}"), size);
+                if let Some(name) = path.strip_prefix("var/lib/dpkg/status.d/")
+                    && !name.ends_with(".md5sums")
+                    && !name.is_empty()
+                {
+                    let mut text = String::new();
+                    let _ = entry.read_to_string(&mut text);
+                    let field = |k: &str| {
+                        text.lines()
+                            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    info.packages.push(name.to_owned());
+                    packages.insert(
+                        name.to_owned(),
+                        PackageInfo {
+                            name: name.to_owned(),
+                            version: field("Version"),
+                            architecture: field("Architecture"),
+                        },
+                    );
+                }
+            }
+        }
+        // Read to the end so the tar size counts the end-of-archive blocks.
+        let _ = std::io::copy(&mut counter, &mut std::io::sink());
+        info.tar_size = counter.count;
+        layers.push(info);
+    }
+    let mut largest_files: Vec<(String, u64)> = files.into_iter().collect();
+    largest_files.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    largest_files.truncate(largest);
+    Ok(ImageInfo {
+        platform,
+        digest: digest.to_owned(),
+        config: config["config"].clone(),
+        created: config["created"].as_str().unwrap_or_default().to_owned(),
+        tar_bytes: layers.iter().map(|l| l.tar_size).sum(),
+        blob_bytes: layers.iter().map(|l| l.size).sum(),
+        layers,
+        packages: packages.into_values().collect(),
+        largest_files,
+    })
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+impl Inspection {
+    /// A terminal report.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = format!("{}:{} {}\n", self.layout, self.tag, self.digest);
+        for i in &self.images {
+            let _ = writeln!(
+                s,
+                "\n{}  {}  created {}\n  size: {} bytes uncompressed, {} compressed",
+                i.platform, i.digest, i.created, i.tar_bytes, i.blob_bytes
+            );
+            for key in ["User", "WorkingDir", "Entrypoint", "Cmd", "Env"] {
+                if !i.config[key].is_null() {
+                    let _ = writeln!(s, "  {key}: {}", i.config[key]);
+                }
+            }
+            let _ = writeln!(s, "  layers:");
+            for l in &i.layers {
+                let _ = writeln!(
+                    s,
+                    "    {}  {:>10} compressed {:>11} tar  {:>5} entries  {}",
+                    &l.digest[..l.digest.len().min(19)],
+                    l.size,
+                    l.tar_size,
+                    l.entries,
+                    l.created_by
+                );
+            }
+            let _ = writeln!(s, "  packages ({}):", i.packages.len());
+            for p in &i.packages {
+                let _ = writeln!(s, "    {} {} {}", p.name, p.version, p.architecture);
+            }
+            let _ = writeln!(s, "  largest files:");
+            for (p, n) in &i.largest_files {
+                let _ = writeln!(s, "    {n:>10}  {p}");
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_split_at_the_last_colon_after_the_last_slash() {
+        assert_eq!(
+            parse_target("out/python3-debian13:nonroot"),
+            (PathBuf::from("out/python3-debian13"), "nonroot".to_owned())
+        );
+        assert_eq!(
+            parse_target("/a:b/out/static-debian13"),
+            (
+                PathBuf::from("/a:b/out/static-debian13"),
+                "latest".to_owned()
+            )
+        );
+    }
+}
