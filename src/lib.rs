@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod generate;
 pub mod layer;
 pub mod oci;
+pub mod registry;
 pub mod resolve;
 pub mod rules;
 pub mod snapshot;
