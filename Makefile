@@ -13,7 +13,7 @@ BUILD_FLAGS ?=
 # oracle for version ordering and dpkg-deb builds test .debs; skopeo and umoci read the
 # images and runc runs them; the family test compiles probes (gcc, g++, static OpenSSL,
 # a JDK) and runs a TLS server with openssl.
-TEST_DEBS := gnupg dpkg skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless
+TEST_DEBS := gnupg dpkg skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless docker-registry apache2-utils
 
 .PHONY: deps build family pin test lint sizes
 

@@ -10,6 +10,7 @@ pub mod generate;
 pub mod inspect;
 pub mod layer;
 pub mod oci;
+pub mod registry;
 pub mod resolve;
 pub mod rules;
 pub mod snapshot;

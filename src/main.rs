@@ -156,6 +156,13 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Push an image layout to a registry: blobs (skipped if there, mounted, or uploaded in
+    /// parallel), then per-architecture manifests, then every tag (or the ones named).
+    ///
+    /// Credentials: --username with --password-stdin, else $DEBLESS_REGISTRY_USER and
+    /// $DEBLESS_REGISTRY_PASSWORD, else $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,
+    /// ~/.docker/config.json.
+    Push(debless::registry::cli::PushArgs),
     /// Show the dependency path(s) that put PKG into an image, or why it is absent.
     Why {
         /// Package name.
@@ -287,6 +294,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", d.to_text());
             }
         }
+        Command::Push(args) => debless::registry::cli::run(args, cli.quiet)?,
         Command::Why {
             package,
             image,

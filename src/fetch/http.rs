@@ -342,7 +342,7 @@ fn retryable(e: &HttpError) -> bool {
 }
 
 /// reqwest's Display hides the cause ("error sending request"); include the chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

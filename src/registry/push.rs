@@ -1,0 +1,144 @@
+//! The push itself: blobs in parallel, then manifests by digest, then tags.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rayon::prelude::*;
+
+use super::client::{Client, Mount};
+use super::plan::{self, Blob};
+use super::{PushError, PushOptions, PushReport, PushedTag, Target, auth};
+
+/// What happened to one blob.
+enum Outcome {
+    Skipped,
+    Mounted,
+    /// Uploaded in this many requests.
+    Uploaded(usize),
+}
+
+/// Push the layout directory `layout` to `target` (`REGISTRY/REPOSITORY[:TAG]`): the tag
+/// given there and in `opts.tags`, or every tag of the layout, each with its
+/// per-architecture tags.
+pub fn push_layout(
+    layout: &Path,
+    target: &str,
+    opts: &PushOptions,
+) -> Result<PushReport, PushError> {
+    let target = Target::parse(target)?;
+    let mut wanted: Vec<String> = target.tag.iter().cloned().collect();
+    for t in &opts.tags {
+        if !wanted.contains(t) {
+            wanted.push(t.clone());
+        }
+    }
+    let plan = plan::plan(layout, &wanted)?;
+
+    let credentials = match &opts.credentials {
+        Some(c) => Some(c.clone()),
+        None => auth::lookup(&opts.auth_files, &target.host)?,
+    };
+    let searched = if opts.auth_files.is_empty() {
+        "no auth files".to_string()
+    } else {
+        opts.auth_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let client = Client::new(&target, opts.insecure, credentials, searched)?;
+    client.ping()?;
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()
+        .map_err(|e| PushError::Local(format!("cannot start the upload threads: {e}")))?;
+    let outcomes: Vec<Outcome> = pool.install(|| {
+        plan.blobs
+            .par_iter()
+            .map(|b| retry(opts.retries, || push_blob(&client, b, opts)))
+            .collect::<Result<_, _>>()
+    })?;
+
+    let mut report = PushReport {
+        repository: format!("{}/{}", target.host, target.repository),
+        ..PushReport::default()
+    };
+    for (blob, outcome) in plan.blobs.iter().zip(&outcomes) {
+        let count = match outcome {
+            Outcome::Skipped => &mut report.skipped,
+            Outcome::Mounted => &mut report.mounted,
+            Outcome::Uploaded(requests) => {
+                if *requests > 1 {
+                    report.chunked += 1;
+                }
+                &mut report.uploaded
+            }
+        };
+        count.blobs += 1;
+        count.bytes += blob.size;
+    }
+
+    // Children before the indexes that list them: a registry may refuse an index whose
+    // manifests it does not have.
+    for doc in &plan.by_digest {
+        retry(opts.retries, || client.put_manifest(&doc.digest, doc))?;
+        report.manifests += 1;
+    }
+    for (tag, doc) in &plan.tags {
+        retry(opts.retries, || client.put_manifest(tag, doc))?;
+        report.manifests += 1;
+        report.tags.push(PushedTag {
+            tag: tag.clone(),
+            digest: doc.digest.clone(),
+            media_type: doc.media_type.clone(),
+        });
+    }
+    Ok(report)
+}
+
+/// One blob: skip it if the repository has it, mount it if a sibling does, else upload.
+/// Called again from the start on a retry: a lost answer to a finished upload then
+/// shows up as "already there".
+fn push_blob(client: &Client, blob: &Blob, opts: &PushOptions) -> Result<Outcome, PushError> {
+    let record = || {
+        opts.sources
+            .record(&client.host, &blob.digest, &client.repository)
+    };
+    if client.blob_exists(&blob.digest)? {
+        record();
+        return Ok(Outcome::Skipped);
+    }
+    let from = opts
+        .sources
+        .get(&client.host, &blob.digest)
+        .filter(|r| *r != client.repository);
+    let session = match from {
+        Some(from) => match client.mount(&blob.digest, &from)? {
+            Mount::Mounted => {
+                record();
+                return Ok(Outcome::Mounted);
+            }
+            Mount::Session(url) => url,
+        },
+        None => client.start_upload(&blob.digest)?,
+    };
+    let requests = client.upload(session, blob, opts.chunk_size)?;
+    record();
+    Ok(Outcome::Uploaded(requests))
+}
+
+/// Run `f`, again after 0.4 s, 0.8 s, 1.6 s... while it fails with a retryable error.
+fn retry<T>(retries: u32, f: impl Fn() -> Result<T, PushError>) -> Result<T, PushError> {
+    let mut attempt = 0;
+    loop {
+        match f() {
+            Err(e) if attempt < retries && e.is_retryable() => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(200 << attempt));
+            }
+            r => return r,
+        }
+    }
+}
