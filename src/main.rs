@@ -115,6 +115,14 @@ enum Command {
         /// Build everything twice with different thread counts and fail on any difference.
         #[arg(long)]
         check: bool,
+        /// After writing, push every layout to PREFIX/<image>-<distro> (e.g.
+        /// 127.0.0.1:5000/distroless); shared layers are mounted, not re-uploaded.
+        /// Credentials as for `debless push` (environment and auth files).
+        #[arg(long, value_name = "PREFIX")]
+        push: Option<String>,
+        /// Allow plain HTTP for --push (loopback registries).
+        #[arg(long, requires = "push")]
+        insecure: bool,
         /// Print the summary as JSON on stdout (image, tag, arch, digest, sizes, layers).
         #[arg(long)]
         json: bool,
@@ -237,6 +245,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             compression,
             check,
+            push,
+            insecure,
             json,
             whole_packages,
             source_url,
@@ -248,7 +258,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             opts.check = check;
             opts.whole_packages = whole_packages;
             opts.source_url = source_url;
+            if push.is_some() && format != Format::Oci {
+                anyhow::bail!("--push needs --format oci (the default): it pushes the layouts");
+            }
             let r = build(&opts)?;
+            if let Some(prefix) = push {
+                let mut popts = debless::registry::PushOptions::from_env()?;
+                popts.insecure = insecure;
+                for layout in &r.outputs {
+                    let name = layout
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let target = format!("{}/{name}", prefix.trim_end_matches('/'));
+                    let pr = debless::registry::push_layout(layout, &target, &popts)?;
+                    if !cli.quiet {
+                        eprintln!(
+                            "pushed {target}: {} tags; blobs {} uploaded, {} mounted, {} already there",
+                            pr.tags.len(),
+                            pr.uploaded.blobs,
+                            pr.mounted.blobs,
+                            pr.skipped.blobs
+                        );
+                    }
+                }
+            }
             if json {
                 print_json(&r)?;
             } else if !cli.quiet {
