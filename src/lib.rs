@@ -11,4 +11,5 @@ pub mod layer;
 pub mod oci;
 pub mod resolve;
 pub mod rules;
+pub mod sbom;
 pub mod snapshot;
