@@ -13,4 +13,5 @@ pub mod oci;
 pub mod registry;
 pub mod resolve;
 pub mod rules;
+pub mod sbom;
 pub mod snapshot;
