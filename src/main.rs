@@ -123,6 +123,10 @@ enum Command {
         /// Allow plain HTTP for --push (loopback registries).
         #[arg(long, requires = "push")]
         insecure: bool,
+        /// Write the SPDX documents here (DIR/<image>-<distro>/) instead of next to each
+        /// layout (OUT/<image>-<distro>.spdx/).
+        #[arg(long, value_name = "DIR")]
+        sbom_dir: Option<PathBuf>,
         /// Print the summary as JSON on stdout (image, tag, arch, digest, sizes, layers).
         #[arg(long)]
         json: bool,
@@ -247,6 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             check,
             push,
             insecure,
+            sbom_dir,
             json,
             whole_packages,
             source_url,
@@ -257,6 +262,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             opts.compression = compression;
             opts.check = check;
             opts.whole_packages = whole_packages;
+            opts.sbom_dir = sbom_dir;
             opts.source_url = source_url;
             if push.is_some() && format != Format::Oci {
                 anyhow::bail!("--push needs --format oci (the default): it pushes the layouts");
@@ -386,6 +392,7 @@ fn build_options(
         compression: Compression::Gzip,
         check: false,
         whole_packages: false,
+        sbom_dir: None,
         offline: s.offline,
         verify: s.verify,
         cache_dir: s.cache_dir.unwrap_or_else(Cache::default_dir),

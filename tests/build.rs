@@ -887,11 +887,16 @@ fn a_rebuild_replaces_the_layout_atomically() {
     let o = f.build("o", &[]);
     assert!(!o.status.success());
     assert_eq!(tags(&layout), before);
-    let leftovers: Vec<_> = std::fs::read_dir(&out)
+    let mut leftovers: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(leftovers, ["static-test"], "temporary files left in --out");
+    leftovers.sort();
+    assert_eq!(
+        leftovers,
+        ["static-test", "static-test.spdx"],
+        "temporary files left in --out"
+    );
 }
 
 #[test]
@@ -1283,4 +1288,76 @@ fn inspect_reports_packages_layers_and_largest_files() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn every_image_tag_and_index_gets_an_spdx_document_of_what_it_ships() {
+    let f = Fixture::new();
+    let rules = f.project.read("rules/static.toml");
+    f.project.write(
+        "rules/static.toml",
+        &format!("{rules}[generate.dpkg-status]\n"),
+    );
+    let out = f.build_ok("o", &["base"]);
+    let dir = out.join("base-test.spdx");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names.len(),
+        12,
+        "4 tags x (2 platforms + 1 index): {names:?}"
+    );
+    let doc = json(&dir.join("latest-amd64.spdx.json"));
+    assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+    let layout = out.join("base-test");
+    let digest = tags(&layout)["latest-amd64"].clone();
+    assert!(
+        doc.to_string()
+            .contains(digest.trim_start_matches("sha256:"))
+    );
+    let pkgs = doc["packages"].as_array().unwrap();
+    let libc = pkgs.iter().find(|p| p["name"] == "libc6").unwrap();
+    assert_eq!(libc["versionInfo"], "2.41-12");
+    let purl = libc["externalRefs"][0]["referenceLocator"]
+        .as_str()
+        .unwrap();
+    assert!(
+        purl.starts_with("pkg:deb/test/libc6@2.41-12?arch=amd64"),
+        "{purl}"
+    );
+    let lock =
+        debless::snapshot::lock::Lock::read(&f.project.path().join("snapshots/test.lock")).unwrap();
+    let locked = lock
+        .packages
+        .iter()
+        .find(|p| p.name == "libc6" && p.arch == "amd64")
+        .unwrap();
+    assert!(libc["checksums"].to_string().contains(&locked.sha256));
+    // Only the files the image ships: libc's i18n data is not in its rule's paths.
+    let files: Vec<&str> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fileName"].as_str().unwrap())
+        .collect();
+    assert!(files.iter().any(|f| f.ends_with("/libc.so.6")), "{files:?}");
+    assert!(!files.iter().any(|f| f.contains("i18n")), "{files:?}");
+    // The debug tag's document also lists busybox; latest's does not.
+    let debug = json(&dir.join("debug-amd64.spdx.json"));
+    assert!(
+        debug["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "busybox-static")
+    );
+    assert!(!pkgs.iter().any(|p| p["name"] == "busybox-static"));
+    let index = json(&dir.join("latest.spdx.json"));
+    assert_eq!(index["externalDocumentRefs"].as_array().unwrap().len(), 2);
+    // Deterministic: a second build writes the same documents.
+    let again = f.build_ok("o2", &["base"]);
+    assert!(tree_bytes(&dir) == tree_bytes(&again.join("base-test.spdx")));
 }

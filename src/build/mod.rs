@@ -4,6 +4,7 @@
 mod generators;
 mod generators_certs;
 pub mod plan;
+mod sbom;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -72,6 +73,8 @@ pub struct BuildOptions {
     pub compression: Compression,
     /// Build twice (different thread counts) and compare.
     pub check: bool,
+    /// Where SPDX documents go (default: `<out>/<image>-<distro>.spdx/`).
+    pub sbom_dir: Option<PathBuf>,
     /// Ignore `paths` and the file policy: every file of every package, as Google
     /// distroless builds its images (for size comparisons).
     pub whole_packages: bool,
@@ -317,6 +320,8 @@ struct Ctx<'a> {
 /// One build's results, kept in memory until written.
 struct Built {
     layers: BTreeMap<LayerKey, Layer>,
+    /// SPDX documents per image repository: (file name, bytes).
+    sboms: BTreeMap<String, Vec<(String, Vec<u8>)>>,
     /// Per layer, (path, fingerprint) of every entry, to explain a `--check` difference.
     listings: BTreeMap<LayerKey, Vec<(String, String)>>,
     tags: Vec<BuiltTag>,
@@ -367,9 +372,11 @@ impl Ctx<'_> {
             .iter()
             .map(|(k, es)| (k.clone(), es.iter().map(fingerprint).collect()))
             .collect();
-        let (tags, layouts) = self.images(&layers)?;
+        let files = sbom::layer_files(&layer_entries);
+        let (tags, layouts, sboms) = self.images(&layers, &files, &entries)?;
         Ok(Built {
             layers,
+            sboms,
             listings,
             tags,
             layouts,
@@ -566,10 +573,20 @@ impl Ctx<'_> {
     }
 
     /// Configs, manifests and indexes per image.
+    #[allow(clippy::type_complexity)]
     fn images(
         &self,
         layers: &BTreeMap<LayerKey, Layer>,
-    ) -> Result<(Vec<BuiltTag>, Vec<ImageOut>), BuildError> {
+        files: &sbom::LayerFiles,
+        reads: &BTreeMap<ReadKey, PkgRead>,
+    ) -> Result<
+        (
+            Vec<BuiltTag>,
+            Vec<ImageOut>,
+            BTreeMap<String, Vec<(String, Vec<u8>)>>,
+        ),
+        BuildError,
+    > {
         let lock = &self.l.lock;
         let created = jiff::Timestamp::from_second(self.epoch as i64)
             .map(|t| t.to_string())
@@ -580,6 +597,8 @@ impl Ctx<'_> {
         }
         let mut tags_out = Vec::new();
         let mut layouts = Vec::new();
+        let mut sboms = BTreeMap::new();
+        let tool = env!("CARGO_PKG_VERSION");
         for (image, plans) in by_image {
             let mut layout = Layout::new();
             let mut docker = Vec::new();
@@ -605,8 +624,10 @@ impl Ctx<'_> {
                 annotations.insert("org.opencontainers.image.source".to_owned(), src.clone());
             }
             let tag_names: Vec<&str> = plans[0].tags.iter().map(|t| t.tag.as_str()).collect();
+            let mut docs: Vec<(String, Vec<u8>)> = Vec::new();
             for tag in tag_names {
                 let mut per_arch = Vec::new();
+                let mut platform_docs = Vec::new();
                 for ip in &plans {
                     let Some(tp) = ip.tags.iter().find(|t| t.tag == tag) else {
                         continue;
@@ -667,6 +688,30 @@ impl Ctx<'_> {
                         .add_image(&img)
                         .map_err(|e| BuildError::Image(format!("{repo}:{tag}-{}: {e}", ip.arch)))?;
                     layout.tag(&desc, &format!("{tag}-{}", ip.arch));
+                    let doc = crate::sbom::image_sbom(
+                        &sbom::image_input(
+                            &format!("{repo}:{tag}-{}", ip.arch),
+                            &desc.digest,
+                            &created,
+                            lock,
+                            self.plan,
+                            &tp.layers,
+                            files,
+                            reads,
+                        ),
+                        tool,
+                    );
+                    docs.push((
+                        format!("{tag}-{}.spdx.json", ip.arch),
+                        crate::sbom::to_json(&doc),
+                    ));
+                    platform_docs.push((
+                        desc.platform
+                            .as_ref()
+                            .map(|p| p.to_string())
+                            .unwrap_or_default(),
+                        doc,
+                    ));
                     docker.push((vec![format!("{repo}:{tag}-{}", ip.arch)], desc.clone()));
                     tags_out.push(BuiltTag {
                         image: image.to_owned(),
@@ -681,10 +726,19 @@ impl Ctx<'_> {
                 }
                 let index = layout.add_index(&per_arch, annotations.clone());
                 layout.tag(&index, tag);
+                let doc = crate::sbom::index_sbom(
+                    &format!("{repo}:{tag}"),
+                    &index.digest,
+                    &created,
+                    &platform_docs,
+                    tool,
+                );
+                docs.push((format!("{tag}.spdx.json"), crate::sbom::to_json(&doc)));
             }
+            sboms.insert(repo.clone(), docs);
             layouts.push((repo, layout, docker));
         }
-        Ok((tags_out, layouts))
+        Ok((tags_out, layouts, sboms))
     }
 
     /// Write every layout (or archive) under `--out`; each one atomically.
@@ -712,10 +766,55 @@ impl Ctx<'_> {
                 }
             };
             r.map_err(|e| BuildError::Image(format!("{}: {e}", path.display())))?;
+            let sbom_dir = match &self.opts.sbom_dir {
+                Some(d) => d.join(repo),
+                None => out.join(format!("{repo}.spdx")),
+            };
+            write_dir_atomically(
+                &sbom_dir,
+                built.sboms.get(repo).map(Vec::as_slice).unwrap_or(&[]),
+            )?;
             paths.push(path);
         }
         Ok(paths)
     }
+}
+
+/// Replace `dir` with a directory holding exactly `files`: written into a sibling temp
+/// directory first, so a failure leaves the old one intact.
+fn write_dir_atomically(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), BuildError> {
+    let err =
+        |e: std::io::Error| BuildError::Image(format!("{}: cannot write ({e})", dir.display()));
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(err)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".debless-sbom-")
+        .tempdir_in(parent)
+        .map_err(err)?;
+    for (name, bytes) in files {
+        std::fs::write(tmp.path().join(name), bytes).map_err(err)?;
+    }
+    let staged = tmp.keep();
+    let old = parent.join(format!(
+        ".debless-old-{}",
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    let _ = std::fs::remove_dir_all(&old);
+    let had = dir.exists();
+    if had {
+        std::fs::rename(dir, &old).map_err(err)?;
+    }
+    if let Err(e) = std::fs::rename(&staged, dir) {
+        if had {
+            let _ = std::fs::rename(&old, dir);
+        }
+        let _ = std::fs::remove_dir_all(&staged);
+        return Err(err(e));
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
 }
 
 /// Top-level merged-/usr symlinks (`bin -> usr/bin`), each added by the first layer that
