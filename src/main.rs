@@ -280,11 +280,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let pr = debless::registry::push_layout(layout, &target, &popts)?;
                     if !cli.quiet {
                         eprintln!(
-                            "pushed {target}: {} tags; blobs {} uploaded, {} mounted, {} already there",
+                            "pushed {target}: {} tags; blobs {} uploaded, {} mounted, {} already there; {} SBOMs attached",
                             pr.tags.len(),
                             pr.uploaded.blobs,
                             pr.mounted.blobs,
-                            pr.skipped.blobs
+                            pr.skipped.blobs,
+                            pr.sboms
                         );
                     }
                 }

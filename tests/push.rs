@@ -993,3 +993,60 @@ fn bearer_token_flow_asks_the_realm_once_with_basic_credentials_and_scope() {
         "{e}"
     );
 }
+
+#[test]
+fn sboms_next_to_the_layout_are_attached_to_their_tags() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixture(tmp.path(), "base");
+    // What `debless build` writes next to a layout (content is opaque to push).
+    let sbom_dir = tmp.path().join("base-debian13.spdx");
+    std::fs::create_dir_all(&sbom_dir).unwrap();
+    let doc = br#"{"spdxVersion":"SPDX-2.3","name":"base:latest-amd64"}"#;
+    std::fs::write(sbom_dir.join("latest-amd64.spdx.json"), doc).unwrap();
+    let target = format!("{}/distroless/base", reg.host());
+    let r = push_layout(&f.dir, &target, &insecure()).unwrap();
+    assert_eq!(r.sboms, 1, "one tag has a document");
+    let subject = &f.tags["latest-amd64"].digest;
+    let tag = format!("distroless/base:{}.sbom", subject.replace(':', "-"));
+    let raw = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}/{tag}", reg.host()),
+        ],
+    );
+    let m: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(m["artifactType"], "application/spdx+json");
+    assert_eq!(m["subject"]["digest"], subject.as_str());
+    let want = format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(doc))
+    );
+    assert_eq!(m["layers"][0]["digest"], want.as_str());
+    assert_eq!(m["layers"][0]["mediaType"], "application/spdx+json");
+    // The document itself comes back byte for byte.
+    let (copied, index) = copy_back(&reg, &tag, tmp.path(), &[]);
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            copied
+                .join("blobs/sha256")
+                .join(manifest_digest.trim_start_matches("sha256:")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let bytes = std::fs::read(
+        copied
+            .join("blobs/sha256")
+            .join(layer.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    assert_eq!(bytes, doc);
+}

@@ -693,11 +693,13 @@ impl Ctx<'_> {
                             &format!("{repo}:{tag}-{}", ip.arch),
                             &desc.digest,
                             &created,
-                            lock,
-                            self.plan,
                             &tp.layers,
-                            files,
-                            reads,
+                            &sbom::Sources {
+                                lock,
+                                plan: self.plan,
+                                files,
+                                reads,
+                            },
                         ),
                         tool,
                     );
@@ -989,6 +991,7 @@ mod tests {
         };
         let layer = write_layer(&entries, Compression::Gzip, 0).unwrap();
         Built {
+            sboms: BTreeMap::new(),
             layers: BTreeMap::from([(key.clone(), layer)]),
             listings: BTreeMap::from([(key, entries.iter().map(fingerprint).collect())]),
             tags: Vec::new(),

@@ -45,17 +45,23 @@ fn field(control: &str, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// What a build knows that an SBOM draws on.
+pub(crate) struct Sources<'a> {
+    pub lock: &'a Lock,
+    pub plan: &'a Plan<'a>,
+    pub files: &'a LayerFiles,
+    pub reads: &'a BTreeMap<ReadKey, PkgRead>,
+}
+
 /// The SBOM input for one image (the layers of one tag on one architecture).
 pub(crate) fn image_input(
     name: &str,
     digest: &str,
     created: &str,
-    lock: &Lock,
-    plan: &Plan<'_>,
     layers: &[LayerKey],
-    files: &LayerFiles,
-    reads: &BTreeMap<ReadKey, PkgRead>,
+    src: &Sources<'_>,
 ) -> SbomImage {
+    let (lock, plan, files, reads) = (src.lock, src.plan, src.files, src.reads);
     let mut packages = Vec::new();
     for k in layers {
         let lp = &plan.layers[k];

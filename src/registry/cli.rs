@@ -108,7 +108,7 @@ fn print(r: &PushReport) {
     }
     eprintln!(
         "blobs: {} uploaded ({} bytes, {} in chunks), {} mounted ({} bytes), {} already there \
-         ({} bytes); {} manifests",
+         ({} bytes); {} manifests; {} SBOMs attached",
         r.uploaded.blobs,
         r.uploaded.bytes,
         r.chunked,
@@ -116,6 +116,7 @@ fn print(r: &PushReport) {
         r.mounted.bytes,
         r.skipped.blobs,
         r.skipped.bytes,
-        r.manifests
+        r.manifests,
+        r.sboms
     );
 }

@@ -118,6 +118,8 @@ pub struct PushReport {
     pub chunked: usize,
     /// Manifest and index PUTs (by digest and by tag).
     pub manifests: usize,
+    /// SPDX documents attached (one per pushed tag that has one).
+    pub sboms: usize,
 }
 
 /// A number of blobs and their bytes.

@@ -95,7 +95,90 @@ pub fn push_layout(
             media_type: doc.media_type.clone(),
         });
     }
+    report.sboms = attach_sboms(&client, layout, &plan.tags, opts)?;
     Ok(report)
+}
+
+/// The media type of an SPDX JSON document.
+const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
+/// OCI's empty config for artifacts.
+const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+
+/// Attach each pushed tag's SPDX document (from `<layout>.spdx/<tag>.spdx.json`, as
+/// `debless build` writes them) as an OCI artifact whose `subject` is the tag's manifest or
+/// index, so registries with the referrers API list it; it is also tagged
+/// `sha256-<hex>.sbom`, the convention tools use where that API is missing.
+fn attach_sboms(
+    client: &Client,
+    layout: &Path,
+    tags: &[(String, plan::Document)],
+    opts: &PushOptions,
+) -> Result<usize, PushError> {
+    let Some(name) = layout.file_name() else {
+        return Ok(0);
+    };
+    let dir = layout.with_file_name(format!("{}.spdx", name.to_string_lossy()));
+    if !dir.is_dir() {
+        return Ok(0);
+    }
+    let local = |what: String| PushError::Local(what);
+    let scratch = tempfile::tempdir()
+        .map_err(|e| local(format!("cannot create a temporary directory: {e}")))?;
+    let empty_path = scratch.path().join("empty.json");
+    std::fs::write(&empty_path, b"{}")
+        .map_err(|e| local(format!("{}: {e}", empty_path.display())))?;
+    let empty = Blob {
+        digest: sha256_digest(b"{}"),
+        size: 2,
+        path: empty_path,
+    };
+    let mut attached = 0;
+    for (tag, doc) in tags {
+        let path = dir.join(format!("{tag}.spdx.json"));
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let sbom = Blob {
+            digest: sha256_digest(&bytes),
+            size: bytes.len() as u64,
+            path: path.clone(),
+        };
+        for b in [&empty, &sbom] {
+            retry(opts.retries, || push_blob(client, b, opts))?;
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": SPDX_MEDIA_TYPE,
+            "config": { "mediaType": EMPTY_MEDIA_TYPE, "digest": empty.digest, "size": 2 },
+            "layers": [{
+                "mediaType": SPDX_MEDIA_TYPE,
+                "digest": sbom.digest,
+                "size": sbom.size,
+                "annotations": { "org.opencontainers.image.title": format!("{tag}.spdx.json") },
+            }],
+            "subject": { "mediaType": doc.media_type, "digest": doc.digest, "size": doc.bytes.len() },
+        });
+        let bytes = serde_json::to_vec(&manifest)
+            .map_err(|e| local(format!("cannot encode the SBOM manifest: {e}")))?;
+        let artifact = plan::Document {
+            digest: sha256_digest(&bytes),
+            media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
+            bytes,
+        };
+        let fallback = format!("{}.sbom", doc.digest.replace(':', "-"));
+        retry(opts.retries, || {
+            client.put_manifest(&artifact.digest, &artifact)
+        })?;
+        retry(opts.retries, || client.put_manifest(&fallback, &artifact))?;
+        attached += 1;
+    }
+    Ok(attached)
+}
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// One blob: skip it if the repository has it, mount it if a sibling does, else upload.
