@@ -271,6 +271,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(prefix) = push {
                 let mut popts = debless::registry::PushOptions::from_env()?;
                 popts.insecure = insecure;
+                popts.quiet = cli.quiet;
                 for layout in &r.outputs {
                     let name = layout
                         .file_name()

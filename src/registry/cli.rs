@@ -55,6 +55,7 @@ pub fn run(args: PushArgs, quiet: bool) -> Result<(), PushError> {
         insecure: args.insecure,
         jobs: args.jobs,
         chunk_size: args.chunk_size,
+        quiet,
         ..PushOptions::default()
     };
     let report = push_layout(&args.layout, &args.target, &opts)?;

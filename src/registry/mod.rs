@@ -51,6 +51,8 @@ pub struct PushOptions {
     /// Where blobs already are; share it (clone the options) between pushes so that a later
     /// push to a sibling repository mounts instead of uploading.
     pub sources: BlobSources,
+    /// No progress bar.
+    pub quiet: bool,
 }
 
 impl Default for PushOptions {
@@ -65,6 +67,7 @@ impl Default for PushOptions {
             chunk_size: DEFAULT_CHUNK_SIZE,
             retries: 3,
             sources: BlobSources::default(),
+            quiet: false,
         }
     }
 }

@@ -9,6 +9,24 @@ use super::client::{Client, Mount};
 use super::plan::{self, Blob};
 use super::{PushError, PushOptions, PushReport, PushedTag, Target, auth};
 
+/// A byte bar over the blobs when stderr is a terminal (blobs already there count too,
+/// as they finish at once).
+fn progress_bar(quiet: bool, blobs: &[Blob]) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let total: u64 = blobs.iter().map(|b| b.size).sum();
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+        "push {} blobs [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}}",
+        blobs.len()
+    )) {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
 /// What happened to one blob.
 enum Outcome {
     Skipped,
@@ -54,12 +72,22 @@ pub fn push_layout(
         .num_threads(opts.jobs.max(1))
         .build()
         .map_err(|e| PushError::Local(format!("cannot start the upload threads: {e}")))?;
+    let bar = progress_bar(opts.quiet, &plan.blobs);
     let outcomes: Vec<Outcome> = pool.install(|| {
         plan.blobs
             .par_iter()
-            .map(|b| retry(opts.retries, || push_blob(&client, b, opts)))
+            .map(|b| {
+                let r = retry(opts.retries, || push_blob(&client, b, opts));
+                if let Some(bar) = &bar {
+                    bar.inc(b.size);
+                }
+                r
+            })
             .collect::<Result<_, _>>()
     })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
 
     let mut report = PushReport {
         repository: format!("{}/{}", target.host, target.repository),
