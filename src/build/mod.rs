@@ -937,6 +937,19 @@ fn compare(a: &Built, b: &Built, ta: usize, tb: usize) -> Result<(), BuildError>
             )));
         }
     }
+    for (repo, docs) in &a.sboms {
+        let other = b.sboms.get(repo);
+        for (name, bytes) in docs {
+            let same = other
+                .and_then(|o| o.iter().find(|(n, _)| n == name))
+                .is_some_and(|(_, b)| b == bytes);
+            if !same {
+                return Err(BuildError::NotReproducible(format!(
+                    "not reproducible: the SPDX document {repo}.spdx/{name} differs between {ta} and {tb} threads"
+                )));
+            }
+        }
+    }
     for (x, y) in a.tags.iter().zip(&b.tags) {
         if x.digest != y.digest {
             return Err(BuildError::NotReproducible(format!(
