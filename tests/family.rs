@@ -36,6 +36,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+use common::scratch_project;
+
 const DISTRO: &str = "debian13";
 /// How long any one program may run in a container.
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -63,23 +66,6 @@ fn run_ok(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Copy the project's manifests, keys and rules (not locks) into a scratch project.
-fn scratch_project(dir: &Path) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for sub in ["snapshots/keys", "rules/variants"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    for sub in ["snapshots", "snapshots/keys", "rules", "rules/variants"] {
-        for e in std::fs::read_dir(src.join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_str().unwrap().to_owned();
-            if p.is_file() && !name.ends_with(".lock") {
-                std::fs::copy(&p, dir.join(sub).join(name)).unwrap();
-            }
-        }
-    }
 }
 
 /// A test CA and a server certificate for IP 127.0.0.1 signed by it, made with openssl.

@@ -1,10 +1,13 @@
 //! Live: pin the real debian13 from the host's apt mirror and check facts against the
 //! archive itself. The archive moves weekly, so this pins fresh every run.
 
+mod common;
+
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
+use common::{run_ok, scratch_project};
 use debless::fetch::mirror::{Mirror, apt_source_uris};
 use debless::snapshot::lock::Lock;
 
@@ -100,34 +103,6 @@ fn live_pin_of_debian13_matches_the_archive() {
         assert_eq!(ex.excluded_by, "snapshots/debian13.toml");
         assert!(ex.required_by.iter().any(|r| r == "ca-certificates"));
     }
-}
-
-/// Copy the project's manifests, keys and rules into a scratch project.
-fn scratch_project(dir: &Path) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for sub in ["snapshots/keys", "rules/variants"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    for sub in ["snapshots", "snapshots/keys", "rules", "rules/variants"] {
-        for e in std::fs::read_dir(src.join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_str().unwrap().to_owned();
-            if p.is_file() && !name.ends_with(".lock") {
-                std::fs::copy(&p, dir.join(sub).join(name)).unwrap();
-            }
-        }
-    }
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        o.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Unpack `layout:tag` with umoci and run `args` in it with runc; returns stdout.

@@ -610,3 +610,21 @@ pub fn run_ok(cmd: &mut Command) -> String {
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// Copy the project's manifests, keys and rules (not locks) into a scratch project, for
+/// live tests that pin fresh (a committed lock may no longer be downloadable).
+pub fn scratch_project(dir: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sub in ["snapshots/keys", "rules/variants"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    for sub in ["snapshots", "snapshots/keys", "rules", "rules/variants"] {
+        for e in std::fs::read_dir(src.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+            if p.is_file() && !name.ends_with(".lock") {
+                std::fs::copy(&p, dir.join(sub).join(name)).unwrap();
+            }
+        }
+    }
+}
