@@ -64,7 +64,7 @@ impl Http {
             .connect_timeout(Duration::from_secs(20))
             // The blocking client applies this to the connect, the headers and each body
             // read, so it detects stalls without capping the length of a large download.
-            .timeout(Duration::from_secs(60))
+            .timeout(timeout())
             .redirect(reqwest::redirect::Policy::limited(10))
             .build()
             .map_err(|e| format!("cannot create an HTTP client: {e}"))?;
@@ -325,6 +325,17 @@ impl Http {
         }
         Ok(())
     }
+}
+
+/// The stall timeout: `DEBLESS_HTTP_TIMEOUT_SECS` (whole seconds, at least 1), else 60 s.
+/// A slow link may need more; tests use a short one to provoke stalls quickly.
+fn timeout() -> Duration {
+    let secs = std::env::var("DEBLESS_HTTP_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(60);
+    Duration::from_secs(secs)
 }
 
 /// The first byte of a `Content-Range: bytes A-B/N` header.
