@@ -351,3 +351,26 @@ fn check_expiry(created_at: i64, sig: &Signature, now: i64, name: &str) -> Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_framing;
+
+    const SIGNED: &str = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: Test\n- -----BEGIN PGP SIGNATURE-----\n-----BEGIN PGP SIGNATURE-----\n\nabc\n-----END PGP SIGNATURE-----\n";
+
+    #[test]
+    fn only_one_signed_message_and_nothing_around_it_is_accepted() {
+        // Blank lines around it, CRLF and a dash-escaped armour line inside are fine.
+        check_framing(SIGNED).unwrap();
+        check_framing(&format!("\n\n{}\n", SIGNED.replace('\n', "\r\n"))).unwrap();
+        for (doc, why) in [
+            (format!("Origin: Evil\n{SIGNED}"), "text before"),
+            (format!("{SIGNED}SHA256:\n x 1 y\n"), "text after"),
+            (format!("{SIGNED}{SIGNED}"), "more than one"),
+            ("Origin: Test\n".to_owned(), "text before"),
+        ] {
+            let e = check_framing(&doc).unwrap_err().to_string();
+            assert!(e.contains(why), "{why}: {e}");
+        }
+    }
+}
