@@ -105,6 +105,7 @@ impl Keyring {
         at: ValidAt,
         allowed: &[String],
     ) -> Result<Verified, TrustError> {
+        check_framing(document)?;
         let (msg, _headers) = CleartextSignedMessage::from_string(document)
             .map_err(|e| TrustError::Framing(e.to_string()))?;
         // Exactly what was hashed: dash-unescaped, CRLF-normalised text.
@@ -180,6 +181,38 @@ impl Keyring {
             }
         }
         Err(format!("signature by {issuer} is not from a trusted key"))
+    }
+}
+
+/// The whole document must be one cleartext-signed message: nothing but blank lines before
+/// `BEGIN PGP SIGNED MESSAGE` or after `END PGP SIGNATURE`, and one of each armour line.
+/// A parser that skips text around the signed part, or reads only the first of two signed
+/// blocks, lets a mirror show apt and debless different Releases under one valid
+/// signature; refusing any such document keeps "what was parsed" == "what was signed".
+fn check_framing(document: &str) -> Result<(), TrustError> {
+    const BEGIN: &str = "-----BEGIN PGP SIGNED MESSAGE-----";
+    const SIG: &str = "-----BEGIN PGP SIGNATURE-----";
+    const END: &str = "-----END PGP SIGNATURE-----";
+    // Armour lines may carry trailing whitespace (RFC 9580, 7.1); signed lines that start
+    // with '-' are dash-escaped, so they never equal an armour line.
+    let lines: Vec<&str> = document.lines().map(str::trim_end).collect();
+    let count = |what: &str| lines.iter().filter(|l| **l == what).count();
+    let first = lines.iter().find(|l| !l.is_empty()).copied();
+    let last = lines.iter().rev().find(|l| !l.is_empty()).copied();
+    let problem = if first != Some(BEGIN) {
+        Some("text before -----BEGIN PGP SIGNED MESSAGE----- (or no such line)")
+    } else if last != Some(END) {
+        Some("text after -----END PGP SIGNATURE----- (or no such line)")
+    } else if count(BEGIN) != 1 || count(SIG) != 1 || count(END) != 1 {
+        Some("more than one signed message or signature block")
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(TrustError::Framing(format!(
+            "{p}; the document must be exactly one signed message"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -317,4 +350,27 @@ fn check_expiry(created_at: i64, sig: &Signature, now: i64, name: &str) -> Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_framing;
+
+    const SIGNED: &str = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: Test\n- -----BEGIN PGP SIGNATURE-----\n-----BEGIN PGP SIGNATURE-----\n\nabc\n-----END PGP SIGNATURE-----\n";
+
+    #[test]
+    fn only_one_signed_message_and_nothing_around_it_is_accepted() {
+        // Blank lines around it, CRLF and a dash-escaped armour line inside are fine.
+        check_framing(SIGNED).unwrap();
+        check_framing(&format!("\n\n{}\n", SIGNED.replace('\n', "\r\n"))).unwrap();
+        for (doc, why) in [
+            (format!("Origin: Evil\n{SIGNED}"), "text before"),
+            (format!("{SIGNED}SHA256:\n x 1 y\n"), "text after"),
+            (format!("{SIGNED}{SIGNED}"), "more than one"),
+            ("Origin: Test\n".to_owned(), "text before"),
+        ] {
+            let e = check_framing(&doc).unwrap_err().to_string();
+            assert!(e.contains(why), "{why}: {e}");
+        }
+    }
 }

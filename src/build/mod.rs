@@ -448,7 +448,11 @@ impl Ctx<'_> {
                         locked.name, locked.version, locked.arch
                     )));
                 }
-                let deb = read_deb(&bytes, &locked.name, &sel, &ReadOptions { merged_usr })
+                let read_opts = ReadOptions {
+                    merged_usr,
+                    max_data_bytes: Some(max_data_bytes(locked.installed_size)),
+                };
+                let deb = read_deb(&bytes, &locked.name, &sel, &read_opts)
                     .map_err(|e| {
                         // An undeclared dependency has no rule of its own to fix: say
                         // which rule brings it in.
@@ -964,6 +968,22 @@ fn compare(a: &Built, b: &Built, ta: usize, tb: usize) -> Result<(), BuildError>
 /// The default output directory of a project.
 pub fn default_out(project: &Path) -> PathBuf {
     project.join("out")
+}
+
+/// The most data.tar may decompress to for a package of `installed_size` KiB.
+///
+/// dpkg-gencontrol computes Installed-Size as every file rounded up to 1 KiB plus 1 KiB per
+/// directory, symlink and other entry. The tar stream spends a 512-byte header per entry,
+/// pads data to 512 bytes, and adds 1–3 more blocks for long names or PAX records, so it can
+/// exceed Installed-Size for trees of tiny files with long names, but not by twice the
+/// 1 KiB each entry is counted at. The 1 MiB on top covers the end-of-archive blocks, tiny
+/// packages and hand-written Installed-Size values that are a little low. Anything beyond
+/// is not the package the signed index describes (a decompression bomb): it is refused
+/// before it can fill memory or the disk.
+pub fn max_data_bytes(installed_size_kib: u64) -> u64 {
+    installed_size_kib
+        .saturating_mul(1024 * 2)
+        .saturating_add(1 << 20)
 }
 
 #[cfg(test)]

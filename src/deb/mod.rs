@@ -59,6 +59,18 @@ pub enum DebError {
         /// What is wrong and what to do.
         what: String,
     },
+    /// data.tar decompresses to more than the package's Installed-Size allows.
+    #[error(
+        "package {package}: {member} decompresses to more than {limit} bytes, far beyond its Installed-Size; debless stopped reading it (a decompression bomb or a lying Packages index); leave the package out or pin another version"
+    )]
+    TooLarge {
+        /// The package being read.
+        package: String,
+        /// The ar member (`data.tar.xz`).
+        member: String,
+        /// The bound, in decompressed bytes.
+        limit: u64,
+    },
     /// Two contributors put different objects at one image path.
     #[error(
         "{path} is shipped differently by {first} and {second}; leave it out of one of them (`paths` or the exclude list)"

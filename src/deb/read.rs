@@ -1,7 +1,9 @@
 //! Streaming a .deb: ar members → decompressor → tar entries → selection → [`Entry`].
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use super::ar;
@@ -14,6 +16,9 @@ use crate::layer::{Entry, EntryKind};
 pub struct ReadOptions {
     /// Move `/bin`, `/sbin`, `/lib*` contents under `/usr` (Debian 12 and later).
     pub merged_usr: bool,
+    /// Stop with [`DebError::TooLarge`] once data.tar decompresses to more than this many
+    /// bytes (a decompression bomb); `None` reads any size.
+    pub max_data_bytes: Option<u64>,
 }
 
 /// What a .deb contributes.
@@ -63,17 +68,55 @@ struct TarMember<'a> {
     name: String,
     data: &'a [u8],
     compression: Compression,
+    /// At most this many decompressed bytes (data.tar only).
+    limit: Option<u64>,
+    /// Set when `limit` was exceeded.
+    hit: Rc<Cell<bool>>,
 }
 
 impl<'a> TarMember<'a> {
     /// A reader of the uncompressed tar stream, straight from the .deb's bytes.
     fn open(&self) -> io::Result<Box<dyn Read + 'a>> {
-        Ok(match self.compression {
+        let raw: Box<dyn Read + 'a> = match self.compression {
             Compression::None => Box::new(self.data),
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(self.data)),
             Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(self.data)),
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(self.data)?),
+        };
+        Ok(match self.limit {
+            Some(limit) => Box::new(Bounded {
+                inner: raw,
+                left: limit,
+                hit: self.hit.clone(),
+            }),
+            None => raw,
         })
+    }
+}
+
+/// A decompressed stream that fails once it has yielded more than its budget. The tar
+/// reader may wrap or reword the I/O error, so the flag, not the error, tells the caller
+/// that the bound was hit.
+struct Bounded<'a> {
+    inner: Box<dyn Read + 'a>,
+    left: u64,
+    hit: Rc<Cell<bool>>,
+}
+
+impl Read for Bounded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Ask for one byte more than the budget so that a stream of exactly the budget
+        // passes and one byte beyond it fails.
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > self.left {
+            self.hit.set(true);
+            return Err(io::Error::other("decompressed size limit exceeded"));
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 
@@ -181,6 +224,12 @@ impl Reader<'_> {
                 name: m.name,
                 data: m.data,
                 compression,
+                limit: if stem == "data.tar" {
+                    self.opts.max_data_bytes
+                } else {
+                    None
+                },
+                hit: Rc::new(Cell::new(false)),
             };
             match (stem, control.is_some()) {
                 ("control.tar", false) => control = Some(member),
@@ -234,10 +283,20 @@ impl Reader<'_> {
         mut f: impl FnMut(&mut tar::Entry<'_, Box<dyn Read + 'a>>) -> Result<(), DebError>,
     ) -> Result<(), DebError> {
         let name = &member.name;
-        let broken = |e: io::Error| self.corrupt(format!("{name}: {e}"));
+        let too_large = || match member.limit {
+            Some(limit) if member.hit.get() => Some(DebError::TooLarge {
+                package: self.package.to_string(),
+                member: name.clone(),
+                limit,
+            }),
+            _ => None,
+        };
+        let broken =
+            |e: io::Error| too_large().unwrap_or_else(|| self.corrupt(format!("{name}: {e}")));
         let mut archive = tar::Archive::new(member.open().map_err(broken)?);
         for entry in archive.entries().map_err(broken)? {
-            f(&mut entry.map_err(broken)?)?;
+            // `f` reads file data and words its own errors; the bound wins over them.
+            f(&mut entry.map_err(broken)?).map_err(|e| too_large().unwrap_or(e))?;
         }
         // A tar reader stops at the end-of-archive blocks, before the decompressor has seen
         // its trailer; reading on makes it check the trailer (CRC, sizes) and so catches a
@@ -684,8 +743,14 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
-    const FLAT: ReadOptions = ReadOptions { merged_usr: false };
-    const MERGED: ReadOptions = ReadOptions { merged_usr: true };
+    const FLAT: ReadOptions = ReadOptions {
+        merged_usr: false,
+        max_data_bytes: None,
+    };
+    const MERGED: ReadOptions = ReadOptions {
+        merged_usr: true,
+        max_data_bytes: None,
+    };
 
     /// One line per entry: kind, mode, path and what it holds or points to.
     fn summary(deb: &Deb) -> Vec<String> {
@@ -1065,6 +1130,44 @@ mod tests {
         let sel = Selection::new(Some(&inc), &[], &[], &[]).unwrap();
         let deb = read_deb(&deb, "p", &sel, &FLAT).unwrap();
         assert_eq!(summary(&deb), ["f 0644 c \"data\" [p:a]"]);
+    }
+
+    #[test]
+    fn data_tar_beyond_the_bound_is_refused_without_reading_it_all() {
+        // 64 MiB of zeros compress to a few KiB: a bomb next to a 4 KiB Installed-Size.
+        let p = PackageDir::new("bomb");
+        p.file("usr/share/zeros", &vec![0u8; 64 << 20], 0o644);
+        let deb = p.build("xz");
+        assert!(deb.len() < 1 << 20, "the bomb is small on the wire");
+        for sel in [
+            Selection::everything(),
+            Selection::new(Some(&strings(&["/usr/bin/*"])), &[], &[], &[]).unwrap(),
+        ] {
+            let opts = ReadOptions {
+                merged_usr: true,
+                max_data_bytes: Some(1 << 20),
+            };
+            let err = read_deb(&deb, "bomb", &sel, &opts).unwrap_err();
+            assert!(
+                matches!(err, DebError::TooLarge { limit, .. } if limit == 1 << 20),
+                "{err}"
+            );
+            assert!(
+                err.to_string().starts_with(
+                    "package bomb: data.tar.xz decompresses to more than 1048576 bytes"
+                ),
+                "{err}"
+            );
+        }
+        // The same package within its bound reads; control.tar does not count against it.
+        let small = PackageDir::new("small");
+        small.file("usr/share/a", &[1u8; 1000], 0o644);
+        let deb = small.build("gzip");
+        let opts = ReadOptions {
+            merged_usr: true,
+            max_data_bytes: Some(10 << 10),
+        };
+        read_deb(&deb, "small", &Selection::everything(), &opts).unwrap();
     }
 
     #[test]

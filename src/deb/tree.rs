@@ -443,7 +443,10 @@ mod tests {
         use crate::deb::{ReadOptions, Selection, read_deb};
         let p = PackageDir::new("p");
         p.file("usr/bin/x", b"x", 0o755).file("bin/y", b"y", 0o755);
-        let opts = ReadOptions { merged_usr: true };
+        let opts = ReadOptions {
+            merged_usr: true,
+            max_data_bytes: None,
+        };
         let deb = read_deb(&p.build("zstd"), "p", &Selection::everything(), &opts).unwrap();
         let layer = Tree::new(true).add_layer(deb.entries, 5).unwrap();
         let paths: Vec<_> = layer.iter().map(|e| e.path.as_str()).collect();

@@ -64,7 +64,7 @@ impl Http {
             .connect_timeout(Duration::from_secs(20))
             // The blocking client applies this to the connect, the headers and each body
             // read, so it detects stalls without capping the length of a large download.
-            .timeout(Duration::from_secs(60))
+            .timeout(timeout())
             .redirect(reqwest::redirect::Policy::limited(10))
             .build()
             .map_err(|e| format!("cannot create an HTTP client: {e}"))?;
@@ -162,6 +162,11 @@ impl Http {
             .open(partial)
             .map_err(|e| io(format!("cannot open {} ({e})", partial.display())))?;
         let mut failures = 0;
+        // The longest the partial file has been. Progress means growing past it, not merely
+        // writing bytes: a mirror that answers every Range request with the same short 200
+        // body (an HTML error page) rewrites the file from zero each time, and counting that
+        // as progress refilled the retry budget forever.
+        let mut longest = 0u64;
         loop {
             let have = file
                 .seek(SeekFrom::End(0))
@@ -174,11 +179,14 @@ impl Http {
             if have == size {
                 return Ok(());
             }
+            longest = longest.max(have);
             match self.download_once(url, &mut file, have, size, progress) {
                 Ok(()) => {}
-                Err((e, progressed)) => {
-                    if progressed {
+                Err((e, wrote)) => {
+                    let now = file.seek(SeekFrom::End(0)).unwrap_or(0);
+                    if wrote && now > longest {
                         failures = 0;
+                        longest = now;
                     }
                     if failures >= self.retries || !retryable(&e) {
                         return Err(e);
@@ -287,7 +295,12 @@ impl Http {
                     return Err((
                         HttpError::Network {
                             url: url.to_owned(),
-                            what: format!("reading the body failed after {written} bytes: {e}"),
+                            // The chain says why ("operation timed out"); the top
+                            // error only says that decoding the body failed.
+                            what: format!(
+                                "reading the body failed after {written} bytes: {}",
+                                error_chain(&e)
+                            ),
                         },
                         written > 0,
                     ));
@@ -325,6 +338,17 @@ impl Http {
         }
         Ok(())
     }
+}
+
+/// The stall timeout: `DEBLESS_HTTP_TIMEOUT_SECS` (whole seconds, at least 1), else 60 s.
+/// A slow link may need more; tests use a short one to provoke stalls quickly.
+fn timeout() -> Duration {
+    let secs = std::env::var("DEBLESS_HTTP_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(60);
+    Duration::from_secs(secs)
 }
 
 /// The first byte of a `Content-Range: bytes A-B/N` header.

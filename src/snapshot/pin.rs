@@ -477,9 +477,15 @@ impl Fetcher<'_> {
             let fetch_all = |jobs: &[String]| -> Result<Vec<FetchedIndex>, PinError> {
                 jobs.par_iter()
                     .map(|index_arch| {
-                        let (li, text) = self.index(&root, suite, comp, index_arch, &release)?;
+                        let (li, text, fresh) =
+                            self.index(&root, suite, comp, index_arch, &release)?;
                         let t = Instant::now();
                         let pkgs = parse_index(&text, &format!("{root}dists/{suite}/{}", li.path))?;
+                        // Cached only once it parses: a signed but unusable index (a huge
+                        // field, a duplicate stanza) must not sit in the cache looking good.
+                        if let Some(bytes) = fresh {
+                            self.cache_index(&li, &bytes);
+                        }
                         Ok((index_arch.clone(), li, pkgs, t.elapsed().as_secs_f64()))
                     })
                     .collect::<Vec<_>>()
@@ -537,8 +543,23 @@ impl Fetcher<'_> {
         })
     }
 
+    /// Store a verified and parsed index; a failure only costs a download next time.
+    fn cache_index(&self, li: &LockedIndex, bytes: &[u8]) {
+        if let Err(e) = self.cache.put(&li.sha256, bytes) {
+            log(
+                self.quiet,
+                format!(
+                    "pin: warning: cannot cache {} in {} ({e})",
+                    li.path,
+                    self.cache.dir().display()
+                ),
+            );
+        }
+    }
+
     /// Download (or take from the cache) one Packages index, verify it against the signed
-    /// Release, and decompress it.
+    /// Release, and decompress it; also returns the bytes when they were downloaded (for
+    /// the caller to cache once they parse).
     fn index(
         &self,
         root: &str,
@@ -546,7 +567,7 @@ impl Fetcher<'_> {
         comp: &str,
         arch: &str,
         release: &Release,
-    ) -> Result<(LockedIndex, String), PinError> {
+    ) -> Result<(LockedIndex, String, Option<Vec<u8>>), PinError> {
         let (http, cache, quiet) = (self.http, self.cache, self.quiet);
         let dir = format!("{comp}/binary-{arch}");
         let listed: Vec<&str> = ["Packages.xz", "Packages.gz", "Packages"]
@@ -563,6 +584,7 @@ impl Fetcher<'_> {
         for file in listed {
             let path = format!("{dir}/{file}");
             let entry = &release.sha256[&path];
+            let mut fresh = false;
             let bytes = match cache.get_verified(&entry.sha256, entry.size) {
                 Some(b) => b,
                 None => {
@@ -600,15 +622,7 @@ impl Fetcher<'_> {
                         quiet,
                         format!("pin: {suite}: {path} {} bytes from {url}", b.len()),
                     );
-                    if let Err(e) = cache.put(&entry.sha256, &b) {
-                        log(
-                            quiet,
-                            format!(
-                                "pin: warning: cannot cache {path} in {} ({e})",
-                                cache.dir().display()
-                            ),
-                        );
-                    }
+                    fresh = true;
                     b
                 }
             };
@@ -622,6 +636,7 @@ impl Fetcher<'_> {
                     size: entry.size,
                 },
                 text,
+                fresh.then_some(bytes),
             ));
         }
         Err(PinError::Unreachable(format!(

@@ -298,6 +298,14 @@ pub enum Fault {
     Truncate(usize),
     /// Answer with this status.
     Status(u16),
+    /// Answer 200 with this body in place of the file (an HTML error page, say).
+    Body(Vec<u8>),
+    /// Answer 302 with this Location.
+    Redirect(String),
+    /// Claim this Content-Length but send the file as it is, then close.
+    Length(usize),
+    /// Send the headers and this many bytes, wait this many milliseconds, then the rest.
+    Stall(usize, u64),
 }
 
 impl Server {
@@ -336,6 +344,19 @@ impl Server {
     /// Inject `fault` on the next request whose path ends with `suffix`.
     pub fn fail_once(&self, suffix: &str, fault: Fault) {
         self.faults.lock().unwrap().push((suffix.to_owned(), fault));
+    }
+
+    /// Inject `fault` on every request whose path ends with `suffix` (well, the next 1000).
+    pub fn fail_always(&self, suffix: &str, fault: Fault) {
+        let mut f = self.faults.lock().unwrap();
+        for _ in 0..1000 {
+            f.push((suffix.to_owned(), fault.clone()));
+        }
+    }
+
+    /// Forget every injected fault not yet fired.
+    pub fn clear_faults(&self) {
+        self.faults.lock().unwrap().clear();
     }
 
     /// `http://127.0.0.1:<port>/`.
@@ -400,12 +421,43 @@ fn handle(
         );
         return;
     }
+    match &fault {
+        Some(Fault::Body(body)) => {
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(body);
+            let _ = conn.flush();
+            return;
+        }
+        Some(Fault::Redirect(to)) => {
+            let _ = write!(
+                conn,
+                "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = conn.flush();
+            return;
+        }
+        _ => {}
+    }
     let file = root.join(path.trim_start_matches('/'));
     let safe = !path.contains("..");
     match std::fs::read(&file) {
         Ok(body) if safe && file.is_file() => {
             let start = range.unwrap_or(0).min(body.len());
             let part = &body[start..];
+            if let Some(Fault::Length(n)) = fault {
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n"
+                );
+                let _ = conn.write_all(part);
+                let _ = conn.flush();
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+                return;
+            }
             if range.is_some() {
                 let _ = write!(
                     conn,
@@ -427,6 +479,13 @@ fn handle(
                     let _ = conn.flush();
                     let _ = conn.shutdown(std::net::Shutdown::Both);
                     return;
+                }
+                Some(Fault::Stall(n, ms)) => {
+                    let n = n.min(part.len());
+                    let _ = conn.write_all(&part[..n]);
+                    let _ = conn.flush();
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                    let _ = conn.write_all(&part[n..]);
                 }
                 _ => {
                     let _ = conn.write_all(part);
@@ -627,4 +686,52 @@ pub fn scratch_project(dir: &Path) {
             }
         }
     }
+
+/// A control.tar for package `name` (uncompressed).
+pub fn control_tar(name: &str) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let text = format!(
+        "Package: {name}\nVersion: 1\nArchitecture: amd64\nMaintainer: T <t@invalid>\nDescription: x\n"
+    );
+    let mut h = tar::Header::new_gnu();
+    h.set_size(text.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "./control", text.as_bytes()).unwrap();
+    b.into_inner().unwrap()
+}
+
+/// An ar archive of these members, in this order (for .debs laid out wrongly).
+pub fn ar_deb(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut ar = ar::Builder::new(Vec::new());
+    for (name, data) in members {
+        let h = ar::Header::new(name.as_bytes().to_vec(), data.len() as u64);
+        ar.append(&h, &data[..]).unwrap();
+    }
+    ar.into_inner().unwrap()
+}
+
+/// A one-entry data.tar: `kind` at `path` (`./usr/...`), with a link target if any.
+pub fn one_entry_tar(path: &str, kind: tar::EntryType, link: Option<&str>, mode: u32) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    let name = h.as_gnu_mut().unwrap();
+    name.name[..path.len()].copy_from_slice(path.as_bytes());
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    let data: &[u8] = if kind == tar::EntryType::Regular {
+        b"abc"
+    } else {
+        b""
+    };
+    h.set_size(data.len() as u64);
+    if let Some(l) = link {
+        h.set_link_name(l).unwrap();
+    }
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+    b.into_inner().unwrap()
 }
