@@ -686,6 +686,7 @@ pub fn scratch_project(dir: &Path) {
             }
         }
     }
+}
 
 /// A control.tar for package `name` (uncompressed).
 pub fn control_tar(name: &str) -> Vec<u8> {
