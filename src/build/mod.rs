@@ -236,7 +236,16 @@ fn fetch_for(
                 flags: &opts.mirrors,
                 env: opts.env_mirrors.clone(),
                 etc_apt: &opts.etc_apt,
-                snapshot_service: opts.snapshot_service.clone(),
+                // A dated lock's .debs live on the snapshot service the manifest names,
+                // unless a flag or the environment names another.
+                snapshot_service: opts.snapshot_service.clone().or_else(|| {
+                    crate::snapshot::manifest::Manifest::load(
+                        &opts.project.join("snapshots"),
+                        &lock.distro,
+                    )
+                    .ok()
+                    .and_then(|m| m.snapshot_service)
+                }),
                 dated: lock.snapshot.is_some(),
             },
             &archives,

@@ -1,5 +1,6 @@
 //! Where archives are served: mirrors from flags, the environment, the host's apt
-//! sources, and the public snapshot service for dated pins.
+//! sources, and a snapshot service for dated pins. No host name is built in: every
+//! location comes from flags, the environment, the manifest or the host's apt sources.
 
 use std::path::Path;
 
@@ -7,9 +8,6 @@ use std::path::Path;
 pub const MIRRORS_ENV: &str = "DEBLESS_MIRRORS";
 /// Environment variable overriding the snapshot service URL template.
 pub const SNAPSHOT_ENV: &str = "DEBLESS_SNAPSHOT_SERVICE";
-/// The public snapshot service, the real-world home of dated pins.
-pub const PUBLIC_SNAPSHOT_SERVICE: &str =
-    "https://snapshot.debian.org/archive/{archive}/{timestamp}/";
 
 /// One place an archive can be fetched from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +165,8 @@ pub struct MirrorConfig<'a> {
     pub env: Option<String>,
     /// Directory holding the host's apt configuration (normally `/etc/apt`).
     pub etc_apt: &'a Path,
-    /// Snapshot service template (`--snapshot-service`, `$DEBLESS_SNAPSHOT_SERVICE`, or public).
+    /// Snapshot service template (`--snapshot-service`, `$DEBLESS_SNAPSHOT_SERVICE`, or the
+    /// manifest's `snapshot_service`).
     pub snapshot_service: Option<String>,
     /// Whether the pin is dated.
     pub dated: bool,
@@ -196,12 +195,8 @@ pub fn mirror_list(cfg: &MirrorConfig<'_>, archives: &[&str]) -> Result<Vec<Mirr
             }
         }
     }
-    if cfg.dated {
-        let svc = cfg
-            .snapshot_service
-            .clone()
-            .unwrap_or_else(|| PUBLIC_SNAPSHOT_SERVICE.to_owned());
-        let mut m = Mirror::parse(&svc, archives, "snapshot service")?;
+    if let (true, Some(svc)) = (cfg.dated, &cfg.snapshot_service) {
+        let mut m = Mirror::parse(svc, archives, "snapshot service")?;
         if !m.is_dated() {
             // A service given as a bare prefix: lay it out like the public one.
             m.template = format!(
@@ -231,7 +226,12 @@ mod tests {
         );
         let m = Mirror::parse("http://h/mirrors", ARCHIVES, "t").unwrap();
         assert_eq!(m.root("debian", None).unwrap(), "http://h/mirrors/debian/");
-        let m = Mirror::parse(PUBLIC_SNAPSHOT_SERVICE, ARCHIVES, "t").unwrap();
+        let m = Mirror::parse(
+            "https://snapshots.invalid/archive/{archive}/{timestamp}/",
+            ARCHIVES,
+            "t",
+        )
+        .unwrap();
         assert!(m.is_dated());
         assert_eq!(m.root("debian", None), None);
         assert!(

@@ -47,6 +47,11 @@ pub struct Manifest {
     /// Default snapshot date (RFC 3339); `--date` overrides it.
     #[serde(default)]
     pub date: Option<String>,
+    /// Snapshot service URL template for dated pins and builds of dated locks
+    /// (`.../archive/{archive}/{timestamp}/`); `--snapshot-service` and
+    /// `$DEBLESS_SNAPSHOT_SERVICE` override it.
+    #[serde(default)]
+    pub snapshot_service: Option<String>,
     /// Packages never pulled in by dependencies, for every image of this distro.
     #[serde(default)]
     pub exclude: Vec<String>,

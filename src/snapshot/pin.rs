@@ -167,7 +167,10 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
             flags: &opts.mirrors,
             env: opts.env_mirrors.clone(),
             etc_apt: &opts.etc_apt,
-            snapshot_service: opts.snapshot_service.clone(),
+            snapshot_service: opts
+                .snapshot_service
+                .clone()
+                .or(manifest.snapshot_service.clone()),
             dated: dated.is_some(),
         },
         &archives,
@@ -383,7 +386,7 @@ impl Fetcher<'_> {
             .collect();
         if usable.is_empty() {
             let what = if dated.is_some() {
-                "a dated pin needs a snapshot service (--snapshot-service or a --mirror with {timestamp})"
+                "a dated pin needs a snapshot service: pass --snapshot-service URL, set $DEBLESS_SNAPSHOT_SERVICE, or add snapshot_service to the manifest (a template like https://HOST/archive/{archive}/{timestamp}/), or a --mirror with {timestamp}"
             } else {
                 "pass --mirror URL, set $DEBLESS_MIRRORS, or add the archive to /etc/apt/sources.list.d"
             };
