@@ -1361,3 +1361,75 @@ fn every_image_tag_and_index_gets_an_spdx_document_of_what_it_ships() {
     let again = f.build_ok("o2", &["base"]);
     assert!(tree_bytes(&dir) == tree_bytes(&again.join("base-test.spdx")));
 }
+
+#[test]
+fn a_dated_lock_builds_from_the_snapshot_service_the_manifest_names() {
+    let f = Fixture::new();
+    // The snapshot service's layout: /archive/<archive>/<timestamp>/ (a link to the archive).
+    let stamp_dir = f.archive.root.join("archive/debian");
+    std::fs::create_dir_all(&stamp_dir).unwrap();
+    std::os::unix::fs::symlink("../../debian", stamp_dir.join("20261122T000000Z")).unwrap();
+    let manifest = f.project.read("snapshots/test.toml");
+    f.project.write(
+        "snapshots/test.toml",
+        &format!(
+            "snapshot_service = \"{}archive/{{archive}}/{{timestamp}}/\"\n{manifest}",
+            f.server.url()
+        ),
+    );
+    let cache = f.cache();
+    let o = f.project.run(&[
+        "pin",
+        "--distro",
+        "test",
+        "--date",
+        "2026-11-22T00:00:00Z",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        f.project
+            .read("snapshots/test.lock")
+            .contains("snapshot = \"20261122T000000Z\"")
+    );
+    let out = f.out("o");
+    let o = f.project.run(&[
+        "build",
+        "base",
+        "--distro",
+        "test",
+        "--arch",
+        "amd64",
+        "--variant",
+        "latest",
+        "--out",
+        out.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let debs: Vec<String> = f
+        .server
+        .paths()
+        .into_iter()
+        .filter(|p| p.ends_with(".deb"))
+        .collect();
+    assert!(!debs.is_empty());
+    assert!(
+        debs.iter()
+            .all(|p| p.starts_with("/archive/debian/20261122T000000Z/pool/")),
+        "{debs:?}"
+    );
+    // Without a service anywhere, a dated pin says how to name one.
+    f.project.write("snapshots/test.toml", &manifest);
+    let o = f
+        .project
+        .run(&["pin", "--distro", "test", "--date", "2026-11-22T00:00:00Z"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("add snapshot_service to the manifest"),
+        "{}",
+        stderr(&o)
+    );
+}
