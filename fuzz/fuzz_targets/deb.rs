@@ -1,0 +1,25 @@
+//! A .deb from anywhere: read it, merge it into an image tree, write it as a layer.
+#![no_main]
+
+use debless::deb::{ReadOptions, Selection, Tree, read_deb};
+use debless::layer::{Compression, write_layer};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    // The first byte picks the distro layout; the rest is the .deb.
+    let Some((&flags, bytes)) = data.split_first() else {
+        return;
+    };
+    let opts = ReadOptions {
+        merged_usr: flags & 1 == 1,
+    };
+    let Ok(deb) = read_deb(bytes, "fuzz", &Selection::everything(), &opts) else {
+        return;
+    };
+    let mut tree = Tree::new(opts.merged_usr);
+    let Ok(layer) = tree.add_layer(deb.entries, 1_700_000_000) else {
+        return;
+    };
+    // Whatever read_deb and the tree accepted, the layer writer must take (or refuse) cleanly.
+    let _ = write_layer(&layer, Compression::Gzip, 1_700_000_000);
+});
