@@ -10,8 +10,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&flags, bytes)) = data.split_first() else {
         return;
     };
+    // The second bit turns on a small decompression bound, so both paths are fuzzed.
     let opts = ReadOptions {
         merged_usr: flags & 1 == 1,
+        max_data_bytes: (flags & 2 == 2).then_some(64 << 10),
     };
     let Ok(deb) = read_deb(bytes, "fuzz", &Selection::everything(), &opts) else {
         return;
