@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Archive, DebFile, Gpg, Pkg, Project, Server, SuiteOpts, pkg, stderr};
+use common::{
+    Archive, DebFile, Gpg, Pkg, Project, Server, SuiteOpts, build_deb_with_fields, pkg, stderr,
+};
 
 const MANIFEST: &str = r#"
 distro = "test"
@@ -53,54 +55,6 @@ distros = ["test"]
 /// Control fields beyond Package/Version/Architecture.
 type Fields<'a> = &'a [(&'a str, &'a str)];
 
-/// A real .deb made by dpkg-deb, whose control file has `fields` (Source, Depends...) as
-/// a Debian package's does, and md5sums as dh_md5sums writes them.
-fn build_deb(
-    name: &str,
-    version: &str,
-    arch: &str,
-    fields: Fields,
-    files: &[(&str, DebFile)],
-) -> Vec<u8> {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
-    let mut control = format!(
-        "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: Test <t@invalid>\nInstalled-Size: 4\n"
-    );
-    for (k, v) in fields {
-        control.push_str(&format!("{k}: {v}\n"));
-    }
-    control.push_str(&format!("Description: test package {name}\n Extended.\n"));
-    std::fs::write(root.join("DEBIAN/control"), control).unwrap();
-    for (path, f) in files {
-        let p = root.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        match f {
-            DebFile::File(data, _) => std::fs::write(&p, data).unwrap(),
-            DebFile::Symlink(t) => std::os::unix::fs::symlink(t, &p).unwrap(),
-            _ => unreachable!("only files and symlinks here"),
-        }
-    }
-    let sums = Command::new("sh")
-        .arg("-c")
-        .arg("find . -type f ! -path './DEBIAN/*' -printf '%P\\0' | LC_ALL=C sort -z | xargs -0 -r md5sum")
-        .current_dir(&root)
-        .output()
-        .unwrap();
-    assert!(sums.status.success());
-    std::fs::write(root.join("DEBIAN/md5sums"), &sums.stdout).unwrap();
-    let out = tmp.path().join("out.deb");
-    let o = Command::new("dpkg-deb")
-        .args(["--root-owner-group", "-Zxz", "--build"])
-        .arg(&root)
-        .arg(&out)
-        .output()
-        .expect("dpkg-deb must be installed (apt-get install dpkg)");
-    assert!(o.status.success(), "dpkg-deb: {}", stderr(&o));
-    std::fs::read(out).unwrap()
-}
-
 /// A package whose .deb and index stanza carry the same control fields.
 fn package(
     name: &str,
@@ -110,7 +64,16 @@ fn package(
     files: &[(&str, DebFile)],
 ) -> Pkg {
     let mut p = pkg(name, version, arch, fields);
-    p.deb = Some(build_deb(name, version, arch, fields, files));
+    // The index stanza has its own Installed-Size; the .deb's control (which becomes the
+    // image's dpkg status entry) needs one too.
+    let control: Vec<(&str, &str)> = fields
+        .iter()
+        .copied()
+        .chain([("Installed-Size", "4")])
+        .collect();
+    p.deb = Some(build_deb_with_fields(
+        name, version, arch, &control, files, "xz",
+    ));
     p
 }
 

@@ -579,17 +579,32 @@ pub fn build_deb(
     files: &[(&str, DebFile)],
     compression: &str,
 ) -> Vec<u8> {
+    build_deb_with_fields(name, version, arch, &[], files, compression)
+}
+
+/// [`build_deb`] whose control file also has `fields` (Source, Depends, Installed-Size...)
+/// as a Debian package's does.
+pub fn build_deb_with_fields(
+    name: &str,
+    version: &str,
+    arch: &str,
+    fields: &[(&str, &str)],
+    files: &[(&str, DebFile)],
+    compression: &str,
+) -> Vec<u8> {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
-    std::fs::write(
-        root.join("DEBIAN/control"),
-        format!(
-            "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: Test <t@invalid>\nDescription: test package {name}\n"
-        ),
-    )
-    .unwrap();
+    let mut control = format!(
+        "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: Test <t@invalid>\n"
+    );
+    for (k, v) in fields {
+        control.push_str(&format!("{k}: {v}\n"));
+    }
+    // A continuation line, as real descriptions have, so stanza readers meet one.
+    control.push_str(&format!("Description: test package {name}\n Extended.\n"));
+    std::fs::write(root.join("DEBIAN/control"), control).unwrap();
     for (path, f) in files {
         let p = root.join(path.trim_start_matches('/'));
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
