@@ -74,11 +74,7 @@ pub(crate) fn run(
     }
     generated.extend(system::files(&g.files, mtime)?);
     // Alternatives point into per-architecture directories (/usr/lib/jvm/...-{arch}/).
-    let arch = match &input.plan.key {
-        super::plan::LayerKey::Level { arch, .. } | super::plan::LayerKey::Variant { arch, .. } => {
-            arch.as_str()
-        }
-    };
+    let arch = input.plan.key.arch();
     let links: std::collections::BTreeMap<String, String> = g
         .symlinks
         .iter()
@@ -135,14 +131,12 @@ pub(crate) fn run(
     Ok(on)
 }
 
-/// Where a path from a package's md5sums ends up in the image.
+/// Where a path from a package's md5sums ends up in the image (the reader's rewrite).
 pub(crate) fn image_path(p: &str, merged_usr: bool) -> String {
     let p = p.trim_start_matches("./").trim_start_matches('/');
     if merged_usr {
-        let top = p.split('/').next().unwrap_or("");
-        if super::MERGED_DIRS.contains(&top) {
-            return format!("usr/{p}");
-        }
+        crate::deb::merge_usr(p)
+    } else {
+        p.to_owned()
     }
-    p.to_owned()
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::generators::LayerInput;
-use crate::generate::{GenError, cacerts, keystore, ldcache};
+use crate::generate::{GenError, cacerts, keystore, ldcache, system};
 use crate::layer::{Entry, EntryKind};
 
 /// Where update-ca-certificates reads certificates: the packaged ones, then local ones.
@@ -18,21 +18,6 @@ const BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
 const JAVA_CACERTS: &str = "etc/ssl/certs/java/cacerts";
 /// The JRE's default trust store password.
 const JAVA_PASSWORD: &str = "changeit";
-
-fn generated(path: &str, data: Vec<u8>, mtime: u64, generator: &str) -> Entry {
-    Entry {
-        path: path.to_owned(),
-        kind: EntryKind::File {
-            data: Arc::new(data),
-            link_group: None,
-        },
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        mtime,
-        origin: format!("generated:{generator}"),
-    }
-}
 
 /// The image as it will be once this layer is on top: lower entries overridden by
 /// this layer's candidates and what its generators made so far.
@@ -112,7 +97,7 @@ pub(crate) fn run(
             candidates.retain(|e| e.path != dir && !e.path.starts_with(CERT_DIRS[0]));
         }
         bundle = Some(Arc::new(b.clone()));
-        generated_so_far.push(generated(BUNDLE, b, input.mtime, "ca-bundle"));
+        generated_so_far.push(system::file(BUNDLE, b, 0o644, input.mtime, "ca-bundle"));
     }
     if g.java_cacerts.is_some() {
         let b = match bundle {
@@ -129,7 +114,13 @@ pub(crate) fn run(
                 })?,
         };
         let ks = keystore::java_cacerts(&b, JAVA_PASSWORD, input.mtime.saturating_mul(1000))?;
-        generated_so_far.push(generated(JAVA_CACERTS, ks, input.mtime, "java-cacerts"));
+        generated_so_far.push(system::file(
+            JAVA_CACERTS,
+            ks,
+            0o644,
+            input.mtime,
+            "java-cacerts",
+        ));
     }
     Ok(())
 }
@@ -139,19 +130,20 @@ pub(crate) fn ld_cache(
     input: &LayerInput<'_>,
     candidates: &mut Vec<Entry>,
 ) -> Result<(), GenError> {
-    let arch = match &input.plan.key {
-        super::plan::LayerKey::Level { arch, .. } | super::plan::LayerKey::Variant { arch, .. } => {
-            arch.clone()
-        }
-    };
     let all: Vec<Entry> = union(input, &[candidates.as_slice()])
         .into_iter()
         .cloned()
         .collect();
-    let cache = ldcache::ld_so_cache(&all, &arch)?;
+    let cache = ldcache::ld_so_cache(&all, input.plan.key.arch())?;
     // When nothing changed the cache equals the one below, and the tree drops it from
     // this layer as an identical file.
     candidates.retain(|e| e.path != "etc/ld.so.cache");
-    candidates.push(generated("etc/ld.so.cache", cache, input.mtime, "ld-cache"));
+    candidates.push(system::file(
+        "etc/ld.so.cache",
+        cache,
+        0o644,
+        input.mtime,
+        "ld-cache",
+    ));
     Ok(())
 }

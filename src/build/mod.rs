@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::deb::{ReadOptions, Selection, Tree, read_deb};
+use crate::deb::{MERGED_DIRS, ReadOptions, Selection, Tree, read_deb};
 use crate::fetch::cache::Cache;
 use crate::fetch::debs::{DebSpec, FetchOptions, FetchReport, fetch_debs};
 use crate::fetch::http::Http;
@@ -23,9 +23,6 @@ use crate::oci::{self, Descriptor, Layout};
 use crate::rules::RuleSet;
 use crate::snapshot::lock::{Lock, LockedPackage};
 use plan::{LayerKey, LayerPlan, Plan};
-
-/// Top-level directories that merged-/usr turns into symlinks into `/usr`.
-pub const MERGED_DIRS: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32", "libo32"];
 
 /// How images are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -837,7 +834,7 @@ fn write_dir_atomically(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), B
 fn merged_links(candidates: &[Entry], done: &mut BTreeSet<String>, mtime: u64) -> Vec<Entry> {
     let mut out = Vec::new();
     for d in MERGED_DIRS {
-        if done.contains(*d) {
+        if done.contains(d) {
             continue;
         }
         let usr = format!("usr/{d}");
@@ -846,9 +843,9 @@ fn merged_links(candidates: &[Entry], done: &mut BTreeSet<String>, mtime: u64) -
             .iter()
             .any(|e| e.path == usr || e.path.starts_with(&prefix))
         {
-            done.insert((*d).to_owned());
+            done.insert(d.to_owned());
             out.push(Entry {
-                path: (*d).to_owned(),
+                path: d.to_owned(),
                 kind: EntryKind::Symlink { target: usr },
                 mode: 0o777,
                 uid: 0,

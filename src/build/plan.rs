@@ -28,6 +28,15 @@ pub enum LayerKey {
     },
 }
 
+impl LayerKey {
+    /// The architecture the layer is for.
+    pub fn arch(&self) -> &str {
+        match self {
+            LayerKey::Level { arch, .. } | LayerKey::Variant { arch, .. } => arch,
+        }
+    }
+}
+
 /// One package going into one layer, with the rule that declares its files (if any).
 #[derive(Debug, Clone)]
 pub struct LayerPackage<'a> {

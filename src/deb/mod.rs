@@ -13,6 +13,7 @@ pub mod tree;
 #[cfg(test)]
 mod testdeb;
 
+pub(crate) use paths::{MERGED_DIRS, merge_usr};
 pub use read::{Deb, ReadOptions, read_deb};
 pub use select::Selection;
 pub use tree::Tree;

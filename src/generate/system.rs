@@ -59,7 +59,8 @@ pub struct Users {
     pub groups: Vec<Group>,
 }
 
-fn file(path: &str, data: Vec<u8>, mode: u32, mtime: u64, generator: &str) -> Entry {
+/// A regular root-owned file made by `generator` (its origin names it).
+pub fn file(path: &str, data: Vec<u8>, mode: u32, mtime: u64, generator: &str) -> Entry {
     Entry {
         path: path.trim_start_matches('/').to_owned(),
         kind: EntryKind::File {
