@@ -347,8 +347,8 @@ type ReadKey = (String, String, Option<String>);
 /// One image repository ready to write: its name, layout, and docker-archive entries.
 type ImageOut = (String, Layout, Vec<(Vec<String>, Descriptor)>);
 
-/// A package to read: the lock entry, and the layer and index of its first use.
-type ReadJob<'p> = (&'p LockedPackage, Option<&'p LayerPlan<'p>>, usize);
+/// A package to read, and the layer that first takes it (named in errors).
+type ReadJob<'p> = (&'p plan::LayerPackage<'p>, &'p LayerPlan<'p>);
 
 impl Ctx<'_> {
     fn run(&self, threads: usize) -> Result<Built, BuildError> {
@@ -394,21 +394,21 @@ impl Ctx<'_> {
         let policy = &self.l.rules.defaults.files;
         let mut jobs: BTreeMap<ReadKey, ReadJob> = BTreeMap::new();
         for lp in self.plan.layers.values() {
-            for (i, p) in lp.packages.iter().enumerate() {
+            for p in &lp.packages {
                 let key = (
                     p.locked.arch.clone(),
                     p.locked.name.clone(),
                     p.declared.map(|(r, _)| r.name.clone()),
                 );
-                jobs.entry(key).or_insert((p.locked, Some(lp), i));
+                jobs.entry(key).or_insert((p, lp));
             }
         }
         let list: Vec<(&ReadKey, &ReadJob)> = jobs.iter().collect();
         let merged_usr = self.l.lock.merged_usr;
         let results: Vec<Result<PkgRead, BuildError>> = list
             .par_iter()
-            .map(|(_, (locked, lp, i))| {
-                let declared = lp.and_then(|lp| lp.packages[*i].declared);
+            .map(|(_, (p, lp))| {
+                let (locked, declared) = (p.locked, p.declared);
                 let (include, setuid, drop, file) = match declared {
                     Some((rule, pr)) => (
                         pr.paths.as_deref(),
@@ -462,14 +462,14 @@ impl Ctx<'_> {
                     .map_err(|e| {
                         // An undeclared dependency has no rule of its own to fix: say
                         // which rule brings it in.
-                        let hint = match (declared, lp) {
-                            (None, Some(lp)) => format!(
+                        let hint = match declared {
+                            None => format!(
                                 " ({} is a dependency in {}: declare it there under [packages.{}] with `paths`/`allow_setuid`, or exclude it)",
                                 locked.name,
                                 lp.rule.file.display(),
                                 locked.name
                             ),
-                            _ => String::new(),
+                            Some(_) => String::new(),
                         };
                         BuildError::Package(format!(
                             "{} {} ({}): {e}{hint}",
