@@ -799,33 +799,18 @@ fn write_dir_atomically(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), B
         |e: std::io::Error| BuildError::Image(format!("{}: cannot write ({e})", dir.display()));
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(err)?;
-    let tmp = tempfile::Builder::new()
+    let staging = tempfile::Builder::new()
         .prefix(".debless-sbom-")
         .tempdir_in(parent)
         .map_err(err)?;
     for (name, bytes) in files {
-        std::fs::write(tmp.path().join(name), bytes).map_err(err)?;
+        std::fs::write(staging.path().join(name), bytes).map_err(err)?;
     }
-    let staged = tmp.keep();
-    let old = parent.join(format!(
-        ".debless-old-{}",
-        dir.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    let _ = std::fs::remove_dir_all(&old);
-    let had = dir.exists();
-    if had {
-        std::fs::rename(dir, &old).map_err(err)?;
-    }
-    if let Err(e) = std::fs::rename(&staged, dir) {
-        if had {
-            let _ = std::fs::rename(&old, dir);
-        }
-        let _ = std::fs::remove_dir_all(&staged);
-        return Err(err(e));
-    }
-    let _ = std::fs::remove_dir_all(&old);
+    // The same swap as a layout's: the old directory comes back if the rename fails.
+    oci::replace_dir(staging.path(), dir, dir.exists())
+        .map_err(|e| BuildError::Image(e.to_string()))?;
+    // Renamed into place: nothing left for the guard to delete.
+    let _ = staging.keep();
     Ok(())
 }
 

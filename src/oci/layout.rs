@@ -292,7 +292,7 @@ pub(super) fn split_output(path: &Path) -> Result<(PathBuf, String), OciError> {
 
 /// Move directory `new` to `dir`. An existing `dir` is first moved into a temporary
 /// directory that deletes it once the swap succeeded, and is moved back if it fails.
-pub(super) fn replace_dir(new: &Path, dir: &Path, exists: bool) -> Result<(), OciError> {
+pub fn replace_dir(new: &Path, dir: &Path, exists: bool) -> Result<(), OciError> {
     let (parent, name) = split_output(dir)?;
     let mut trash = None;
     if exists {
