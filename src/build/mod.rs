@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
 use crate::deb::{MERGED_DIRS, ReadOptions, Selection, Tree, read_deb};
 use crate::fetch::cache::Cache;
@@ -176,7 +175,7 @@ fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
     Ok(Loaded {
         lock,
         lock_name: format!("snapshots/{}.lock", opts.distro),
-        lock_digest: format!("sha256:{}", hex::encode(Sha256::digest(&lock_bytes))),
+        lock_digest: oci::sha256_digest(&lock_bytes),
         rules,
     })
 }
@@ -446,7 +445,7 @@ impl Ctx<'_> {
                 // Hashing what is already in memory costs little next to decompressing
                 // it, and a flipped bit in the cache must not reach an image.
                 if bytes.len() as u64 != locked.size
-                    || hex::encode(Sha256::digest(&bytes)) != locked.sha256
+                    || crate::fetch::cache::sha256_hex(&bytes) != locked.sha256
                 {
                     let _ = std::fs::remove_file(self.cache.path(&locked.sha256));
                     return Err(BuildError::Package(format!(
@@ -876,7 +875,7 @@ fn fingerprint(e: &Entry) -> (String, String) {
         EntryKind::Dir => "dir".to_owned(),
         EntryKind::File { data, link_group } => format!(
             "file sha256:{} link:{}",
-            hex::encode(Sha256::digest(data.as_slice())),
+            crate::fetch::cache::sha256_hex(data),
             link_group.as_deref().unwrap_or("-")
         ),
         EntryKind::Symlink { target } => format!("symlink {target}"),

@@ -255,7 +255,7 @@ pub(super) fn to_json(value: &impl Serialize) -> Vec<u8> {
 }
 
 /// `sha256:<hex>` of `bytes`.
-pub(super) fn sha256_digest(bytes: &[u8]) -> String {
+pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 

@@ -16,7 +16,7 @@ pub use image::{
     CONFIG_MEDIA_TYPE, Config, Descriptor, History, INDEX_MEDIA_TYPE, Image, LAYER_TAR_MEDIA_TYPE,
     LayerRef, MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION,
 };
-pub use layout::{Layout, replace_dir};
+pub use layout::{Layout, replace_dir, sha256_digest};
 pub use platform::{Platform, platform_for};
 
 /// Why an image could not be assembled or written.

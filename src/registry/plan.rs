@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::PushError;
 use super::reference::valid_tag;
@@ -203,7 +202,7 @@ impl Reader<'_> {
                 d.digest
             ),
         })?;
-        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        let actual = crate::oci::sha256_digest(&bytes);
         if actual != d.digest || bytes.len() as u64 != d.size {
             return Err(PushError::Layout {
                 path,

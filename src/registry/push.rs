@@ -156,7 +156,7 @@ fn attach_sboms(
     std::fs::write(&empty_path, b"{}")
         .map_err(|e| local(format!("{}: {e}", empty_path.display())))?;
     let empty = Blob {
-        digest: sha256_digest(b"{}"),
+        digest: crate::oci::sha256_digest(b"{}"),
         size: 2,
         path: empty_path,
     };
@@ -167,7 +167,7 @@ fn attach_sboms(
             continue;
         };
         let sbom = Blob {
-            digest: sha256_digest(&bytes),
+            digest: crate::oci::sha256_digest(&bytes),
             size: bytes.len() as u64,
             path: path.clone(),
         };
@@ -190,7 +190,7 @@ fn attach_sboms(
         let bytes = serde_json::to_vec(&manifest)
             .map_err(|e| local(format!("cannot encode the SBOM manifest: {e}")))?;
         let artifact = plan::Document {
-            digest: sha256_digest(&bytes),
+            digest: crate::oci::sha256_digest(&bytes),
             media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
             bytes,
         };
@@ -202,11 +202,6 @@ fn attach_sboms(
         attached += 1;
     }
     Ok(attached)
-}
-
-fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// One blob: skip it if the repository has it, mount it if a sibling does, else upload.
