@@ -6,6 +6,7 @@
 //! framing are fixed because they are part of the digest.
 
 pub mod entry;
+pub mod pargz;
 pub(crate) mod tar;
 
 use std::collections::BTreeMap;
@@ -30,7 +31,20 @@ pub const ZSTD_LEVEL: i32 = 3;
 const GZIP_OS_UNKNOWN: u8 = 255;
 
 /// How layer blobs are compressed (part of every digest: backend and level are fixed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// gzip, level [`GZIP_LEVEL`]: what every runtime reads.
     #[default]
@@ -75,6 +89,21 @@ impl FromStr for Compression {
             }),
         }
     }
+}
+
+/// What identifies a written layer blob, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LayerInfo {
+    /// `sha256:<hex>` of the blob.
+    pub digest: String,
+    /// `sha256:<hex>` of the uncompressed tar.
+    pub diff_id: String,
+    /// Length of the blob.
+    pub size: u64,
+    /// Length of the uncompressed tar.
+    pub tar_size: u64,
+    /// How the blob is compressed.
+    pub compression: Compression,
 }
 
 /// A finished layer blob.
@@ -172,23 +201,48 @@ pub fn write_layer(
     compression: Compression,
     clamp_mtime: u64,
 ) -> Result<Layer, LayerError> {
+    let (blob, info) = write_layer_to(entries, compression, clamp_mtime, Vec::new())?;
+    Ok(Layer {
+        blob: Arc::new(blob),
+        digest: info.digest,
+        diff_id: info.diff_id,
+        size: info.size,
+        tar_size: info.tar_size,
+        compression,
+    })
+}
+
+/// [`write_layer`] streaming the blob into `out` (a file: the blob never sits in memory).
+pub fn write_layer_to<W: Write>(
+    entries: &[Entry],
+    compression: Compression,
+    clamp_mtime: u64,
+    out: W,
+) -> Result<(W, LayerInfo), LayerError> {
     let write_err = |source| LayerError::Write {
         context: format!("compressing the layer with {compression}"),
         source,
     };
-    let blob_sink = HashWriter::new(Vec::new());
+    let blob_sink = HashWriter::new(out);
     let encoder = Encoder::new(compression, blob_sink).map_err(write_err)?;
-    let tar_sink = write_tar(entries, clamp_mtime, HashWriter::new(encoder))?;
-    let (encoder, diff_id, tar_size) = tar_sink.finish();
-    let (blob, digest, size) = encoder.finish().map_err(write_err)?.finish();
-    Ok(Layer {
-        blob: Arc::new(blob),
-        digest,
-        diff_id,
-        size,
-        tar_size,
-        compression,
-    })
+    // Large writes: the tar writer hands over headers and file data piecemeal.
+    let buffered = io::BufWriter::with_capacity(1 << 16, HashWriter::new(encoder));
+    let tar_sink = write_tar(entries, clamp_mtime, buffered)?;
+    let (encoder, diff_id, tar_size) = tar_sink
+        .into_inner()
+        .map_err(|e| write_err(e.into_error()))?
+        .finish();
+    let (out, digest, size) = encoder.finish().map_err(write_err)?.finish();
+    Ok((
+        out,
+        LayerInfo {
+            digest,
+            diff_id,
+            size,
+            tar_size,
+            compression,
+        },
+    ))
 }
 
 /// Write `entries` as an uncompressed deterministic tar to `out` (same rules as
@@ -320,7 +374,7 @@ fn same_data(head: &Entry, bytes: &Arc<Vec<u8>>) -> bool {
 
 /// The compressor a layer's tar stream goes through.
 enum Encoder<W: Write> {
-    Gzip(flate2::write::GzEncoder<W>),
+    Gzip(pargz::ParGzEncoder<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
 }
 
@@ -328,17 +382,17 @@ impl<W: Write> Encoder<W> {
     /// A compressor with every digest-relevant knob pinned.
     fn new(compression: Compression, out: W) -> io::Result<Encoder<W>> {
         Ok(match compression {
-            Compression::Gzip => Encoder::Gzip(
-                flate2::GzBuilder::new()
-                    .mtime(0)
-                    .operating_system(GZIP_OS_UNKNOWN)
-                    .write(out, flate2::Compression::new(GZIP_LEVEL)),
-            ),
+            // Cut into fixed pieces compressed in parallel: the same bytes for any
+            // number of threads.
+            Compression::Gzip => {
+                Encoder::Gzip(pargz::ParGzEncoder::new(out, GZIP_LEVEL, GZIP_OS_UNKNOWN))
+            }
             Compression::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
                 // Multithreaded framing gives the same bytes for any worker count >= 1, but
                 // different bytes from single-threaded mode: never let it drop to 0 workers.
-                enc.multithread(1)?;
+                let workers = rayon::current_num_threads().max(1) as u32;
+                enc.multithread(workers)?;
                 enc.include_checksum(true)?;
                 Encoder::Zstd(enc)
             }
