@@ -428,11 +428,18 @@ fn print_summary(r: &BuildReport, checked: bool) {
         );
     }
     for p in &r.outputs {
-        eprintln!("wrote {}", p.display());
+        if r.up_to_date.contains(p) {
+            eprintln!("up to date {}", p.display());
+        } else {
+            eprintln!("wrote {}", p.display());
+        }
     }
     eprintln!(
-        "{} layers; .debs: {} needed, {} downloaded{}",
+        "{} layers ({} made, {} from the layer cache; {} shared by several images); .debs: {} needed, {} downloaded{}",
         r.layers,
+        r.layers_made,
+        r.layers - r.layers_made,
+        r.layers_shared,
         r.fetch.wanted,
         r.fetch.downloaded,
         if checked {
@@ -463,6 +470,13 @@ fn print_json(r: &BuildReport) -> anyhow::Result<()> {
     let doc = serde_json::json!({
         "images": images,
         "outputs": r.outputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "up_to_date": r.up_to_date.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "layers": {
+            "total": r.layers,
+            "made": r.layers_made,
+            "cached": r.layers - r.layers_made,
+            "shared": r.layers_shared,
+        },
         "debs": { "needed": r.fetch.wanted, "downloaded": r.fetch.downloaded },
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);

@@ -229,6 +229,9 @@ pub struct Rule {
     /// Image or variant.
     #[serde(skip, default = "image_kind")]
     pub kind: Kind,
+    /// `sha256:<hex>` of the file's bytes: what the layer cache keys on.
+    #[serde(skip)]
+    pub digest: String,
 }
 
 fn image_kind() -> Kind {
@@ -252,6 +255,8 @@ pub struct RuleSet {
     pub rules: BTreeMap<String, Rule>,
     /// `rules/defaults.toml` (empty policy when the file is absent).
     pub defaults: Defaults,
+    /// `sha256:<hex>` of `rules/defaults.toml` (empty when absent): the layer cache's key.
+    pub defaults_digest: String,
 }
 
 impl Rule {
@@ -317,11 +322,17 @@ impl RuleSet {
             };
             let text = std::fs::read_to_string(&defaults_file)
                 .map_err(|e| err(format!("cannot read ({e})")))?;
-            toml::from_str(&text).map_err(|e| err(one_line(&e.to_string())))?
+            let parsed = toml::from_str(&text).map_err(|e| err(one_line(&e.to_string())))?;
+            (parsed, crate::oci::sha256_digest(text.as_bytes()))
         } else {
-            Defaults::default()
+            (Defaults::default(), String::new())
         };
-        let set = RuleSet { rules, defaults };
+        let (defaults, defaults_digest) = defaults;
+        let set = RuleSet {
+            rules,
+            defaults,
+            defaults_digest,
+        };
         set.validate()?;
         Ok(set)
     }
@@ -508,6 +519,7 @@ fn load_rule(file: &Path, kind: Kind) -> Result<Rule, RuleError> {
     }
     rule.file = file.to_owned();
     rule.kind = kind;
+    rule.digest = crate::oci::sha256_digest(text.as_bytes());
     if rule.distros.is_empty() {
         return Err(err("distros is empty; name at least one distro".into()));
     }

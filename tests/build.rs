@@ -915,6 +915,8 @@ fn a_corrupted_cache_entry_is_caught_removed_and_refetched() {
     let n = bytes.len();
     bytes[n - 10] ^= 0x01;
     std::fs::write(&cached, &bytes).unwrap();
+    // Without the layer cache the build must read the .deb again.
+    std::fs::remove_dir_all(f.cache().join("layers")).unwrap();
     // Same size, so only the hash can tell.
     let o = f.build(
         "o2",

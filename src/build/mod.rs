@@ -3,12 +3,12 @@
 
 mod generators;
 mod generators_certs;
+mod layer_cache;
 pub mod plan;
 mod sbom;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -17,11 +17,13 @@ use crate::fetch::cache::Cache;
 use crate::fetch::debs::{DebSpec, FetchOptions, FetchReport, fetch_debs};
 use crate::fetch::http::Http;
 use crate::fetch::mirror::{MirrorConfig, mirror_list};
-use crate::layer::{Compression, Entry, EntryKind, Layer, write_layer};
+use crate::layer::{Compression, Entry, EntryKind};
 use crate::oci::{self, Descriptor, Layout};
 use crate::rules::RuleSet;
 use crate::snapshot::lock::{Lock, LockedPackage};
+use layer_cache::{BuiltLayer, LayerCache};
 use plan::{LayerKey, LayerPlan, Plan};
+use sbom::package_facts;
 
 /// How images are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,8 +148,15 @@ pub struct BuildReport {
     pub tags: Vec<BuiltTag>,
     /// Where each image went.
     pub outputs: Vec<PathBuf>,
-    /// Distinct layers written.
+    /// Those of `outputs` that already held exactly this build, so were left alone.
+    pub up_to_date: Vec<PathBuf>,
+    /// Distinct layers the images use.
     pub layers: usize,
+    /// Of those, how many this build read and compressed (the rest came from the layer
+    /// cache, unchanged).
+    pub layers_made: usize,
+    /// Of those, how many more than one image uses (each made once all the same).
+    pub layers_shared: usize,
 }
 
 struct Loaded {
@@ -292,25 +301,62 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
             })?
             .as_second(),
     };
+    let tool = layer_cache::tool_digest();
+    let keys = match tool {
+        Some(tool) => layer_cache::keys(
+            &p,
+            &layer_cache::KeyInputs {
+                tool,
+                compression: opts.compression,
+                epoch: epoch.max(0) as u64,
+                merged_usr: l.lock.merged_usr,
+                whole_packages: opts.whole_packages,
+                defaults: &l.rules.defaults_digest,
+            },
+        ),
+        // Without the binary's digest a cached layer could come from other code.
+        None => BTreeMap::new(),
+    };
     let ctx = Ctx {
         opts,
         l: &l,
         plan: &p,
         cache: Cache::new(&opts.cache_dir),
+        layer_cache: LayerCache::new(&opts.cache_dir),
+        keys,
         epoch: epoch.max(0) as u64,
     };
-    let first = ctx.run(opts.jobs.max(1))?;
+    // `--check` makes every layer twice from the packages, never from the layer cache.
+    let first = ctx.run(opts.jobs.max(1), !opts.check)?;
     if opts.check {
         let other = if opts.jobs.max(1) == 1 { 2 } else { 1 };
-        let second = ctx.run(other)?;
+        let second = ctx.run(other, false)?;
         compare(&first, &second, opts.jobs.max(1), other)?;
     }
-    let outputs = ctx.write(&first)?;
+    let written = ctx.write(&first)?;
+    let shared = first
+        .layers
+        .keys()
+        .filter(|k| {
+            p.images
+                .iter()
+                .filter(|ip| ip.tags.iter().any(|t| t.layers.contains(k)))
+                .count()
+                > 1
+        })
+        .count();
     Ok(BuildReport {
         fetch: fetched,
         tags: first.tags.clone(),
-        outputs,
+        outputs: written.iter().map(|(p, _)| p.clone()).collect(),
+        up_to_date: written
+            .iter()
+            .filter(|(_, w)| !w)
+            .map(|(p, _)| p.clone())
+            .collect(),
         layers: first.layers.len(),
+        layers_made: first.made,
+        layers_shared: shared,
     })
 }
 
@@ -319,15 +365,21 @@ struct Ctx<'a> {
     l: &'a Loaded,
     plan: &'a Plan<'a>,
     cache: Cache,
+    layer_cache: LayerCache,
+    /// Each layer's layer-cache key (empty: caching is off).
+    keys: BTreeMap<LayerKey, String>,
     epoch: u64,
 }
 
-/// One build's results, kept in memory until written.
+/// One build's results: the layers are in the blob store, the rest in memory until written.
 struct Built {
-    layers: BTreeMap<LayerKey, Layer>,
+    layers: BTreeMap<LayerKey, BuiltLayer>,
+    /// How many layers this build read and compressed (the rest came from the layer cache).
+    made: usize,
     /// SPDX documents per image repository: (file name, bytes).
     sboms: BTreeMap<String, Vec<(String, Vec<u8>)>>,
-    /// Per layer, (path, fingerprint) of every entry, to explain a `--check` difference.
+    /// Per layer made under `--check`, (path, fingerprint) of every entry, to explain a
+    /// difference.
     listings: BTreeMap<LayerKey, Vec<(String, String)>>,
     tags: Vec<BuiltTag>,
     layouts: Vec<ImageOut>,
@@ -340,46 +392,85 @@ pub(crate) struct PkgRead {
     md5sums: Option<String>,
 }
 
-/// Which .deb to read, and with whose path rules.
-type ReadKey = (String, String, Option<String>);
+/// The state of the depth-first walk over the layers.
+struct Walk<'w, 'p> {
+    /// Layers to assemble, by the layer they sit on.
+    children: &'w BTreeMap<Option<&'p LayerKey>, Vec<&'p LayerPlan<'p>>>,
+    /// Layers to make (the others are only assembled, for the files their children see).
+    make: &'w BTreeSet<&'p LayerKey>,
+    /// Finished layers.
+    layers: &'w mut BTreeMap<LayerKey, BuiltLayer>,
+    /// `--check` listings of the layers made.
+    listings: BTreeMap<LayerKey, Vec<(String, String)>>,
+}
 
 /// One image repository ready to write: its name, layout, and docker-archive entries.
 type ImageOut = (String, Layout, Vec<(Vec<String>, Descriptor)>);
 
-/// A package to read, and the layer that first takes it (named in errors).
-type ReadJob<'p> = (&'p plan::LayerPackage<'p>, &'p LayerPlan<'p>);
+/// The union of the layers below, the merged-/usr links already made, and the generators
+/// they switched on: what a layer is assembled on top of.
+type Below = (Tree, BTreeSet<String>, generators::Inherited);
 
 impl Ctx<'_> {
-    fn run(&self, threads: usize) -> Result<Built, BuildError> {
+    fn run(&self, threads: usize, use_cache: bool) -> Result<Built, BuildError> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .map_err(|e| BuildError::Image(format!("cannot start {threads} threads ({e})")))?;
-        pool.install(|| self.run_in_pool())
+        pool.install(|| self.run_in_pool(use_cache))
     }
 
-    fn run_in_pool(&self) -> Result<Built, BuildError> {
-        let entries = self.read_packages()?;
-        let layer_entries = self.assemble(&entries)?;
-        let keys: Vec<&LayerKey> = layer_entries.keys().collect();
-        let written: Vec<Result<Layer, BuildError>> = keys
-            .par_iter()
-            .map(|k| {
-                write_layer(&layer_entries[*k], self.opts.compression, self.epoch)
-                    .map_err(|e| BuildError::Image(format!("layer {}: {e}", describe(k))))
-            })
-            .collect();
+    /// Take every layer the layer cache has; make the others, walking each architecture's
+    /// layer tree depth first so that only the current branch's files are in memory.
+    fn run_in_pool(&self, use_cache: bool) -> Result<Built, BuildError> {
         let mut layers = BTreeMap::new();
-        for (k, r) in keys.iter().zip(written) {
-            layers.insert((*k).clone(), r?);
+        if use_cache {
+            for (k, key) in &self.keys {
+                if let Some(hit) = self.layer_cache.get(key) {
+                    layers.insert(k.clone(), hit);
+                }
+            }
         }
-        let listings = layer_entries
-            .iter()
-            .map(|(k, es)| (k.clone(), es.iter().map(fingerprint).collect()))
+        let make: BTreeSet<&LayerKey> = self
+            .plan
+            .layers
+            .keys()
+            .filter(|k| !layers.contains_key(*k))
             .collect();
-        let files = sbom::layer_files(&layer_entries);
-        let (tags, layouts, sboms) = self.images(&layers, &files, &entries)?;
+        // A layer to make needs the files of every layer below it, cached or not.
+        let mut needed: BTreeSet<&LayerKey> = BTreeSet::new();
+        for k in &make {
+            let mut cur = Some(*k);
+            while let Some(c) = cur {
+                if !needed.insert(c) {
+                    break;
+                }
+                cur = self.plan.layers[c].below.as_ref();
+            }
+        }
+        let mut children: BTreeMap<Option<&LayerKey>, Vec<&LayerPlan>> = BTreeMap::new();
+        for k in &needed {
+            let lp = &self.plan.layers[*k];
+            children.entry(lp.below.as_ref()).or_default().push(lp);
+        }
+        let mut walk = Walk {
+            children: &children,
+            make: &make,
+            layers: &mut layers,
+            listings: BTreeMap::new(),
+        };
+        let root: Below = (
+            Tree::new(self.l.lock.merged_usr),
+            BTreeSet::new(),
+            generators::Inherited::default(),
+        );
+        for lp in children.get(&None).into_iter().flatten() {
+            self.visit(lp, &root, &mut walk)?;
+        }
+        let listings = walk.listings;
+        let (tags, layouts, sboms) = self.images(&layers)?;
         Ok(Built {
+            made: make.len(),
             layers,
             sboms,
             listings,
@@ -388,206 +479,207 @@ impl Ctx<'_> {
         })
     }
 
-    /// Read every (arch, package, declaring rule) once, in parallel.
-    fn read_packages(&self) -> Result<BTreeMap<ReadKey, PkgRead>, BuildError> {
-        let policy = &self.l.rules.defaults.files;
-        let mut jobs: BTreeMap<ReadKey, ReadJob> = BTreeMap::new();
-        for lp in self.plan.layers.values() {
-            for p in &lp.packages {
-                let key = (
-                    p.locked.arch.clone(),
-                    p.locked.name.clone(),
-                    p.declared.map(|(r, _)| r.name.clone()),
+    /// Assemble `lp` on `below`, store it if it is to be made, then do its children.
+    fn visit(
+        &self,
+        lp: &LayerPlan,
+        below: &Below,
+        walk: &mut Walk<'_, '_>,
+    ) -> Result<(), BuildError> {
+        let reads = self.read_layer(lp)?;
+        let mut state = below.clone();
+        let entries = self.assemble(lp, &mut state, &reads)?;
+        if walk.make.contains(&lp.key) {
+            let facts = package_facts(lp, &reads, &entries);
+            drop(reads);
+            if self.opts.check {
+                walk.listings.insert(
+                    lp.key.clone(),
+                    entries.par_iter().map(fingerprint).collect(),
                 );
-                jobs.entry(key).or_insert((p, lp));
+            }
+            let built = self
+                .layer_cache
+                .put(
+                    self.keys.get(&lp.key).map(String::as_str),
+                    &entries,
+                    self.opts.compression,
+                    self.epoch,
+                    facts,
+                )
+                .map_err(|e| BuildError::Image(format!("{}: {e}", describe(&lp.key))))?;
+            walk.layers.insert(lp.key.clone(), built);
+        }
+        drop(entries);
+        if let Some(kids) = walk.children.get(&Some(&lp.key)) {
+            for child in kids {
+                self.visit(child, &state, walk)?;
             }
         }
-        let list: Vec<(&ReadKey, &ReadJob)> = jobs.iter().collect();
-        let merged_usr = self.l.lock.merged_usr;
-        let results: Vec<Result<PkgRead, BuildError>> = list
+        Ok(())
+    }
+
+    /// Read a layer's packages, in parallel, in the plan's order.
+    fn read_layer<'p>(
+        &self,
+        lp: &'p LayerPlan<'p>,
+    ) -> Result<Vec<(&'p LockedPackage, PkgRead)>, BuildError> {
+        let results: Vec<Result<PkgRead, BuildError>> = lp
+            .packages
             .par_iter()
-            .map(|(_, (p, lp))| {
-                let (locked, declared) = (p.locked, p.declared);
-                let (include, setuid, drop, file) = match declared {
-                    Some((rule, pr)) => (
-                        pr.paths.as_deref(),
-                        pr.allow_setuid.as_slice(),
-                        pr.drop.as_slice(),
-                        rule.file.display().to_string(),
-                    ),
-                    None => (None, &[][..], &[][..], String::new()),
-                };
-                // `?/path` marks a pattern that may match nothing (architecture-specific).
-                let include: Option<Vec<String>> = include.map(|pats| {
-                    pats.iter()
-                        .map(|p| p.strip_prefix('?').unwrap_or(p).to_owned())
-                        .collect()
-                });
-                let required: Vec<&str> = declared
-                    .and_then(|(_, pr)| pr.paths.as_ref())
-                    .map(|pats| pats.iter().filter(|p| !p.starts_with('?')).map(String::as_str).collect())
-                    .unwrap_or_default();
-                let (include, exclude, keep): (Option<Vec<String>>, Vec<String>, &[String]) =
-                    if self.opts.whole_packages {
-                        (None, Vec::new(), &[])
-                    } else {
-                        let ex = policy.exclude.iter().chain(drop).cloned().collect();
-                        (include, ex, &policy.keep)
-                    };
-                let sel = Selection::new(include.as_deref(), &exclude, keep, setuid)
-                    .map_err(|e| BuildError::Config(format!("{file}: package {}: {e}", locked.name)))?;
-                let bytes = std::fs::read(self.cache.path(&locked.sha256)).map_err(|e| {
-                    BuildError::Package(format!(
-                        "{} {} ({}): cannot read its .deb from the cache ({e}); run `debless fetch`",
-                        locked.name, locked.version, locked.arch
-                    ))
-                })?;
-                // Hashing what is already in memory costs little next to decompressing
-                // it, and a flipped bit in the cache must not reach an image.
-                if bytes.len() as u64 != locked.size
-                    || crate::fetch::cache::sha256_hex(&bytes) != locked.sha256
-                {
-                    let _ = std::fs::remove_file(self.cache.path(&locked.sha256));
-                    return Err(BuildError::Package(format!(
-                        "{} {} ({}): the cached .deb does not match the lock's sha256 and was removed; run the build again to re-download it",
-                        locked.name, locked.version, locked.arch
-                    )));
-                }
-                let read_opts = ReadOptions {
-                    merged_usr,
-                    max_data_bytes: Some(max_data_bytes(locked.installed_size)),
-                };
-                let deb = read_deb(&bytes, &locked.name, &sel, &read_opts)
-                    .map_err(|e| {
-                        // An undeclared dependency has no rule of its own to fix: say
-                        // which rule brings it in.
-                        let hint = match declared {
-                            None => format!(
-                                " ({} is a dependency in {}: declare it there under [packages.{}] with `paths`/`allow_setuid`, or exclude it)",
-                                locked.name,
-                                lp.rule.file.display(),
-                                locked.name
-                            ),
-                            Some(_) => String::new(),
-                        };
-                        BuildError::Package(format!(
-                            "{} {} ({}): {e}{hint}",
-                            locked.name, locked.version, locked.arch
-                        ))
-                    })?;
-                if let Some(pat) = deb
-                    .unmatched
-                    .iter()
-                    .find(|p| !self.opts.whole_packages && required.contains(&p.as_str()))
-                {
-                    return Err(BuildError::Config(format!(
-                        "{file}: package {}: path {pat} matches nothing in {} {} ({}); fix or drop the pattern",
-                        locked.name, locked.name, locked.version, locked.arch
-                    )));
-                }
-                Ok(PkgRead {
-                    entries: deb.entries,
-                    control: deb.control,
-                    md5sums: deb.md5sums,
-                })
-            })
+            .map(|p| self.read_package(p, lp))
             .collect();
-        let mut out = BTreeMap::new();
-        for ((k, _), r) in list.into_iter().zip(results) {
-            out.insert(k.clone(), r?);
+        let mut out = Vec::with_capacity(results.len());
+        for (p, r) in lp.packages.iter().zip(results) {
+            out.push((p.locked, r?));
         }
         Ok(out)
     }
 
-    /// Merge each layer's packages on top of the layers below it, bottom first.
+    /// Read one package's selected entries for `lp`.
+    fn read_package(&self, p: &plan::LayerPackage, lp: &LayerPlan) -> Result<PkgRead, BuildError> {
+        let policy = &self.l.rules.defaults.files;
+        let merged_usr = self.l.lock.merged_usr;
+        let (locked, declared) = (p.locked, p.declared);
+        let (include, setuid, drop, file) = match declared {
+            Some((rule, pr)) => (
+                pr.paths.as_deref(),
+                pr.allow_setuid.as_slice(),
+                pr.drop.as_slice(),
+                rule.file.display().to_string(),
+            ),
+            None => (None, &[][..], &[][..], String::new()),
+        };
+        // `?/path` marks a pattern that may match nothing (architecture-specific).
+        let include: Option<Vec<String>> = include.map(|pats| {
+            pats.iter()
+                .map(|p| p.strip_prefix('?').unwrap_or(p).to_owned())
+                .collect()
+        });
+        let required: Vec<&str> = declared
+            .and_then(|(_, pr)| pr.paths.as_ref())
+            .map(|pats| {
+                pats.iter()
+                    .filter(|p| !p.starts_with('?'))
+                    .map(String::as_str)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (include, exclude, keep): (Option<Vec<String>>, Vec<String>, &[String]) =
+            if self.opts.whole_packages {
+                (None, Vec::new(), &[])
+            } else {
+                let ex = policy.exclude.iter().chain(drop).cloned().collect();
+                (include, ex, &policy.keep)
+            };
+        let sel = Selection::new(include.as_deref(), &exclude, keep, setuid)
+            .map_err(|e| BuildError::Config(format!("{file}: package {}: {e}", locked.name)))?;
+        let bytes = std::fs::read(self.cache.path(&locked.sha256)).map_err(|e| {
+            BuildError::Package(format!(
+                "{} {} ({}): cannot read its .deb from the cache ({e}); run `debless fetch`",
+                locked.name, locked.version, locked.arch
+            ))
+        })?;
+        // Hashing what is already in memory costs little next to decompressing
+        // it, and a flipped bit in the cache must not reach an image.
+        if bytes.len() as u64 != locked.size
+            || crate::fetch::cache::sha256_hex(&bytes) != locked.sha256
+        {
+            let _ = std::fs::remove_file(self.cache.path(&locked.sha256));
+            return Err(BuildError::Package(format!(
+                "{} {} ({}): the cached .deb does not match the lock's sha256 and was removed; run the build again to re-download it",
+                locked.name, locked.version, locked.arch
+            )));
+        }
+        let read_opts = ReadOptions {
+            merged_usr,
+            max_data_bytes: Some(max_data_bytes(locked.installed_size)),
+        };
+        let deb = read_deb(&bytes, &locked.name, &sel, &read_opts)
+            .map_err(|e| {
+                // An undeclared dependency has no rule of its own to fix: say
+                // which rule brings it in.
+                let hint = match declared {
+                    None => format!(
+                        " ({} is a dependency in {}: declare it there under [packages.{}] with `paths`/`allow_setuid`, or exclude it)",
+                        locked.name,
+                        lp.rule.file.display(),
+                        locked.name
+                    ),
+                    Some(_) => String::new(),
+                };
+                BuildError::Package(format!(
+                    "{} {} ({}): {e}{hint}",
+                    locked.name, locked.version, locked.arch
+                ))
+            })?;
+        if let Some(pat) = deb
+            .unmatched
+            .iter()
+            .find(|p| !self.opts.whole_packages && required.contains(&p.as_str()))
+        {
+            return Err(BuildError::Config(format!(
+                "{file}: package {}: path {pat} matches nothing in {} {} ({}); fix or drop the pattern",
+                locked.name, locked.name, locked.version, locked.arch
+            )));
+        }
+        Ok(PkgRead {
+            entries: deb.entries,
+            control: deb.control,
+            md5sums: deb.md5sums,
+        })
+    }
+
+    /// Merge `lp`'s packages and generated files on top of `below` (which becomes the
+    /// union including `lp`) and return the layer's entries.
     fn assemble(
         &self,
-        entries: &BTreeMap<ReadKey, PkgRead>,
-    ) -> Result<BTreeMap<LayerKey, Vec<Entry>>, BuildError> {
-        let mut trees: BTreeMap<LayerKey, (Tree, BTreeSet<String>, generators::Inherited)> =
-            BTreeMap::new();
-        let mut out = BTreeMap::new();
-        // Parents before children: repeat until every layer's `below` is done.
-        let mut todo: Vec<&LayerPlan> = self.plan.layers.values().collect();
-        while !todo.is_empty() {
-            let before = todo.len();
-            let mut next = Vec::new();
-            for lp in todo {
-                let (mut tree, mut links, inherited) = match &lp.below {
-                    None => (
-                        Tree::new(self.l.lock.merged_usr),
-                        BTreeSet::new(),
-                        generators::Inherited::default(),
-                    ),
-                    Some(b) => match trees.get(b) {
-                        Some(t) => t.clone(),
-                        None => {
-                            next.push(lp);
-                            continue;
-                        }
-                    },
-                };
-                let mut candidates = Vec::new();
-                let mut reads = Vec::new();
-                for p in &lp.packages {
-                    let key = (
-                        p.locked.arch.clone(),
-                        p.locked.name.clone(),
-                        p.declared.map(|(r, _)| r.name.clone()),
-                    );
-                    if let Some(r) = entries.get(&key) {
-                        candidates.extend(r.entries.iter().cloned());
-                        reads.push((p.locked, r));
-                    }
-                }
-                let inherited = generators::run(
-                    &generators::LayerInput {
-                        plan: lp,
-                        lock: &self.l.lock,
-                        lower: &tree,
-                        packages: &reads,
-                        mtime: self.epoch,
-                    },
-                    inherited,
-                    &mut candidates,
-                )
-                .map_err(|e| {
-                    BuildError::Image(format!(
-                        "{} ({}): {e}",
-                        describe(&lp.key),
-                        lp.rule.file.display()
-                    ))
-                })?;
-                if self.l.lock.merged_usr {
-                    candidates.extend(merged_links(&candidates, &mut links, self.epoch));
-                }
-                let layer = tree.add_layer(candidates, self.epoch).map_err(|e| {
-                    BuildError::Image(format!(
-                        "{} ({}): {e}",
-                        describe(&lp.key),
-                        lp.rule.file.display()
-                    ))
-                })?;
-                trees.insert(lp.key.clone(), (tree, links, inherited));
-                out.insert(lp.key.clone(), layer);
-            }
-            if next.len() == before {
-                return Err(BuildError::Image(
-                    "internal: layer dependencies do not form a tree".into(),
-                ));
-            }
-            todo = next;
+        lp: &LayerPlan,
+        below: &mut Below,
+        reads: &[(&LockedPackage, PkgRead)],
+    ) -> Result<Vec<Entry>, BuildError> {
+        let (tree, links, inherited) = below;
+        let mut candidates: Vec<Entry> = reads
+            .iter()
+            .flat_map(|(_, r)| r.entries.iter().cloned())
+            .collect();
+        let packages: Vec<(&LockedPackage, &PkgRead)> =
+            reads.iter().map(|(l, r)| (*l, r)).collect();
+        *inherited = generators::run(
+            &generators::LayerInput {
+                plan: lp,
+                lock: &self.l.lock,
+                lower: tree,
+                packages: &packages,
+                mtime: self.epoch,
+            },
+            *inherited,
+            &mut candidates,
+        )
+        .map_err(|e| {
+            BuildError::Image(format!(
+                "{} ({}): {e}",
+                describe(&lp.key),
+                lp.rule.file.display()
+            ))
+        })?;
+        if self.l.lock.merged_usr {
+            candidates.extend(merged_links(&candidates, links, self.epoch));
         }
-        Ok(out)
+        tree.add_layer(candidates, self.epoch).map_err(|e| {
+            BuildError::Image(format!(
+                "{} ({}): {e}",
+                describe(&lp.key),
+                lp.rule.file.display()
+            ))
+        })
     }
 
     /// Configs, manifests and indexes per image.
     #[allow(clippy::type_complexity)]
     fn images(
         &self,
-        layers: &BTreeMap<LayerKey, Layer>,
-        files: &sbom::LayerFiles,
-        reads: &BTreeMap<ReadKey, PkgRead>,
+        layers: &BTreeMap<LayerKey, BuiltLayer>,
     ) -> Result<
         (
             Vec<BuiltTag>,
@@ -651,8 +743,12 @@ impl Ctx<'_> {
                     let mut history = Vec::new();
                     let (mut tar_bytes, mut blob_bytes) = (0, 0);
                     for k in &tp.layers {
-                        let layer = &layers[k];
-                        layout.add_blob(Arc::clone(&layer.blob));
+                        let layer = &layers[k].info;
+                        layout.add_file_blob(
+                            &layer.digest,
+                            self.layer_cache.blob_path(&layer.digest),
+                            layer.size,
+                        );
                         refs.push(oci::LayerRef {
                             digest: layer.digest.clone(),
                             diff_id: layer.diff_id.clone(),
@@ -706,8 +802,7 @@ impl Ctx<'_> {
                             &sbom::Sources {
                                 lock,
                                 plan: self.plan,
-                                files,
-                                reads,
+                                layers,
                             },
                         ),
                         tool,
@@ -729,7 +824,11 @@ impl Ctx<'_> {
                         tag: tag.to_owned(),
                         arch: ip.arch.clone(),
                         digest: desc.digest.clone(),
-                        layers: tp.layers.iter().map(|k| layers[k].digest.clone()).collect(),
+                        layers: tp
+                            .layers
+                            .iter()
+                            .map(|k| layers[k].info.digest.clone())
+                            .collect(),
                         tar_bytes,
                         blob_bytes,
                     });
@@ -752,8 +851,9 @@ impl Ctx<'_> {
         Ok((tags_out, layouts, sboms))
     }
 
-    /// Write every layout (or archive) under `--out`; each one atomically.
-    fn write(&self, built: &Built) -> Result<Vec<PathBuf>, BuildError> {
+    /// Write every layout (or archive) under `--out`, each one atomically; an output
+    /// already up to date is left alone. Returns each output and whether it was written.
+    fn write(&self, built: &Built) -> Result<Vec<(PathBuf, bool)>, BuildError> {
         let out = &self.opts.out;
         std::fs::create_dir_all(out)
             .map_err(|e| BuildError::Image(format!("{}: cannot create ({e})", out.display())))?;
@@ -767,35 +867,43 @@ impl Ctx<'_> {
                 }
                 Format::OciArchive => {
                     let p = out.join(format!("{repo}.tar"));
-                    let r = layout.write_oci_archive(&p);
+                    let r = layout.write_oci_archive(&p).map(|()| true);
                     (p, r)
                 }
                 Format::DockerArchive => {
                     let p = out.join(format!("{repo}.docker.tar"));
-                    let r = layout.write_docker_archive(&p, docker);
+                    let r = layout.write_docker_archive(&p, docker).map(|()| true);
                     (p, r)
                 }
             };
-            r.map_err(|e| BuildError::Image(format!("{}: {e}", path.display())))?;
+            let changed = r.map_err(|e| BuildError::Image(format!("{}: {e}", path.display())))?;
             let sbom_dir = match &self.opts.sbom_dir {
                 Some(d) => d.join(repo),
                 None => out.join(format!("{repo}.spdx")),
             };
-            write_dir_atomically(
+            let sbom_changed = write_dir_atomically(
                 &sbom_dir,
                 built.sboms.get(repo).map(Vec::as_slice).unwrap_or(&[]),
             )?;
-            paths.push(path);
+            paths.push((path, changed || sbom_changed));
         }
         Ok(paths)
     }
 }
 
 /// Replace `dir` with a directory holding exactly `files`: written into a sibling temp
-/// directory first, so a failure leaves the old one intact.
-fn write_dir_atomically(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), BuildError> {
+/// directory first, so a failure leaves the old one intact. A directory already holding
+/// exactly those files is left alone; returns whether anything was written.
+fn write_dir_atomically(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<bool, BuildError> {
     let err =
         |e: std::io::Error| BuildError::Image(format!("{}: cannot write ({e})", dir.display()));
+    let same = std::fs::read_dir(dir).is_ok_and(|d| d.count() == files.len())
+        && files
+            .iter()
+            .all(|(name, bytes)| std::fs::read(dir.join(name)).is_ok_and(|b| b == *bytes));
+    if same {
+        return Ok(false);
+    }
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(err)?;
     let staging = tempfile::Builder::new()
@@ -810,7 +918,7 @@ fn write_dir_atomically(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), B
         .map_err(|e| BuildError::Image(e.to_string()))?;
     // Renamed into place: nothing left for the guard to delete.
     let _ = staging.keep();
-    Ok(())
+    Ok(true)
 }
 
 /// Top-level merged-/usr symlinks (`bin -> usr/bin`), each added by the first layer that
@@ -909,6 +1017,7 @@ fn compare(a: &Built, b: &Built, ta: usize, tb: usize) -> Result<(), BuildError>
                 describe(k)
             )));
         };
+        let (la, lb) = (&la.info, &lb.info);
         if la.digest != lb.digest || la.diff_id != lb.diff_id {
             let (ea, eb) = (&a.listings[k], &b.listings[k]);
             let first = ea
@@ -979,6 +1088,8 @@ pub fn max_data_bytes(installed_size_kib: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::{LayerInfo, write_layer};
+    use std::sync::Arc;
 
     fn built(content: &[u8]) -> Built {
         let entries = vec![
@@ -1013,9 +1124,23 @@ mod tests {
             rule: "static".into(),
         };
         let layer = write_layer(&entries, Compression::Gzip, 0).unwrap();
+        let info = LayerInfo {
+            digest: layer.digest,
+            diff_id: layer.diff_id,
+            size: layer.size,
+            tar_size: layer.tar_size,
+            compression: layer.compression,
+        };
         Built {
             sboms: BTreeMap::new(),
-            layers: BTreeMap::from([(key.clone(), layer)]),
+            made: 1,
+            layers: BTreeMap::from([(
+                key.clone(),
+                BuiltLayer {
+                    info,
+                    packages: BTreeMap::new(),
+                },
+            )]),
             listings: BTreeMap::from([(key, entries.iter().map(fingerprint).collect())]),
             tags: Vec::new(),
             layouts: Vec::new(),

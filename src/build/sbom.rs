@@ -6,34 +6,57 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 use super::PkgRead;
-use super::ReadKey;
-use super::plan::{LayerKey, Plan};
+use super::layer_cache::{BuiltLayer, PackageFacts};
+use super::plan::{LayerKey, LayerPlan, Plan};
 use crate::layer::{Entry, EntryKind};
 use crate::sbom::{SbomFile, SbomImage, SbomPackage};
-use crate::snapshot::lock::Lock;
+use crate::snapshot::lock::{Lock, LockedPackage};
 
-/// Each layer's regular files with their hashes, by package (origin), hashed once.
-pub(crate) type LayerFiles = BTreeMap<LayerKey, BTreeMap<String, Vec<SbomFile>>>;
-
-/// Hash every layer's files once, in parallel.
-pub(crate) fn layer_files(layers: &BTreeMap<LayerKey, Vec<Entry>>) -> LayerFiles {
-    let keys: Vec<&LayerKey> = layers.keys().collect();
-    let hashed: Vec<BTreeMap<String, Vec<SbomFile>>> = keys
+/// What the SBOM says about each package of a layer just assembled: its control fields,
+/// its licence text, and the regular files the layer ships from it (hashed in parallel).
+pub(crate) fn package_facts(
+    lp: &LayerPlan<'_>,
+    reads: &[(&LockedPackage, PkgRead)],
+    entries: &[Entry],
+) -> BTreeMap<String, PackageFacts> {
+    let hashed: Vec<(&str, SbomFile)> = entries
         .par_iter()
-        .map(|k| {
-            let mut by_origin: BTreeMap<String, Vec<SbomFile>> = BTreeMap::new();
-            for e in &layers[*k] {
-                if let EntryKind::File { data, .. } = &e.kind {
-                    by_origin
-                        .entry(e.origin.clone())
-                        .or_default()
-                        .push(SbomFile::new(&e.abs_path(), data));
-                }
+        .filter_map(|e| match &e.kind {
+            EntryKind::File { data, .. } => {
+                Some((e.origin.as_str(), SbomFile::new(&e.abs_path(), data)))
             }
-            by_origin
+            _ => None,
         })
         .collect();
-    keys.into_iter().cloned().zip(hashed).collect()
+    let mut files: BTreeMap<&str, Vec<SbomFile>> = BTreeMap::new();
+    for (origin, f) in hashed {
+        files.entry(origin).or_default().push(f);
+    }
+    let mut out = BTreeMap::new();
+    for p in &lp.packages {
+        let name = p.locked.name.as_str();
+        let read = reads.iter().find(|(l, _)| l.name == name).map(|(_, r)| r);
+        let control = read.map(|r| r.control.as_str()).unwrap_or_default();
+        // The licence text as the package ships it, even where the image keeps it.
+        let copyright_path = format!("usr/share/doc/{name}/copyright");
+        let copyright = read
+            .and_then(|r| r.entries.iter().find(|e| e.path == copyright_path))
+            .and_then(|e| match &e.kind {
+                EntryKind::File { data, .. } => String::from_utf8(data.to_vec()).ok(),
+                _ => None,
+            });
+        out.insert(
+            name.to_owned(),
+            PackageFacts {
+                maintainer: field(control, "Maintainer"),
+                homepage: field(control, "Homepage"),
+                description: field(control, "Description"),
+                copyright,
+                files: files.remove(name).unwrap_or_default(),
+            },
+        );
+    }
+    out
 }
 
 fn field(control: &str, name: &str) -> Option<String> {
@@ -49,8 +72,7 @@ fn field(control: &str, name: &str) -> Option<String> {
 pub(crate) struct Sources<'a> {
     pub lock: &'a Lock,
     pub plan: &'a Plan<'a>,
-    pub files: &'a LayerFiles,
-    pub reads: &'a BTreeMap<ReadKey, PkgRead>,
+    pub layers: &'a BTreeMap<LayerKey, BuiltLayer>,
 }
 
 /// The SBOM input for one image (the layers of one tag on one architecture).
@@ -61,32 +83,14 @@ pub(crate) fn image_input(
     layers: &[LayerKey],
     src: &Sources<'_>,
 ) -> SbomImage {
-    let (lock, plan, files, reads) = (src.lock, src.plan, src.files, src.reads);
+    let (lock, plan) = (src.lock, src.plan);
     let mut packages = Vec::new();
     for k in layers {
         let lp = &plan.layers[k];
+        let facts = &src.layers[k].packages;
         for p in &lp.packages {
             let l = p.locked;
-            let key = (
-                l.arch.clone(),
-                l.name.clone(),
-                p.declared.map(|(r, _)| r.name.clone()),
-            );
-            let read = reads.get(&key);
-            let control = read.map(|r| r.control.as_str()).unwrap_or_default();
-            // The licence text as the package ships it, even where the image keeps it.
-            let copyright_path = format!("usr/share/doc/{}/copyright", l.name);
-            let copyright = read
-                .and_then(|r| r.entries.iter().find(|e| e.path == copyright_path))
-                .and_then(|e| match &e.kind {
-                    EntryKind::File { data, .. } => String::from_utf8(data.to_vec()).ok(),
-                    _ => None,
-                });
-            let shipped = files
-                .get(k)
-                .and_then(|by| by.get(&l.name))
-                .cloned()
-                .unwrap_or_default();
+            let f = facts.get(&l.name);
             packages.push(SbomPackage {
                 name: l.name.clone(),
                 version: l.version.clone(),
@@ -95,11 +99,11 @@ pub(crate) fn image_input(
                 source_version: l.source_version.clone(),
                 deb_sha256: l.sha256.clone(),
                 download_url: None,
-                maintainer: field(control, "Maintainer"),
-                homepage: field(control, "Homepage"),
-                description: field(control, "Description"),
-                copyright,
-                files: shipped,
+                maintainer: f.and_then(|f| f.maintainer.clone()),
+                homepage: f.and_then(|f| f.homepage.clone()),
+                description: f.and_then(|f| f.description.clone()),
+                copyright: f.and_then(|f| f.copyright.clone()),
+                files: f.map(|f| f.files.clone()).unwrap_or_default(),
             });
         }
     }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::layout::{split_output, to_json};
-use super::{Descriptor, LAYER_TAR_MEDIA_TYPE, LayerRef, Layout, OciError, io_err};
+use super::layout::{digest_of, split_output, to_json};
+use super::{Blob, Descriptor, LAYER_TAR_MEDIA_TYPE, LayerRef, Layout, OciError, io_err};
 use crate::layer::tar::{Header, Kind, TarWriter};
 use crate::layer::{Compression, Entry, EntryKind, write_tar};
 
@@ -29,7 +29,7 @@ enum Member<'a> {
     /// Bytes stored as they are (configs, manifest.json).
     Bytes(Arc<Vec<u8>>),
     /// A layer blob, stored uncompressed.
-    Layer(&'a LayerRef, &'a [u8]),
+    Layer(&'a LayerRef, Arc<Vec<u8>>),
 }
 
 impl Layout {
@@ -41,7 +41,12 @@ impl Layout {
             Entry::dir("blobs", 0, origin),
             Entry::dir("blobs/sha256", 0, origin),
         ];
-        for (rel, data) in self.files() {
+        for (rel, blob) in self.files() {
+            // index.json and oci-layout are in memory; file blobs are checked as read.
+            let data = match &blob {
+                Blob::Bytes(b) => Arc::clone(b),
+                Blob::File { .. } => blob.load(&digest_of(&rel))?,
+            };
             entries.push(Entry {
                 path: rel,
                 kind: EntryKind::File {
@@ -91,10 +96,7 @@ impl Layout {
                 // Named by diff_id: the file is the uncompressed tar, which docker checks
                 // against rootfs.diff_ids.
                 let name = format!("{}.tar", hex_part(&l.diff_id));
-                members.insert(
-                    name.clone(),
-                    Member::Layer(l, self.stored(&l.digest)?.as_slice()),
-                );
+                members.insert(name.clone(), Member::Layer(l, self.stored(&l.digest)?));
                 layers.push(name);
             }
             manifest.push(DockerManifest {
@@ -140,10 +142,13 @@ impl Layout {
     }
 
     /// A blob that the layout's own bookkeeping says is present.
-    fn stored(&self, digest: &str) -> Result<&Arc<Vec<u8>>, OciError> {
-        self.blobs.get(digest).ok_or_else(|| OciError::NotAnImage {
-            digest: digest.to_string(),
-        })
+    fn stored(&self, digest: &str) -> Result<Arc<Vec<u8>>, OciError> {
+        self.blobs
+            .get(digest)
+            .ok_or_else(|| OciError::NotAnImage {
+                digest: digest.to_string(),
+            })?
+            .load(digest)
     }
 }
 

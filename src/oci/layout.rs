@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -18,11 +19,61 @@ use super::{
 /// Content of the `oci-layout` file.
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
+/// Where a blob's bytes are: in memory, or in a file (a cached layer, never loaded whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blob {
+    /// The bytes themselves.
+    Bytes(Arc<Vec<u8>>),
+    /// A file holding them (content-addressed: its name is trusted only after hashing).
+    File {
+        /// Where it is.
+        path: PathBuf,
+        /// Its length.
+        size: u64,
+    },
+}
+
+impl Blob {
+    /// Its length in bytes.
+    pub fn size(&self) -> u64 {
+        match self {
+            Blob::Bytes(b) => b.len() as u64,
+            Blob::File { size, .. } => *size,
+        }
+    }
+
+    /// The bytes, read and checked against `digest` if they live in a file.
+    pub fn load(&self, digest: &str) -> Result<Arc<Vec<u8>>, OciError> {
+        match self {
+            Blob::Bytes(b) => Ok(Arc::clone(b)),
+            Blob::File { path, .. } => {
+                let bytes = fs::read(path).map_err(io_err(path, "cannot read the blob"))?;
+                check_file_digest(path, digest, &sha256_digest(&bytes))?;
+                Ok(Arc::new(bytes))
+            }
+        }
+    }
+}
+
+/// A cached blob whose bytes no longer hash to its name is removed, so the next build
+/// makes it again.
+fn check_file_digest(path: &Path, want: &str, got: &str) -> Result<(), OciError> {
+    if want == got {
+        return Ok(());
+    }
+    let _ = fs::remove_file(path);
+    Err(OciError::CorruptBlob {
+        path: path.to_path_buf(),
+        digest: want.to_string(),
+        actual: got.to_string(),
+    })
+}
+
 /// An in-memory OCI image layout being assembled.
 #[derive(Clone, Default)]
 pub struct Layout {
     /// Blobs by digest (`sha256:<hex>`).
-    pub(super) blobs: BTreeMap<String, Arc<Vec<u8>>>,
+    pub(super) blobs: BTreeMap<String, Blob>,
     /// What each image manifest added here refers to, by manifest digest; docker archives
     /// need it and re-parsing our own JSON would be a detour.
     pub(super) images: BTreeMap<String, ImageRecord>,
@@ -59,13 +110,26 @@ impl Layout {
     /// them once.
     pub fn add_blob(&mut self, bytes: Arc<Vec<u8>>) -> String {
         let digest = sha256_digest(&bytes);
-        self.blobs.entry(digest.clone()).or_insert(bytes);
+        self.blobs
+            .entry(digest.clone())
+            .or_insert(Blob::Bytes(bytes));
         digest
     }
 
-    /// A stored blob by digest.
+    /// Store a blob kept in a file, by the digest its writer computed (checked when the
+    /// layout is written).
+    pub fn add_file_blob(&mut self, digest: &str, path: PathBuf, size: u64) {
+        self.blobs
+            .entry(digest.to_string())
+            .or_insert(Blob::File { path, size });
+    }
+
+    /// A stored in-memory blob by digest (configs and manifests are always in memory).
     pub fn blob(&self, digest: &str) -> Option<&Arc<Vec<u8>>> {
-        self.blobs.get(digest)
+        match self.blobs.get(digest) {
+            Some(Blob::Bytes(b)) => Some(b),
+            _ => None,
+        }
     }
 
     /// Add an image's config and manifest blobs (its layer blobs must already be here).
@@ -85,12 +149,12 @@ impl Layout {
                     digest: l.digest.clone(),
                 });
             };
-            if blob.len() as u64 != l.size {
+            if blob.size() != l.size {
                 return Err(OciError::BlobSizeMismatch {
                     image: name,
                     digest: l.digest.clone(),
                     declared: l.size,
-                    actual: blob.len() as u64,
+                    actual: blob.size(),
                 });
             }
             if !is_sha256_digest(&l.diff_id) {
@@ -170,8 +234,10 @@ impl Layout {
 
     /// Write the layout into directory `dir`, replacing a previous layout there atomically:
     /// the new tree is built in a sibling temporary directory and renamed into place, so a
-    /// failure leaves the old layout intact and no temporary directory behind.
-    pub fn write_dir(&self, dir: &Path) -> Result<(), OciError> {
+    /// failure leaves the old layout intact and no temporary directory behind. A layout
+    /// already there with exactly these files (every blob re-hashed) is left alone:
+    /// returns whether anything was written.
+    pub fn write_dir(&self, dir: &Path) -> Result<bool, OciError> {
         let (parent, name) = split_output(dir)?;
         let existing = match fs::symlink_metadata(dir) {
             Ok(meta) => Some(meta),
@@ -188,6 +254,10 @@ impl Layout {
                 });
             }
         }
+        let files = self.files();
+        if existing.is_some() && is_written_at(&files, dir) {
+            return Ok(false);
+        }
 
         let staging = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
@@ -197,10 +267,19 @@ impl Layout {
         let blobs_dir = staging.path().join("blobs/sha256");
         fs::create_dir_all(&blobs_dir)
             .map_err(io_err(&blobs_dir, "cannot create the blob directory"))?;
-        for (rel, bytes) in self.files() {
-            let path = staging.path().join(&rel);
-            fs::write(&path, &*bytes).map_err(io_err(&path, "cannot write"))?;
-        }
+        let written: Vec<Result<(), OciError>> = files
+            .par_iter()
+            .map(|(rel, blob)| {
+                let path = staging.path().join(rel);
+                match blob {
+                    Blob::Bytes(bytes) => {
+                        fs::write(&path, &**bytes).map_err(io_err(&path, "cannot write"))
+                    }
+                    Blob::File { path: from, .. } => copy_checked(from, &path, &digest_of(rel)),
+                }
+            })
+            .collect();
+        written.into_iter().collect::<Result<(), OciError>>()?;
         // tempdir creates 0700; a layout is meant to be read by other tools and users.
         fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))
             .map_err(io_err(staging.path(), "cannot set permissions"))?;
@@ -208,12 +287,12 @@ impl Layout {
         replace_dir(staging.path(), dir, existing.is_some())?;
         // Renamed away: nothing left for the guard to delete.
         let _ = staging.keep();
-        Ok(())
+        Ok(true)
     }
 
-    /// Every file of the layout as (relative path, bytes): `oci-layout`, `index.json`,
+    /// Every file of the layout as (relative path, blob): `oci-layout`, `index.json`,
     /// `blobs/sha256/<hex>`, in path order.
-    pub(super) fn files(&self) -> Vec<(String, Arc<Vec<u8>>)> {
+    pub(super) fn files(&self) -> Vec<(String, Blob)> {
         let manifests: Vec<Descriptor> = self.tags.values().cloned().collect();
         let index = to_json(&IndexJson {
             schema_version: 2,
@@ -221,14 +300,17 @@ impl Layout {
             manifests: &manifests,
             annotations: &BTreeMap::new(),
         });
-        let mut files: Vec<(String, Arc<Vec<u8>>)> = self
+        let mut files: Vec<(String, Blob)> = self
             .blobs
             .iter()
-            .map(|(digest, bytes)| (blob_path(digest), bytes.clone()))
+            .map(|(digest, blob)| (blob_path(digest), blob.clone()))
             .collect();
-        files.push(("index.json".to_string(), Arc::new(index)));
-        files.push(("oci-layout".to_string(), Arc::new(OCI_LAYOUT.to_vec())));
-        files.sort();
+        files.push(("index.json".to_string(), Blob::Bytes(Arc::new(index))));
+        files.push((
+            "oci-layout".to_string(),
+            Blob::Bytes(Arc::new(OCI_LAYOUT.to_vec())),
+        ));
+        files.sort_by(|a, b| a.0.cmp(&b.0));
         files
     }
 
@@ -313,6 +395,67 @@ pub fn replace_dir(new: &Path, dir: &Path, exists: bool) -> Result<(), OciError>
         return Err(io_err(dir, "cannot move the new layout into place")(e));
     }
     Ok(())
+}
+
+/// The digest a layout path `blobs/sha256/<hex>` names (empty for other files).
+pub(super) fn digest_of(rel: &str) -> String {
+    rel.strip_prefix("blobs/sha256/")
+        .map(|h| format!("sha256:{h}"))
+        .unwrap_or_default()
+}
+
+/// Copy a file blob, hashing it on the way: a cached blob that does not hash to its
+/// digest never reaches an image (and is removed from the cache).
+fn copy_checked(from: &Path, to: &Path, digest: &str) -> Result<(), OciError> {
+    use std::io::{Read, Write};
+    let mut src = fs::File::open(from).map_err(io_err(from, "cannot read the blob"))?;
+    let mut dst = fs::File::create(to).map_err(io_err(to, "cannot write"))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = src
+            .read(&mut buf)
+            .map_err(io_err(from, "cannot read the blob"))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        dst.write_all(&buf[..n])
+            .map_err(io_err(to, "cannot write"))?;
+    }
+    let got = format!("sha256:{}", hex::encode(hasher.finalize()));
+    check_file_digest(from, digest, &got)
+}
+
+/// Does `dir` already hold exactly `files`? Every blob is re-hashed (in parallel), so a
+/// damaged output is rewritten rather than trusted; any doubt answers no.
+fn is_written_at(files: &[(String, Blob)], dir: &Path) -> bool {
+    let Ok(present) = fs::read_dir(dir.join("blobs/sha256")) else {
+        return false;
+    };
+    let present: std::collections::BTreeSet<String> = present
+        .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
+        .map(|n| format!("blobs/sha256/{n}"))
+        .collect();
+    let wanted: std::collections::BTreeSet<String> = files
+        .iter()
+        .map(|(rel, _)| rel.clone())
+        .filter(|rel| rel.starts_with("blobs/"))
+        .collect();
+    if present != wanted {
+        return false;
+    }
+    files.par_iter().all(|(rel, blob)| {
+        let path = dir.join(rel);
+        match blob {
+            Blob::Bytes(bytes) => fs::read(&path).is_ok_and(|b| b == **bytes),
+            Blob::File { size, .. } => {
+                fs::metadata(&path).is_ok_and(|m| m.len() == *size)
+                    && crate::fetch::cache::hash_file(&path)
+                        .is_ok_and(|h| format!("sha256:{h}") == digest_of(rel))
+            }
+        }
+    })
 }
 
 /// Does `dir` have no entries?

@@ -16,7 +16,7 @@ pub use image::{
     CONFIG_MEDIA_TYPE, Config, Descriptor, History, INDEX_MEDIA_TYPE, Image, LAYER_TAR_MEDIA_TYPE,
     LayerRef, MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION,
 };
-pub use layout::{Layout, replace_dir, sha256_digest};
+pub use layout::{Blob, Layout, replace_dir, sha256_digest};
 pub use platform::{Platform, platform_for};
 
 /// Why an image could not be assembled or written.
@@ -131,6 +131,19 @@ pub enum OciError {
     NotALayout {
         /// The output directory.
         path: PathBuf,
+    },
+    /// A cached blob no longer hashes to its digest (it was removed).
+    #[error(
+        "{}: cached blob {digest} hashes to {actual}; it was removed: run the build again to remake it",
+        path.display()
+    )]
+    CorruptBlob {
+        /// The file.
+        path: PathBuf,
+        /// What it should hash to.
+        digest: String,
+        /// What it hashes to.
+        actual: String,
     },
     /// Writing an archive's tar stream failed.
     #[error("{}: {source}", path.display())]

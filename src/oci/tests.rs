@@ -254,8 +254,8 @@ fn index_json_lists_tags_in_name_order() {
     layout.tag(&amd, "0-first");
     layout.tag(&amd, "latest"); // moves the tag
     let files = layout.files();
-    let (_, bytes) = files.iter().find(|(p, _)| p == "index.json").unwrap();
-    let v: Value = serde_json::from_slice(bytes).unwrap();
+    let (_, blob) = files.iter().find(|(p, _)| p == "index.json").unwrap();
+    let v: Value = serde_json::from_slice(&blob.load("").unwrap()).unwrap();
     assert_eq!(v["schemaVersion"], 2);
     assert_eq!(v["mediaType"], INDEX_MEDIA_TYPE);
     let names: Vec<&str> = v["manifests"]

@@ -49,7 +49,7 @@ pub struct SbomPackage {
 
 /// One regular file a package ships. SPDX requires a file's SHA1 (and the package
 /// verification code is made of them), so a file carries both hashes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SbomFile {
     /// Image path, with its leading `/`.
     pub path: String,

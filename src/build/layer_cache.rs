@@ -1,0 +1,251 @@
+//! The layer cache: a finished layer, found again by the digest of everything that went
+//! into it, so an unchanged layer is never read, assembled or compressed twice.
+//!
+//! A layer's key hashes the tool binary itself (any code change invalidates everything),
+//! the compression, the mtime clamp, the lock's /usr layout, `--whole-packages`,
+//! `rules/defaults.toml`, the bytes of the rule file that adds the layer, each package's
+//! name, version and .deb sha256 with the bytes of the rule file that declares its paths,
+//! and the key of the layer below (whose files the layer's whiteouts and generators see).
+//! The blob sits in the content-addressed store next to the .debs (`sha256/<hex>`); the
+//! entry `layers/<key>.json` holds its digests and what the SBOM says about its packages.
+//! Both are written to a temporary name and renamed, blob first: an entry never points
+//! at a half-written blob. A blob is re-hashed whenever it is copied into an image.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+
+use super::plan::{LayerKey, LayerPlan, Plan};
+use crate::layer::{Compression, Entry, LayerError, LayerInfo, write_layer_to};
+use crate::sbom::SbomFile;
+
+/// Bumped when the entry format changes.
+const FORMAT: &str = "debless-layer-cache-1";
+
+/// What the SBOM needs to know about one package of a layer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PackageFacts {
+    /// `Maintainer:` of its control file.
+    pub maintainer: Option<String>,
+    /// `Homepage:`.
+    pub homepage: Option<String>,
+    /// `Description:` (first line).
+    pub description: Option<String>,
+    /// Its copyright file as shipped.
+    pub copyright: Option<String>,
+    /// The regular files the layer ships from it, hashed.
+    pub files: Vec<SbomFile>,
+}
+
+/// A finished layer: its blob's identity and its packages' SBOM facts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct BuiltLayer {
+    /// Digests and sizes of the blob.
+    pub info: LayerInfo,
+    /// By package name.
+    pub packages: BTreeMap<String, PackageFacts>,
+}
+
+/// Everything outside the plan that changes a layer's bytes.
+pub(crate) struct KeyInputs<'a> {
+    /// `sha256:<hex>` of the running binary.
+    pub tool: &'a str,
+    /// Layer compression.
+    pub compression: Compression,
+    /// The mtime clamp.
+    pub epoch: u64,
+    /// The lock's merged-/usr setting.
+    pub merged_usr: bool,
+    /// `--whole-packages`.
+    pub whole_packages: bool,
+    /// `sha256:<hex>` of `rules/defaults.toml`.
+    pub defaults: &'a str,
+}
+
+/// `sha256:<hex>` of the running executable, or `None` when it cannot be read (then
+/// nothing is cached: a layer from another build of the tool could differ).
+pub(crate) fn tool_digest() -> Option<&'static str> {
+    static DIGEST: OnceLock<Option<String>> = OnceLock::new();
+    DIGEST
+        .get_or_init(|| {
+            let exe = std::env::current_exe().ok()?;
+            let hex = crate::fetch::cache::hash_file(&exe).ok()?;
+            Some(format!("sha256:{hex}"))
+        })
+        .as_deref()
+}
+
+/// The key of every layer of `plan`.
+pub(crate) fn keys(plan: &Plan<'_>, inputs: &KeyInputs<'_>) -> BTreeMap<LayerKey, String> {
+    let mut out: BTreeMap<LayerKey, String> = BTreeMap::new();
+    // Parents before children; `plan::plan` guarantees `below` exists and is acyclic.
+    let mut todo: Vec<&LayerPlan> = plan.layers.values().collect();
+    while !todo.is_empty() {
+        let before = todo.len();
+        todo.retain(|lp| {
+            let below = match &lp.below {
+                None => None,
+                Some(b) => match out.get(b) {
+                    Some(k) => Some(k.clone()),
+                    None => return true,
+                },
+            };
+            out.insert(lp.key.clone(), key_of(lp, below.as_deref(), inputs));
+            false
+        });
+        if todo.len() == before {
+            break;
+        }
+    }
+    out
+}
+
+fn key_of(lp: &LayerPlan<'_>, below: Option<&str>, k: &KeyInputs<'_>) -> String {
+    let mut h = Sha256::new();
+    let mut line = |name: &str, value: &str| {
+        h.update(name.as_bytes());
+        h.update(b"=");
+        h.update(value.as_bytes());
+        h.update(b"\n");
+    };
+    line("format", FORMAT);
+    line("tool", k.tool);
+    line("compression", k.compression.name());
+    line("epoch", &k.epoch.to_string());
+    line("merged_usr", &k.merged_usr.to_string());
+    line("whole_packages", &k.whole_packages.to_string());
+    line("defaults", k.defaults);
+    line("below", below.unwrap_or("-"));
+    line("arch", lp.key.arch());
+    line("layer", &format!("{:?}", lp.key));
+    line("rule", &format!("{} {}", lp.rule.name, lp.rule.digest));
+    for p in &lp.packages {
+        let l = p.locked;
+        line(
+            "package",
+            &format!(
+                "{} {} {} {} {}",
+                l.name, l.version, l.arch, l.sha256, l.installed_size
+            ),
+        );
+        if let Some((rule, _)) = p.declared {
+            line("declared", &format!("{} {}", rule.name, rule.digest));
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+/// The layer cache under a cache directory.
+pub(crate) struct LayerCache {
+    dir: PathBuf,
+}
+
+impl LayerCache {
+    /// The cache under `cache_dir` (`layers/` and the shared `sha256/`).
+    pub fn new(cache_dir: &Path) -> LayerCache {
+        LayerCache {
+            dir: cache_dir.to_path_buf(),
+        }
+    }
+
+    /// Where a blob lives.
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        self.dir
+            .join("sha256")
+            .join(digest.strip_prefix("sha256:").unwrap_or(digest))
+    }
+
+    fn entry_path(&self, key: &str) -> PathBuf {
+        self.dir.join("layers").join(format!("{key}.json"))
+    }
+
+    /// The layer stored under `key`, if its entry parses and its blob is there at the
+    /// right size (the bytes are checked when copied into an image).
+    pub fn get(&self, key: &str) -> Option<BuiltLayer> {
+        let bytes = std::fs::read(self.entry_path(key)).ok()?;
+        let layer: BuiltLayer = serde_json::from_slice(&bytes).ok()?;
+        let meta = std::fs::metadata(self.blob_path(&layer.info.digest)).ok()?;
+        (meta.len() == layer.info.size).then_some(layer)
+    }
+
+    /// Compress `entries` straight into the blob store and record the layer under `key`
+    /// (`None`: caching is off; the blob is stored all the same, for the image to copy).
+    pub fn put(
+        &self,
+        key: Option<&str>,
+        entries: &[Entry],
+        compression: Compression,
+        clamp_mtime: u64,
+        packages: BTreeMap<String, PackageFacts>,
+    ) -> Result<BuiltLayer, LayerCacheError> {
+        let blobs = self.dir.join("sha256");
+        let io = |path: &Path, what: &'static str| {
+            let path = path.to_path_buf();
+            move |source| LayerCacheError::Io { path, what, source }
+        };
+        std::fs::create_dir_all(&blobs).map_err(io(&blobs, "cannot create"))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".layer-")
+            .tempfile_in(&blobs)
+            .map_err(io(&blobs, "cannot create a temporary file in"))?;
+        let file = std::io::BufWriter::with_capacity(1 << 20, tmp);
+        let (file, info) =
+            write_layer_to(entries, compression, clamp_mtime, file).map_err(|e| match e {
+                // Most likely the disk: name the directory rather than the compressor.
+                LayerError::Write { source, .. } => LayerCacheError::Io {
+                    path: blobs.clone(),
+                    what: "cannot write a layer into",
+                    source,
+                },
+                e => LayerCacheError::Layer(e),
+            })?;
+        let tmp = file.into_inner().map_err(|e| LayerCacheError::Io {
+            path: blobs.clone(),
+            what: "cannot write a layer into",
+            source: e.into_error(),
+        })?;
+        let blob = self.blob_path(&info.digest);
+        tmp.persist(&blob)
+            .map_err(|e| io(&blob, "cannot store the layer blob at")(e.error))?;
+        let layer = BuiltLayer { info, packages };
+        let Some(key) = key else {
+            return Ok(layer);
+        };
+        let dir = self.dir.join("layers");
+        std::fs::create_dir_all(&dir).map_err(io(&dir, "cannot create"))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".entry-")
+            .tempfile_in(&dir)
+            .map_err(io(&dir, "cannot create a temporary file in"))?;
+        // Plain structs of strings and numbers: serialising cannot fail.
+        let json = serde_json::to_vec(&layer).expect("layer entries always serialise");
+        tmp.write_all(&json)
+            .map_err(io(&dir, "cannot write into"))?;
+        let entry = self.entry_path(key);
+        tmp.persist(&entry)
+            .map_err(|e| io(&entry, "cannot store the layer entry at")(e.error))?;
+        Ok(layer)
+    }
+}
+
+/// Why a layer could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LayerCacheError {
+    /// The tar or compressor failed.
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    /// The cache directory could not be written.
+    #[error("{what} {} ({source}); check the cache directory (--cache-dir) has room and is writable", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
