@@ -231,6 +231,31 @@ impl LayerCache {
     }
 }
 
+impl LayerCache {
+    fn sbom_path(&self, key: &str) -> PathBuf {
+        self.dir.join("sboms").join(format!("{key}.spdx.json"))
+    }
+
+    /// A document stored under `key`.
+    pub fn get_sbom(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.sbom_path(key)).ok()
+    }
+
+    /// Store a document under `key` (temporary file and rename). Best effort: a document
+    /// that cannot be cached is made again next time.
+    pub fn put_sbom(&self, key: &str, bytes: &[u8]) {
+        let path = self.sbom_path(key);
+        let Some(dir) = path.parent() else { return };
+        let stored = std::fs::create_dir_all(dir).and_then(|()| {
+            let mut tmp = tempfile::Builder::new().prefix(".sbom-").tempfile_in(dir)?;
+            tmp.write_all(bytes)?;
+            tmp.persist(&path).map_err(|e| e.error)?;
+            Ok(())
+        });
+        drop(stored);
+    }
+}
+
 /// Why a layer could not be stored.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LayerCacheError {

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use sha2::Digest;
 
 use crate::deb::{MERGED_DIRS, ReadOptions, Selection, Tree, read_deb};
 use crate::fetch::cache::Cache;
@@ -404,6 +405,26 @@ struct Walk<'w, 'p> {
     listings: BTreeMap<LayerKey, Vec<(String, String)>>,
 }
 
+/// An image document to write: where, and what it describes.
+struct ImageDoc {
+    repo: String,
+    file: String,
+    name: String,
+    digest: String,
+    platform: String,
+    layers: Vec<LayerKey>,
+}
+
+/// An index document: where, and which image documents it refers to.
+struct IndexDoc {
+    repo: String,
+    file: String,
+    name: String,
+    digest: String,
+    /// Positions in the image documents.
+    members: Vec<usize>,
+}
+
 /// One image repository ready to write: its name, layout, and docker-archive entries.
 type ImageOut = (String, Layout, Vec<(Vec<String>, Descriptor)>);
 
@@ -468,7 +489,7 @@ impl Ctx<'_> {
             self.visit(lp, &root, &mut walk)?;
         }
         let listings = walk.listings;
-        let (tags, layouts, sboms) = self.images(&layers)?;
+        let (tags, layouts, sboms) = self.images(&layers, use_cache)?;
         Ok(Built {
             made: make.len(),
             layers,
@@ -680,6 +701,7 @@ impl Ctx<'_> {
     fn images(
         &self,
         layers: &BTreeMap<LayerKey, BuiltLayer>,
+        use_cache: bool,
     ) -> Result<
         (
             Vec<BuiltTag>,
@@ -698,8 +720,8 @@ impl Ctx<'_> {
         }
         let mut tags_out = Vec::new();
         let mut layouts = Vec::new();
-        let mut sboms = BTreeMap::new();
-        let tool = env!("CARGO_PKG_VERSION");
+        let mut image_docs: Vec<ImageDoc> = Vec::new();
+        let mut index_docs: Vec<IndexDoc> = Vec::new();
         for (image, plans) in by_image {
             let mut layout = Layout::new();
             let mut docker = Vec::new();
@@ -725,10 +747,9 @@ impl Ctx<'_> {
                 annotations.insert("org.opencontainers.image.source".to_owned(), src.clone());
             }
             let tag_names: Vec<&str> = plans[0].tags.iter().map(|t| t.tag.as_str()).collect();
-            let mut docs: Vec<(String, Vec<u8>)> = Vec::new();
             for tag in tag_names {
                 let mut per_arch = Vec::new();
-                let mut platform_docs = Vec::new();
+                let mut members = Vec::new();
                 for ip in &plans {
                     let Some(tp) = ip.tags.iter().find(|t| t.tag == tag) else {
                         continue;
@@ -793,31 +814,19 @@ impl Ctx<'_> {
                         .add_image(&img)
                         .map_err(|e| BuildError::Image(format!("{repo}:{tag}-{}: {e}", ip.arch)))?;
                     layout.tag(&desc, &format!("{tag}-{}", ip.arch));
-                    let doc = crate::sbom::image_sbom(
-                        &sbom::image_input(
-                            &format!("{repo}:{tag}-{}", ip.arch),
-                            &desc.digest,
-                            &created,
-                            &tp.layers,
-                            &sbom::Sources {
-                                lock,
-                                plan: self.plan,
-                                layers,
-                            },
-                        ),
-                        tool,
-                    );
-                    docs.push((
-                        format!("{tag}-{}.spdx.json", ip.arch),
-                        crate::sbom::to_json(&doc),
-                    ));
-                    platform_docs.push((
-                        desc.platform
+                    members.push(image_docs.len());
+                    image_docs.push(ImageDoc {
+                        repo: repo.clone(),
+                        file: format!("{tag}-{}.spdx.json", ip.arch),
+                        name: format!("{repo}:{tag}-{}", ip.arch),
+                        digest: desc.digest.clone(),
+                        platform: desc
+                            .platform
                             .as_ref()
                             .map(|p| p.to_string())
                             .unwrap_or_default(),
-                        doc,
-                    ));
+                        layers: tp.layers.clone(),
+                    });
                     docker.push((vec![format!("{repo}:{tag}-{}", ip.arch)], desc.clone()));
                     tags_out.push(BuiltTag {
                         image: image.to_owned(),
@@ -836,19 +845,117 @@ impl Ctx<'_> {
                 }
                 let index = layout.add_index(&per_arch, annotations.clone());
                 layout.tag(&index, tag);
-                let doc = crate::sbom::index_sbom(
-                    &format!("{repo}:{tag}"),
-                    &index.digest,
-                    &created,
-                    &platform_docs,
-                    tool,
-                );
-                docs.push((format!("{tag}.spdx.json"), crate::sbom::to_json(&doc)));
+                index_docs.push(IndexDoc {
+                    repo: repo.clone(),
+                    file: format!("{tag}.spdx.json"),
+                    name: format!("{repo}:{tag}"),
+                    digest: index.digest.clone(),
+                    members,
+                });
             }
-            sboms.insert(repo.clone(), docs);
             layouts.push((repo, layout, docker));
         }
+        let sboms = self.sboms(&image_docs, &index_docs, layers, &created, use_cache);
         Ok((tags_out, layouts, sboms))
+    }
+
+    /// Every SPDX document, in parallel: per image and platform (from the document cache
+    /// when its inputs are unchanged), then per index over those.
+    fn sboms(
+        &self,
+        image_docs: &[ImageDoc],
+        index_docs: &[IndexDoc],
+        layers: &BTreeMap<LayerKey, BuiltLayer>,
+        created: &str,
+        use_cache: bool,
+    ) -> BTreeMap<String, Vec<(String, Vec<u8>)>> {
+        let tool = env!("CARGO_PKG_VERSION");
+        let written: Vec<Vec<u8>> = image_docs
+            .par_iter()
+            .map(|d| {
+                let key = self.sbom_key(d, created);
+                if let Some(bytes) = key
+                    .as_deref()
+                    .filter(|_| use_cache)
+                    .and_then(|k| self.layer_cache.get_sbom(k))
+                {
+                    return bytes;
+                }
+                let doc = crate::sbom::to_json(&crate::sbom::image_sbom(
+                    &sbom::image_input(
+                        &d.name,
+                        &d.digest,
+                        created,
+                        &d.layers,
+                        &sbom::Sources {
+                            lock: &self.l.lock,
+                            plan: self.plan,
+                            layers,
+                        },
+                    ),
+                    tool,
+                ));
+                if let Some(k) = key {
+                    self.layer_cache.put_sbom(&k, &doc);
+                }
+                doc
+            })
+            .collect();
+        let indexes: Vec<Vec<u8>> = index_docs
+            .par_iter()
+            .map(|x| {
+                let members: Vec<crate::sbom::IndexMember> = x
+                    .members
+                    .iter()
+                    .map(|&i| crate::sbom::IndexMember {
+                        platform: image_docs[i].platform.clone(),
+                        namespace: crate::sbom::image_namespace(
+                            &image_docs[i].name,
+                            &image_docs[i].digest,
+                        ),
+                        bytes: written[i].clone(),
+                    })
+                    .collect();
+                crate::sbom::to_json(&crate::sbom::index_sbom_of(
+                    &x.name, &x.digest, created, &members, tool,
+                ))
+            })
+            .collect();
+        let mut out: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+        for (d, bytes) in image_docs.iter().zip(written) {
+            out.entry(d.repo.clone())
+                .or_default()
+                .push((d.file.clone(), bytes));
+        }
+        for (x, bytes) in index_docs.iter().zip(indexes) {
+            out.entry(x.repo.clone())
+                .or_default()
+                .push((x.file.clone(), bytes));
+        }
+        out
+    }
+
+    /// The document cache's key for an image document: everything it is made from (the
+    /// layers' keys cover their packages' .debs; the lock covers the rest of the fields).
+    fn sbom_key(&self, d: &ImageDoc, created: &str) -> Option<String> {
+        let tool = layer_cache::tool_digest()?;
+        let mut h = sha2::Sha256::new();
+        for part in [
+            "sbom-1",
+            tool,
+            &d.name,
+            &d.digest,
+            created,
+            &self.l.lock_digest,
+        ] {
+            h.update(part.as_bytes());
+            h.update(b"\n");
+        }
+        for k in &d.layers {
+            h.update(self.keys.get(k)?.as_bytes());
+            h.update(b"\n");
+        }
+        Some(hex::encode(h.finalize()))
     }
 
     /// Write every layout (or archive) under `--out`, each one atomically; an output

@@ -199,21 +199,51 @@ pub fn index_sbom(
     images: &[(String, Value)],
     tool_version: &str,
 ) -> Value {
+    let written: Vec<IndexMember> = images
+        .iter()
+        .map(|(platform, doc)| IndexMember {
+            platform: platform.clone(),
+            namespace: doc["documentNamespace"].as_str().unwrap_or_default().to_owned(),
+            bytes: to_json(doc),
+        })
+        .collect();
+    index_sbom_of(name, index_digest, created, &written, tool_version)
+}
+
+/// One platform's document as an index document refers to it.
+#[derive(Debug, Clone)]
+pub struct IndexMember {
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// Its `documentNamespace`.
+    pub namespace: String,
+    /// The document as written ([`to_json`]).
+    pub bytes: Vec<u8>,
+}
+
+/// [`index_sbom`] over documents already written (for instance, taken from a cache).
+pub fn index_sbom_of(
+    name: &str,
+    index_digest: &str,
+    created: &str,
+    images: &[IndexMember],
+    tool_version: &str,
+) -> Value {
     let mut ids = Ids::default();
     let index_id = ids.claim(INDEX_ID);
     let mut relationships = vec![relationship("SPDXRef-DOCUMENT", "DESCRIBES", &index_id)];
     let mut refs = Vec::new();
-    let mut sorted: Vec<&(String, Value)> = images.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    for (platform, doc) in sorted {
-        let doc_id = ids.claim(&format!("DocumentRef-{platform}"));
+    let mut sorted: Vec<&IndexMember> = images.iter().collect();
+    sorted.sort_by(|a, b| a.platform.cmp(&b.platform));
+    for m in sorted {
+        let doc_id = ids.claim(&format!("DocumentRef-{}", m.platform));
         refs.push(json!({
             "externalDocumentId": doc_id,
-            "spdxDocument": doc["documentNamespace"],
-            "checksum": checksum("SHA1", &hex::encode(Sha1::digest(to_json(doc)))),
+            "spdxDocument": m.namespace,
+            "checksum": checksum("SHA1", &hex::encode(Sha1::digest(&m.bytes))),
         }));
         let mut r = relationship(&index_id, "CONTAINS", &format!("{doc_id}:{IMAGE_ID}"));
-        r["comment"] = json!(format!("platform {platform}"));
+        r["comment"] = json!(format!("platform {}", m.platform));
         relationships.push(r);
     }
     let mut doc = document(
@@ -226,6 +256,11 @@ pub fn index_sbom(
     doc["packages"] = json!([oci_package(&index_id, name, index_digest)]);
     doc["relationships"] = json!(relationships);
     doc
+}
+
+/// The `documentNamespace` of an image's document.
+pub fn image_namespace(name: &str, digest: &str) -> String {
+    namespace("image", name, digest)
 }
 
 /// The bytes of a document as debless writes it (pretty JSON and a final newline); an
