@@ -265,6 +265,22 @@ impl Fixture {
         assert!(o.status.success(), "build failed: {}", stderr(&o));
         self.out(out)
     }
+
+    /// A successful build's `--json` summary.
+    fn build_json(&self, out: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = extra.to_vec();
+        args.push("--json");
+        let o = self.build(out, &args);
+        assert!(o.status.success(), "build failed: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+
+    /// Empty the layer and document caches (the .debs stay).
+    fn forget_layers(&self) {
+        for d in ["layers", "sboms"] {
+            let _ = std::fs::remove_dir_all(self.cache().join(d));
+        }
+    }
 }
 
 fn json(path: &Path) -> serde_json::Value {
@@ -528,6 +544,8 @@ fn extracts_only_declared_files_merged_usr_links_and_modes() {
 fn builds_are_bit_identical_across_runs_and_thread_counts() {
     let f = Fixture::new();
     let a = f.build_ok("a", &["-j", "1"]);
+    // Without the layer cache, so that the second build compresses every layer itself.
+    f.forget_layers();
     let b = f.build_ok("b", &["-j", "2"]);
     let (ta, tb) = (tree_bytes(&a), tree_bytes(&b));
     assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
@@ -566,6 +584,118 @@ fn builds_are_bit_identical_across_runs_and_thread_counts() {
         layer_digests(&layout, "latest-amd64"),
         layer_digests(&a.join("static-test"), "latest-amd64")
     );
+}
+
+#[test]
+fn unchanged_layers_come_from_the_layer_cache_and_up_to_date_outputs_are_left_alone() {
+    let f = Fixture::new();
+    let first = f.build_json("o", &[]);
+    let total = first["layers"]["total"].as_u64().unwrap();
+    assert!(total > 4, "{first}");
+    assert_eq!(first["layers"]["made"], total);
+    // static's layer sits under every image: made once, shared.
+    assert!(first["layers"]["shared"].as_u64().unwrap() >= 1, "{first}");
+    let layout = f.out("o").join("base-test");
+    let index_mtime = std::fs::metadata(layout.join("index.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    // Again into the same --out: nothing made, nothing written.
+    let again = f.build_json("o", &[]);
+    assert_eq!(again["layers"]["made"], 0, "{again}");
+    assert_eq!(again["layers"]["cached"], total);
+    assert_eq!(
+        again["up_to_date"].as_array().unwrap().len(),
+        again["outputs"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        std::fs::metadata(layout.join("index.json"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        index_mtime
+    );
+
+    // Into an empty --out: the same bytes, from the cache alone (not one .deb needed).
+    for entry in std::fs::read_dir(f.cache().join("sha256")).unwrap() {
+        let p = entry.unwrap().path();
+        if std::fs::read(&p).unwrap().starts_with(b"!<arch>\n") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let fresh = f.build_json("fresh", &["--offline"]);
+    assert_eq!(fresh["layers"]["made"], 0, "{fresh}");
+    assert_eq!(fresh["debs"]["needed"], 0, "{fresh}");
+    assert!(tree_bytes(&f.out("o")) == tree_bytes(&f.out("fresh")));
+
+    // A damaged output is noticed (every blob is re-hashed) and rewritten.
+    let m = tags(&layout)["latest-amd64"].clone();
+    let manifest = blob(&layout, &m);
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let path = layout.join("blobs/sha256").join(&layer["sha256:".len()..]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[20] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let repaired = f.build_json("o", &["base", "--offline"]);
+    assert!(
+        repaired["up_to_date"].as_array().unwrap().is_empty(),
+        "{repaired}"
+    );
+    assert!(tree_bytes(&f.out("o")) == tree_bytes(&f.out("fresh")));
+}
+
+#[test]
+fn a_changed_rule_remakes_only_its_layers_and_those_above_them() {
+    let f = Fixture::new();
+    let first = f.build_json("o", &["base", "--variant", "latest"]);
+    assert_eq!(first["layers"]["made"], 4, "{first}"); // static + base, two arches
+    let before = layer_digests(&f.out("o").join("base-test"), "latest-amd64");
+    // Any edit of base's rule file is a new input for base's layers, not static's.
+    f.project
+        .write("rules/base.toml", &format!("{BASE}\n# reviewed\n"));
+    let second = f.build_json("o", &["base", "--variant", "latest"]);
+    assert_eq!(second["layers"]["made"], 2, "{second}");
+    assert_eq!(second["layers"]["cached"], 2, "{second}");
+    // The content did not change, so neither did the digests.
+    assert_eq!(
+        layer_digests(&f.out("o").join("base-test"), "latest-amd64"),
+        before
+    );
+    // Editing the lower rule remakes everything above it.
+    f.project
+        .write("rules/static.toml", &format!("{STATIC}\n# reviewed\n"));
+    let third = f.build_json("o", &["base", "--variant", "latest"]);
+    assert_eq!(third["layers"]["made"], 4, "{third}");
+    // --check never trusts the cache: it makes every layer, twice.
+    let checked = f.build_json("o", &["base", "--variant", "latest", "--check"]);
+    assert_eq!(checked["layers"]["made"], 4, "{checked}");
+}
+
+#[test]
+fn a_damaged_cached_layer_is_refused_removed_and_remade() {
+    let f = Fixture::new();
+    f.build_ok("o", &["static", "--arch", "amd64", "--variant", "latest"]);
+    let digest = layer_digests(&f.out("o").join("static-test"), "latest-amd64")[0].clone();
+    let cached = f.cache().join("sha256").join(&digest["sha256:".len()..]);
+    let mut bytes = std::fs::read(&cached).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x40;
+    std::fs::write(&cached, &bytes).unwrap();
+    // Same size, so only the hash can tell; a new --out must copy the blob.
+    let o = f.build("o2", &["static", "--arch", "amd64", "--variant", "latest"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!("cached blob {digest} hashes to sha256:"))
+            && e.contains("run the build again"),
+        "{e}"
+    );
+    assert!(!cached.exists(), "the damaged blob must be removed");
+    assert!(!f.out("o2").join("static-test").exists());
+    let again = f.build_json("o2", &["static", "--arch", "amd64", "--variant", "latest"]);
+    assert_eq!(again["layers"]["made"], 1, "{again}");
+    assert!(tree_bytes(&f.out("o")) == tree_bytes(&f.out("o2")));
 }
 
 #[test]

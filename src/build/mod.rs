@@ -287,7 +287,6 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         &opts.arches,
     )
     .map_err(|e| BuildError::Config(e.to_string()))?;
-    let fetched = fetch_for(opts, &l.lock, &p.packages())?;
     let epoch = match opts.source_date_epoch {
         Some(e) => e,
         None => l
@@ -328,10 +327,27 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         epoch: epoch.max(0) as u64,
     };
     // `--check` makes every layer twice from the packages, never from the layer cache.
-    let first = ctx.run(opts.jobs.max(1), !opts.check)?;
+    let cached = if opts.check {
+        BTreeMap::new()
+    } else {
+        ctx.cached_layers()
+    };
+    // Only the .debs of the layers to make (and of the layers below them) are needed.
+    let needed = ctx.needed(&cached);
+    let mut pkgs = Vec::new();
+    let mut seen = BTreeSet::new();
+    for k in &needed {
+        for lp in &p.layers[*k].packages {
+            if seen.insert((&lp.locked.arch, &lp.locked.name)) {
+                pkgs.push(lp.locked);
+            }
+        }
+    }
+    let fetched = fetch_for(opts, &l.lock, &pkgs)?;
+    let first = ctx.run(opts.jobs.max(1), cached)?;
     if opts.check {
         let other = if opts.jobs.max(1) == 1 { 2 } else { 1 };
-        let second = ctx.run(other, false)?;
+        let second = ctx.run(other, BTreeMap::new())?;
         compare(&first, &second, opts.jobs.max(1), other)?;
     }
     let written = ctx.write(&first)?;
@@ -433,35 +449,32 @@ type ImageOut = (String, Layout, Vec<(Vec<String>, Descriptor)>);
 type Below = (Tree, BTreeSet<String>, generators::Inherited);
 
 impl Ctx<'_> {
-    fn run(&self, threads: usize, use_cache: bool) -> Result<Built, BuildError> {
+    fn run(
+        &self,
+        threads: usize,
+        cached: BTreeMap<LayerKey, BuiltLayer>,
+    ) -> Result<Built, BuildError> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .map_err(|e| BuildError::Image(format!("cannot start {threads} threads ({e})")))?;
-        pool.install(|| self.run_in_pool(use_cache))
+        pool.install(|| self.run_in_pool(cached, !self.opts.check))
     }
 
-    /// Take every layer the layer cache has; make the others, walking each architecture's
-    /// layer tree depth first so that only the current branch's files are in memory.
-    fn run_in_pool(&self, use_cache: bool) -> Result<Built, BuildError> {
-        let mut layers = BTreeMap::new();
-        if use_cache {
-            for (k, key) in &self.keys {
-                if let Some(hit) = self.layer_cache.get(key) {
-                    layers.insert(k.clone(), hit);
-                }
-            }
-        }
-        let make: BTreeSet<&LayerKey> = self
-            .plan
-            .layers
-            .keys()
-            .filter(|k| !layers.contains_key(*k))
-            .collect();
-        // A layer to make needs the files of every layer below it, cached or not.
-        let mut needed: BTreeSet<&LayerKey> = BTreeSet::new();
-        for k in &make {
-            let mut cur = Some(*k);
+    /// Every layer of the plan the layer cache has.
+    fn cached_layers(&self) -> BTreeMap<LayerKey, BuiltLayer> {
+        self.keys
+            .iter()
+            .filter_map(|(k, key)| Some((k.clone(), self.layer_cache.get(key)?)))
+            .collect()
+    }
+
+    /// The layers to assemble: those not `cached`, and every layer below one of them
+    /// (whose files it sees), cached or not.
+    fn needed(&self, cached: &BTreeMap<LayerKey, BuiltLayer>) -> BTreeSet<&LayerKey> {
+        let mut needed = BTreeSet::new();
+        for k in self.plan.layers.keys().filter(|k| !cached.contains_key(*k)) {
+            let mut cur = Some(k);
             while let Some(c) = cur {
                 if !needed.insert(c) {
                     break;
@@ -469,6 +482,25 @@ impl Ctx<'_> {
                 cur = self.plan.layers[c].below.as_ref();
             }
         }
+        needed
+    }
+
+    /// Take the `cached` layers as they are; make the others, walking each
+    /// architecture's layer tree depth first so that only the current branch's files are
+    /// in memory.
+    fn run_in_pool(
+        &self,
+        cached: BTreeMap<LayerKey, BuiltLayer>,
+        use_cache: bool,
+    ) -> Result<Built, BuildError> {
+        let needed = self.needed(&cached);
+        let mut layers = cached;
+        let make: BTreeSet<&LayerKey> = self
+            .plan
+            .layers
+            .keys()
+            .filter(|k| !layers.contains_key(*k))
+            .collect();
         let mut children: BTreeMap<Option<&LayerKey>, Vec<&LayerPlan>> = BTreeMap::new();
         for k in &needed {
             let lp = &self.plan.layers[*k];

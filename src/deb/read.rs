@@ -80,7 +80,9 @@ impl<'a> TarMember<'a> {
         let raw: Box<dyn Read + 'a> = match self.compression {
             Compression::None => Box::new(self.data),
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(self.data)),
-            Compression::Xz if self.data.len() >= XZ_PARALLEL_FROM => Box::new(XzParallel::new(self.data)?),
+            Compression::Xz if self.data.len() >= XZ_PARALLEL_FROM => {
+                Box::new(XzParallel::new(self.data)?)
+            }
             Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(self.data)),
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(self.data)?),
         };
@@ -802,7 +804,9 @@ mod tests {
 
     #[test]
     fn parallel_xz_reads_multi_block_and_concatenated_streams() {
-        let a: Vec<u8> = (0..300_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let a: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         let b = b"the second stream".repeat(1000);
         // Four blocks, then null stream padding, then a second stream.
         let mut data = xz(&a, a.len() as u64 / 4);

@@ -203,7 +203,10 @@ pub fn index_sbom(
         .iter()
         .map(|(platform, doc)| IndexMember {
             platform: platform.clone(),
-            namespace: doc["documentNamespace"].as_str().unwrap_or_default().to_owned(),
+            namespace: doc["documentNamespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             bytes: to_json(doc),
         })
         .collect();
