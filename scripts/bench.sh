@@ -121,17 +121,29 @@ median() {
     }'
 }
 
-# clone_cache SRC DST [no-layers]: a copy of a debless cache. The content-addressed blobs
-# (sha256/) are only ever replaced by rename, so hard links are safe and cheap; anything
-# else (the layer cache, lock files) is copied. no-layers leaves out <cache>/layers/.
+# clone_cache SRC DST [no-layers|no-debs]: a copy of a debless cache. The content-addressed
+# blobs (sha256/) are only ever replaced by rename, so hard links are safe and cheap;
+# anything else (the layer and document caches, lock files) is copied. no-layers leaves out
+# the layer and document caches (<cache>/layers/, <cache>/sboms/); no-debs leaves out every
+# .deb, keeping only layer blobs.
 clone_cache() {
-    local src=$1 dst=$2 skip=${3:-} entry
+    local src=$1 dst=$2 skip=${3:-} entry blob
     mkdir -p "$dst"
     for entry in "$src"/*; do
         [ -e "$entry" ] || continue
         case "${entry##*/}" in
-        sha256) cp -al "$entry" "$dst/" ;;
-        layers) [ "$skip" = no-layers ] || cp -a "$entry" "$dst/" ;;
+        sha256)
+            if [ "$skip" = no-debs ]; then
+                mkdir -p "$dst/sha256"
+                for blob in "$entry"/*; do
+                    # A .deb is an ar archive; layer blobs are gzip or zstd.
+                    [ "$(head -c 7 "$blob")" = '!<arch>' ] || ln "$blob" "$dst/sha256/"
+                done
+            else
+                cp -al "$entry" "$dst/"
+            fi
+            ;;
+        layers | sboms) [ "$skip" = no-layers ] || cp -a "$entry" "$dst/" ;;
         *) cp -a "$entry" "$dst/" ;;
         esac
     done
@@ -332,7 +344,7 @@ case_label() {
     family) echo "the family" ;;
     esac
 }
-STATES=(download cold warm-debs warm no-op)
+STATES=(download cold warm-debs warm layers-only no-op)
 
 # Results, keyed "case/state": median wall time, peak RSS, bytes written, output size,
 # cache growth, layers built/reused (if the JSON summary says).
@@ -349,9 +361,10 @@ prepare() {
         rm -rf "$dir" && mkdir -p "$dir/cache"
         cache=$dir/cache out=$dir/out
         ;;
-    warm-debs | warm)
+    warm-debs | warm | layers-only)
         local skip=""
         [ "$2" = warm-debs ] && skip=no-layers
+        [ "$2" = layers-only ] && skip=no-debs
         rm -rf "$dir" && clone_cache "$RUN/$1/cold/cache" "$dir/cache" $skip
         cache=$dir/cache out=$dir/out
         ;;
@@ -436,6 +449,27 @@ determinism() {
         die "not deterministic: $c built with -j 1 and -j 2 differs (index.json above)"
     fi
     say "determinism: $DETERMINISM"
+}
+
+# --- 3b. compression levels --------------------------------------------------------------
+
+# levels: every gzip and zstd level on the layer tars of the one-image case, with the
+# encoders a build uses (examples/compression_levels.rs): why GZIP_LEVEL and ZSTD_LEVEL.
+levels() {
+    local layout dir=$RUN/levels
+    layout=$RUN/one/warm/out/$IMAGE-$DISTRO
+    rm -rf "$dir" && mkdir -p "$dir"
+    cargo build -q --release --locked --example compression_levels
+    python3 -c 'import gzip, json, sys
+root, out = sys.argv[1], sys.argv[2]
+blob = lambda d: root + "/blobs/" + d["digest"].replace(":", "/")
+index = json.load(open(root + "/index.json"))
+m = next(m for m in index["manifests"]
+         if m["annotations"]["org.opencontainers.image.ref.name"] == "latest-amd64")
+for i, l in enumerate(json.load(open(blob(m)))["layers"]):
+    open(f"{out}/{i}.tar", "wb").write(gzip.open(blob(l)).read())' "$layout" "$dir"
+    LEVELS=$(target/release/examples/compression_levels "$dir"/*.tar)
+    say "compression levels measured"
 }
 
 # --- 4. the peer: mmdebstrap + umoci ----------------------------------------------------
@@ -580,9 +614,11 @@ report() {
         echo '```'
         echo
         echo "States: *download* is \`debless fetch\` into an empty cache; *cold* is an empty cache"
-        echo "and output; *warm-debs* has every .deb cached but no layer cache (\`CACHE/layers/\`"
-        echo "removed); *warm* has the full cache of a previous build and an empty output; *no-op*"
-        echo "builds again into the output of the warm build."
+        echo "and output; *warm-debs* has every .deb cached but an empty layer cache"
+        echo "(\`CACHE/layers/\` and \`CACHE/sboms/\` removed), so every layer is read and compressed;"
+        echo "*warm* has the full cache of a previous build and an empty output; *layers-only* has"
+        echo "the layer cache but not one .deb (a CI job that keeps only the layer cache), and an"
+        echo "empty output; *no-op* builds again into the output of the warm build."
         echo
         echo "## Results"
         echo
@@ -627,6 +663,15 @@ report() {
         echo "| image, uncompressed tar | $(mb "$deb_tar") | | $(mb "$PEER_TAR") |"
         echo "| image, compressed layers | $(mb "$deb_gz") | | $(mb "$PEER_GZ") |"
         echo
+        echo "## Compression levels"
+        echo
+        echo "The $IMAGE amd64 image's layer tars through each level of the encoders a build uses"
+        echo "(\`cargo run --release --example compression_levels -- LAYER.tar...\`; gzip is cut into"
+        echo "1 MiB pieces compressed in parallel, zstd has one worker per thread). Builds use gzip 6"
+        echo "(zlib's and Go's default, what registries and runtimes expect) and zstd 3 (libzstd's)."
+        echo
+        echo "$LEVELS"
+        echo
         echo "## Targets"
         echo
         echo "| target | figure | |"
@@ -647,7 +692,10 @@ report() {
             [ "${RSS[family/$s]:-0}" -gt "$peak" ] && peak=${RSS[family/$s]}
         done
         target_row "peak RSS ≤ 512 MiB (whole family)" $family "$peak" "<=" 524288 "$(mib "$peak")"
-        target_row "cold family ≤ download + 20 %" $family \
+        target_row "cold family ≤ download + 20 % (empty .deb cache, layer cache kept)" $family \
+            "$(ratio "${WALL[family/layers-only]:-0}" "${WALL[family/download]:-1}")" "<=" 1.2 \
+            "$(secs "${WALL[family/layers-only]:-0}") vs download $(secs "${WALL[family/download]:-0}"): $(ratio "${WALL[family/layers-only]:-0}" "${WALL[family/download]:-1}")×"
+        target_row "cold family ≤ download + 20 % (empty cache: every layer made)" $family \
             "$(ratio "${WALL[family/cold]:-0}" "${WALL[family/download]:-1}")" "<=" 1.2 \
             "$(secs "${WALL[family/cold]:-0}") vs download $(secs "${WALL[family/download]:-0}"): $(ratio "${WALL[family/cold]:-0}" "${WALL[family/download]:-1}")×"
     } >"$REPORT"
@@ -666,6 +714,7 @@ for c in "${CASES[@]}"; do
     done
 done
 determinism "${CASES[-1]}"
+levels
 peer
 report
 rm -rf "$RUN"
