@@ -540,6 +540,8 @@ impl Ctx<'_> {
         walk: &mut Walk<'_, '_>,
     ) -> Result<(), BuildError> {
         let reads = self.read_layer(lp)?;
+        // The decompressors' buffers are gone; the files read stay.
+        release_freed_memory();
         let mut state = below.clone();
         let entries = self.assemble(lp, &mut state, &reads)?;
         if walk.make.contains(&lp.key) {
@@ -564,6 +566,7 @@ impl Ctx<'_> {
             walk.layers.insert(lp.key.clone(), built);
         }
         drop(entries);
+        release_freed_memory();
         if let Some(kids) = walk.children.get(&Some(&lp.key)) {
             for child in kids {
                 self.visit(child, &state, walk)?;
@@ -1058,6 +1061,17 @@ fn write_dir_atomically(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<bool,
     // Renamed into place: nothing left for the guard to delete.
     let _ = staging.keep();
     Ok(true)
+}
+
+/// Hand memory freed by the last layer back to the system. glibc keeps freed heap in
+/// per-thread arenas, so one big layer read on one thread and the next on another would
+/// otherwise both count against the build's peak.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the kernel; it touches nothing live.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Top-level merged-/usr symlinks (`bin -> usr/bin`), each added by the first layer that

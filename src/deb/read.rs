@@ -753,8 +753,19 @@ fn id(value: u64, abs: &str, r: &Reader) -> Result<u32, DebError> {
 /// data without complaint when the stream ends early.
 fn read_all(entry: &mut tar::Entry<'_, impl Read>) -> io::Result<Vec<u8>> {
     let size = entry.size();
-    // Capped so a lying header cannot make us reserve memory the stream never fills.
-    let mut data = Vec::with_capacity(size.min(1 << 20) as usize);
+    // Reserved exactly, so a big file is never copied while it grows (a JRE's 130 MB
+    // `modules` would otherwise be reallocated a dozen times). A lying header costs only
+    // address space: pages are not resident until written. Beyond 512 MiB, or when the
+    // system refuses the reservation, the buffer grows from 1 MiB as the data arrives.
+    let mut data = Vec::new();
+    if usize::try_from(size)
+        .ok()
+        .filter(|n| *n <= 512 << 20)
+        .and_then(|n| data.try_reserve_exact(n).ok())
+        .is_none()
+    {
+        data.reserve(size.min(1 << 20) as usize);
+    }
     entry.read_to_end(&mut data)?;
     if data.len() as u64 != size {
         return Err(io::Error::new(
