@@ -100,6 +100,11 @@ enum Command {
     /// Output: out/<image>-<distro>/ (an OCI layout) with tags latest, nonroot, debug...
     /// pointing at multi-arch indexes and <tag>-<arch> at per-architecture manifests.
     /// SOURCE_DATE_EPOCH, if set, replaces the lock's timestamp for mtimes and `created`.
+    ///
+    /// Layers whose inputs are unchanged (debless binary, rule files, .deb SHA256s, the
+    /// layers below...) come from the layer cache (CACHE/layers/) without reading a .deb;
+    /// outputs already holding exactly this build are left alone. --check bypasses the
+    /// cache.
     Build {
         #[command(flatten)]
         sel: Selection,
@@ -112,7 +117,8 @@ enum Command {
         /// Layer compression: gzip or zstd.
         #[arg(long, default_value = "gzip")]
         compression: Compression,
-        /// Build everything twice with different thread counts and fail on any difference.
+        /// Build everything twice from the .debs (never from the layer cache) with different
+        /// thread counts and fail on any difference.
         #[arg(long)]
         check: bool,
         /// After writing, push every layout to PREFIX/<image>-<distro> (e.g.
@@ -127,7 +133,8 @@ enum Command {
         /// layout (OUT/<image>-<distro>.spdx/).
         #[arg(long, value_name = "DIR")]
         sbom_dir: Option<PathBuf>,
-        /// Print the summary as JSON on stdout (image, tag, arch, digest, sizes, layers).
+        /// Print the summary as JSON on stdout (image, tag, arch, digest, sizes, layers;
+        /// layers made, cached and shared; outputs left up to date).
         #[arg(long)]
         json: bool,
         /// Ignore `paths` and rules/defaults.toml: ship every file of every package, as Google
