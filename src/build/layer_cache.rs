@@ -229,9 +229,7 @@ impl LayerCache {
             .map_err(|e| io(&entry, "cannot store the layer entry at")(e.error))?;
         Ok(layer)
     }
-}
 
-impl LayerCache {
     fn sbom_path(&self, key: &str) -> PathBuf {
         self.dir.join("sboms").join(format!("{key}.spdx.json"))
     }
