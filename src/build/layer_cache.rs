@@ -25,6 +25,9 @@ use crate::sbom::SbomFile;
 /// Bumped when the entry format changes.
 const FORMAT: &str = "debless-layer-cache-1";
 
+/// Names of the layer cache's temporary files under `partial/`.
+const TEMP_PREFIX: &str = ".layer-cache-";
+
 /// What the SBOM needs to know about one package of a layer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PackageFacts {
@@ -158,6 +161,32 @@ impl LayerCache {
             .join(digest.strip_prefix("sha256:").unwrap_or(digest))
     }
 
+    /// Where files are written before they are renamed into place (shared with partial
+    /// downloads, which are named by their hash).
+    fn partial(&self) -> PathBuf {
+        self.dir.join("partial")
+    }
+
+    /// Remove temporary files a killed build left behind (a day old: a running build's
+    /// are never that old).
+    pub fn sweep(&self) {
+        let Ok(dir) = std::fs::read_dir(self.partial()) else {
+            return;
+        };
+        let day = std::time::Duration::from_secs(24 * 3600);
+        for e in dir.flatten() {
+            let stale = e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+                && e.metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > day);
+            if stale {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
     fn entry_path(&self, key: &str) -> PathBuf {
         self.dir.join("layers").join(format!("{key}.json"))
     }
@@ -182,28 +211,33 @@ impl LayerCache {
         packages: BTreeMap<String, PackageFacts>,
     ) -> Result<BuiltLayer, LayerCacheError> {
         let blobs = self.dir.join("sha256");
+        let partial = self.partial();
         let io = |path: &Path, what: &'static str| {
             let path = path.to_path_buf();
             move |source| LayerCacheError::Io { path, what, source }
         };
-        std::fs::create_dir_all(&blobs).map_err(io(&blobs, "cannot create"))?;
+        for d in [&blobs, &partial] {
+            std::fs::create_dir_all(d).map_err(io(d, "cannot create"))?;
+        }
+        // Written under partial/ and renamed: sha256/ only ever holds whole blobs named
+        // by their hash, even after a `kill -9`.
         let tmp = tempfile::Builder::new()
-            .prefix(".layer-")
-            .tempfile_in(&blobs)
-            .map_err(io(&blobs, "cannot create a temporary file in"))?;
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&partial)
+            .map_err(io(&partial, "cannot create a temporary file in"))?;
         let file = std::io::BufWriter::with_capacity(1 << 20, tmp);
         let (file, info) =
             write_layer_to(entries, compression, clamp_mtime, file).map_err(|e| match e {
                 // Most likely the disk: name the directory rather than the compressor.
                 LayerError::Write { source, .. } => LayerCacheError::Io {
-                    path: blobs.clone(),
+                    path: partial.clone(),
                     what: "cannot write a layer into",
                     source,
                 },
                 e => LayerCacheError::Layer(e),
             })?;
         let tmp = file.into_inner().map_err(|e| LayerCacheError::Io {
-            path: blobs.clone(),
+            path: partial.clone(),
             what: "cannot write a layer into",
             source: e.into_error(),
         })?;
@@ -217,9 +251,9 @@ impl LayerCache {
         let dir = self.dir.join("layers");
         std::fs::create_dir_all(&dir).map_err(io(&dir, "cannot create"))?;
         let mut tmp = tempfile::Builder::new()
-            .prefix(".entry-")
-            .tempfile_in(&dir)
-            .map_err(io(&dir, "cannot create a temporary file in"))?;
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&partial)
+            .map_err(io(&partial, "cannot create a temporary file in"))?;
         // Plain structs of strings and numbers: serialising cannot fail.
         let json = serde_json::to_vec(&layer).expect("layer entries always serialise");
         tmp.write_all(&json)
@@ -244,8 +278,12 @@ impl LayerCache {
     pub fn put_sbom(&self, key: &str, bytes: &[u8]) {
         let path = self.sbom_path(key);
         let Some(dir) = path.parent() else { return };
+        let partial = self.partial();
         let stored = std::fs::create_dir_all(dir).and_then(|()| {
-            let mut tmp = tempfile::Builder::new().prefix(".sbom-").tempfile_in(dir)?;
+            std::fs::create_dir_all(&partial)?;
+            let mut tmp = tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .tempfile_in(&partial)?;
             tmp.write_all(bytes)?;
             tmp.persist(&path).map_err(|e| e.error)?;
             Ok(())
@@ -271,4 +309,34 @@ pub(crate) enum LayerCacheError {
         #[source]
         source: std::io::Error,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_removes_only_day_old_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial = dir.path().join("partial");
+        std::fs::create_dir_all(&partial).unwrap();
+        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
+        let make = |name: &str, old: bool| {
+            let f = std::fs::File::create(partial.join(name)).unwrap();
+            if old {
+                f.set_modified(two_days_ago).unwrap();
+            }
+        };
+        make(".layer-cache-abc", true);
+        make(".layer-cache-def", false);
+        // A resumable download is named by its hash and kept however old.
+        make(&"0".repeat(64), true);
+        LayerCache::new(dir.path()).sweep();
+        let mut left: Vec<String> = std::fs::read_dir(&partial)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".layer-cache-def".to_owned(), "0".repeat(64)]);
+    }
 }

@@ -326,6 +326,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         keys,
         epoch: epoch.max(0) as u64,
     };
+    ctx.layer_cache.sweep();
     // `--check` makes every layer twice from the packages, never from the layer cache.
     let cached = if opts.check {
         BTreeMap::new()
