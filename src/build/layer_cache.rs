@@ -7,7 +7,7 @@
 //! name, version and .deb sha256 with the bytes of the rule file that declares its paths,
 //! and the key of the layer below (whose files the layer's whiteouts and generators see).
 //! The blob sits in the content-addressed store next to the .debs (`sha256/<hex>`); the
-//! entry `layers/<key>.json` holds its digests and what the SBOM says about its packages.
+//! entry `layers/<key>.json` holds its digests and its packages as the SBOM lists them.
 //! Both are written to a temporary name and renamed, blob first: an entry never points
 //! at a half-written blob. A blob is re-hashed whenever it is copied into an image.
 
@@ -19,37 +19,23 @@ use std::sync::OnceLock;
 use sha2::{Digest, Sha256};
 
 use super::plan::{LayerKey, LayerPlan, Plan};
+use crate::fetch::cache::Cache;
 use crate::layer::{Compression, Entry, LayerError, LayerInfo, write_layer_to};
-use crate::sbom::SbomFile;
+use crate::sbom::SbomPackage;
 
 /// Bumped when the entry format changes.
-const FORMAT: &str = "debless-layer-cache-1";
+const FORMAT: &str = "debless-layer-cache-2";
 
 /// Names of the layer cache's temporary files under `partial/`.
 const TEMP_PREFIX: &str = ".layer-cache-";
 
-/// What the SBOM needs to know about one package of a layer.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct PackageFacts {
-    /// `Maintainer:` of its control file.
-    pub maintainer: Option<String>,
-    /// `Homepage:`.
-    pub homepage: Option<String>,
-    /// `Description:` (first line).
-    pub description: Option<String>,
-    /// Its copyright file as shipped.
-    pub copyright: Option<String>,
-    /// The regular files the layer ships from it, hashed.
-    pub files: Vec<SbomFile>,
-}
-
-/// A finished layer: its blob's identity and its packages' SBOM facts.
+/// A finished layer: its blob's identity and its packages as its SBOM describes them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct BuiltLayer {
     /// Digests and sizes of the blob.
     pub info: LayerInfo,
-    /// By package name.
-    pub packages: BTreeMap<String, PackageFacts>,
+    /// By package name, each with the files the layer ships from it.
+    pub packages: BTreeMap<String, SbomPackage>,
 }
 
 /// Everything outside the plan that changes a layer's bytes.
@@ -106,15 +92,33 @@ pub(crate) fn keys(plan: &Plan<'_>, inputs: &KeyInputs<'_>) -> BTreeMap<LayerKey
     out
 }
 
+/// A cache key being made: named values, one per line, hashed.
+pub(crate) struct KeyHasher(Sha256);
+
+impl KeyHasher {
+    /// A key of the kind `format` (bumped when what the key covers changes).
+    pub fn new(format: &str) -> KeyHasher {
+        let mut k = KeyHasher(Sha256::new());
+        k.line("format", format);
+        k
+    }
+
+    /// Add `name=value`.
+    pub fn line(&mut self, name: &str, value: &str) {
+        for part in [name, "=", value, "\n"] {
+            self.0.update(part.as_bytes());
+        }
+    }
+
+    /// The key: lower-case hex.
+    pub fn finish(self) -> String {
+        hex::encode(self.0.finalize())
+    }
+}
+
 fn key_of(lp: &LayerPlan<'_>, below: Option<&str>, k: &KeyInputs<'_>) -> String {
-    let mut h = Sha256::new();
-    let mut line = |name: &str, value: &str| {
-        h.update(name.as_bytes());
-        h.update(b"=");
-        h.update(value.as_bytes());
-        h.update(b"\n");
-    };
-    line("format", FORMAT);
+    let mut key = KeyHasher::new(FORMAT);
+    let mut line = |name: &str, value: &str| key.line(name, value);
     line("tool", k.tool);
     line("compression", k.compression.name());
     line("epoch", &k.epoch.to_string());
@@ -129,21 +133,31 @@ fn key_of(lp: &LayerPlan<'_>, below: Option<&str>, k: &KeyInputs<'_>) -> String 
         let l = p.locked;
         line(
             "package",
+            // Every lock field the layer's entry records, not only those its bytes use.
             &format!(
-                "{} {} {} {} {}",
-                l.name, l.version, l.arch, l.sha256, l.installed_size
+                "{} {} {} {} {} {} {} {}",
+                l.name,
+                l.version,
+                l.arch,
+                l.architecture,
+                l.source,
+                l.source_version,
+                l.sha256,
+                l.installed_size
             ),
         );
         if let Some((rule, _)) = p.declared {
             line("declared", &format!("{} {}", rule.name, rule.digest));
         }
     }
-    hex::encode(h.finalize())
+    key.finish()
 }
 
 /// The layer cache under a cache directory.
 pub(crate) struct LayerCache {
     dir: PathBuf,
+    /// The content-addressed store the .debs share.
+    blobs: Cache,
 }
 
 impl LayerCache {
@@ -151,14 +165,14 @@ impl LayerCache {
     pub fn new(cache_dir: &Path) -> LayerCache {
         LayerCache {
             dir: cache_dir.to_path_buf(),
+            blobs: Cache::new(cache_dir),
         }
     }
 
     /// Where a blob lives.
     pub fn blob_path(&self, digest: &str) -> PathBuf {
-        self.dir
-            .join("sha256")
-            .join(digest.strip_prefix("sha256:").unwrap_or(digest))
+        self.blobs
+            .path(digest.strip_prefix("sha256:").unwrap_or(digest))
     }
 
     /// Where files are written before they are renamed into place (shared with partial
@@ -208,7 +222,7 @@ impl LayerCache {
         entries: &[Entry],
         compression: Compression,
         clamp_mtime: u64,
-        packages: BTreeMap<String, PackageFacts>,
+        packages: BTreeMap<String, SbomPackage>,
     ) -> Result<BuiltLayer, LayerCacheError> {
         let blobs = self.dir.join("sha256");
         let partial = self.partial();
@@ -248,20 +262,28 @@ impl LayerCache {
         let Some(key) = key else {
             return Ok(layer);
         };
-        let dir = self.dir.join("layers");
-        std::fs::create_dir_all(&dir).map_err(io(&dir, "cannot create"))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&partial)
-            .map_err(io(&partial, "cannot create a temporary file in"))?;
         // Plain structs of strings and numbers: serialising cannot fail.
         let json = serde_json::to_vec(&layer).expect("layer entries always serialise");
-        tmp.write_all(&json)
-            .map_err(io(&dir, "cannot write into"))?;
         let entry = self.entry_path(key);
-        tmp.persist(&entry)
-            .map_err(|e| io(&entry, "cannot store the layer entry at")(e.error))?;
+        self.store(&entry, &json)
+            .map_err(io(&entry, "cannot store the layer entry at"))?;
         Ok(layer)
+    }
+
+    /// Write `bytes` to `path` through a temporary file under `partial/` and a rename, so
+    /// `path` is whole or absent.
+    fn store(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let partial = self.partial();
+        std::fs::create_dir_all(&partial)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&partial)?;
+        tmp.write_all(bytes)?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
     }
 
     fn sbom_path(&self, key: &str) -> PathBuf {
@@ -276,19 +298,7 @@ impl LayerCache {
     /// Store a document under `key` (temporary file and rename). Best effort: a document
     /// that cannot be cached is made again next time.
     pub fn put_sbom(&self, key: &str, bytes: &[u8]) {
-        let path = self.sbom_path(key);
-        let Some(dir) = path.parent() else { return };
-        let partial = self.partial();
-        let stored = std::fs::create_dir_all(dir).and_then(|()| {
-            std::fs::create_dir_all(&partial)?;
-            let mut tmp = tempfile::Builder::new()
-                .prefix(TEMP_PREFIX)
-                .tempfile_in(&partial)?;
-            tmp.write_all(bytes)?;
-            tmp.persist(&path).map_err(|e| e.error)?;
-            Ok(())
-        });
-        drop(stored);
+        drop(self.store(&self.sbom_path(key), bytes));
     }
 }
 

@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use sha2::Digest;
 
 use crate::deb::{MERGED_DIRS, ReadOptions, Selection, Tree, read_deb};
 use crate::fetch::cache::Cache;
@@ -24,7 +23,7 @@ use crate::rules::RuleSet;
 use crate::snapshot::lock::{Lock, LockedPackage};
 use layer_cache::{BuiltLayer, LayerCache};
 use plan::{LayerKey, LayerPlan, Plan};
-use sbom::package_facts;
+use sbom::layer_packages;
 
 /// How images are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,16 +334,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     };
     // Only the .debs of the layers to make (and of the layers below them) are needed.
     let needed = ctx.needed(&cached);
-    let mut pkgs = Vec::new();
-    let mut seen = BTreeSet::new();
-    for k in &needed {
-        for lp in &p.layers[*k].packages {
-            if seen.insert((&lp.locked.arch, &lp.locked.name)) {
-                pkgs.push(lp.locked);
-            }
-        }
-    }
-    let fetched = fetch_for(opts, &l.lock, &pkgs)?;
+    let fetched = fetch_for(opts, &l.lock, &p.packages_of(needed))?;
     let first = ctx.run(opts.jobs.max(1), cached)?;
     if opts.check {
         let other = if opts.jobs.max(1) == 1 { 2 } else { 1 };
@@ -546,7 +536,7 @@ impl Ctx<'_> {
         let mut state = below.clone();
         let entries = self.assemble(lp, &mut state, &reads)?;
         if walk.make.contains(&lp.key) {
-            let facts = package_facts(lp, &reads, &entries);
+            let packages = layer_packages(lp, &reads, &entries);
             drop(reads);
             if self.opts.check {
                 walk.listings.insert(
@@ -561,7 +551,7 @@ impl Ctx<'_> {
                     &entries,
                     self.opts.compression,
                     self.epoch,
-                    facts,
+                    packages,
                 )
                 .map_err(|e| BuildError::Image(format!("{}: {e}", describe(&lp.key))))?;
             walk.layers.insert(lp.key.clone(), built);
@@ -925,7 +915,6 @@ impl Ctx<'_> {
                         &d.layers,
                         &sbom::Sources {
                             lock: &self.l.lock,
-                            plan: self.plan,
                             layers,
                         },
                     ),
@@ -974,24 +963,16 @@ impl Ctx<'_> {
     /// The document cache's key for an image document: everything it is made from (the
     /// layers' keys cover their packages' .debs; the lock covers the rest of the fields).
     fn sbom_key(&self, d: &ImageDoc, created: &str) -> Option<String> {
-        let tool = layer_cache::tool_digest()?;
-        let mut h = sha2::Sha256::new();
-        for part in [
-            "sbom-1",
-            tool,
-            &d.name,
-            &d.digest,
-            created,
-            &self.l.lock_digest,
-        ] {
-            h.update(part.as_bytes());
-            h.update(b"\n");
-        }
+        let mut key = layer_cache::KeyHasher::new("sbom-1");
+        key.line("tool", layer_cache::tool_digest()?);
+        key.line("name", &d.name);
+        key.line("digest", &d.digest);
+        key.line("created", created);
+        key.line("lock", &self.l.lock_digest);
         for k in &d.layers {
-            h.update(self.keys.get(k)?.as_bytes());
-            h.update(b"\n");
+            key.line("layer", self.keys.get(k)?);
         }
-        Some(hex::encode(h.finalize()))
+        Some(key.finish())
     }
 
     /// Write every layout (or archive) under `--out`, each one atomically; an output

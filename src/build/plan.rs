@@ -94,10 +94,18 @@ pub struct Plan<'a> {
 impl Plan<'_> {
     /// Every locked package some layer takes (each once per architecture).
     pub fn packages(&self) -> Vec<&LockedPackage> {
+        self.packages_of(self.layers.keys())
+    }
+
+    /// Every locked package the layers `keys` take (each once per architecture).
+    pub fn packages_of<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k LayerKey>,
+    ) -> Vec<&LockedPackage> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
-        for l in self.layers.values() {
-            for p in &l.packages {
+        for k in keys {
+            for p in &self.layers[k].packages {
                 if seen.insert((&p.locked.arch, &p.locked.name)) {
                     out.push(p.locked);
                 }

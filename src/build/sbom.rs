@@ -6,19 +6,20 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 use super::PkgRead;
-use super::layer_cache::{BuiltLayer, PackageFacts};
-use super::plan::{LayerKey, LayerPlan, Plan};
+use super::layer_cache::BuiltLayer;
+use super::plan::{LayerKey, LayerPlan};
 use crate::layer::{Entry, EntryKind};
 use crate::sbom::{SbomFile, SbomImage, SbomPackage};
 use crate::snapshot::lock::{Lock, LockedPackage};
 
-/// What the SBOM says about each package of a layer just assembled: its control fields,
-/// its licence text, and the regular files the layer ships from it (hashed in parallel).
-pub(crate) fn package_facts(
+/// Each package of a layer just assembled as the SBOM lists it: its lock fields, its
+/// control fields, its licence text, and the regular files the layer ships from it
+/// (hashed in parallel).
+pub(crate) fn layer_packages(
     lp: &LayerPlan<'_>,
     reads: &[(&LockedPackage, PkgRead)],
     entries: &[Entry],
-) -> BTreeMap<String, PackageFacts> {
+) -> BTreeMap<String, SbomPackage> {
     let hashed: Vec<(&str, SbomFile)> = entries
         .par_iter()
         .filter_map(|e| match &e.kind {
@@ -34,7 +35,8 @@ pub(crate) fn package_facts(
     }
     let mut out = BTreeMap::new();
     for p in &lp.packages {
-        let name = p.locked.name.as_str();
+        let l = p.locked;
+        let name = l.name.as_str();
         let read = reads.iter().find(|(l, _)| l.name == name).map(|(_, r)| r);
         let control = read.map(|r| r.control.as_str()).unwrap_or_default();
         // The licence text as the package ships it, even where the image keeps it.
@@ -47,7 +49,14 @@ pub(crate) fn package_facts(
             });
         out.insert(
             name.to_owned(),
-            PackageFacts {
+            SbomPackage {
+                name: l.name.clone(),
+                version: l.version.clone(),
+                arch: l.architecture.clone(),
+                source: l.source.clone(),
+                source_version: l.source_version.clone(),
+                deb_sha256: l.sha256.clone(),
+                download_url: None,
                 maintainer: field(control, "Maintainer"),
                 homepage: field(control, "Homepage"),
                 description: field(control, "Description"),
@@ -71,7 +80,6 @@ fn field(control: &str, name: &str) -> Option<String> {
 /// What a build knows that an SBOM draws on.
 pub(crate) struct Sources<'a> {
     pub lock: &'a Lock,
-    pub plan: &'a Plan<'a>,
     pub layers: &'a BTreeMap<LayerKey, BuiltLayer>,
 }
 
@@ -83,30 +91,11 @@ pub(crate) fn image_input(
     layers: &[LayerKey],
     src: &Sources<'_>,
 ) -> SbomImage {
-    let (lock, plan) = (src.lock, src.plan);
-    let mut packages = Vec::new();
-    for k in layers {
-        let lp = &plan.layers[k];
-        let facts = &src.layers[k].packages;
-        for p in &lp.packages {
-            let l = p.locked;
-            let f = facts.get(&l.name);
-            packages.push(SbomPackage {
-                name: l.name.clone(),
-                version: l.version.clone(),
-                arch: l.architecture.clone(),
-                source: l.source.clone(),
-                source_version: l.source_version.clone(),
-                deb_sha256: l.sha256.clone(),
-                download_url: None,
-                maintainer: f.and_then(|f| f.maintainer.clone()),
-                homepage: f.and_then(|f| f.homepage.clone()),
-                description: f.and_then(|f| f.description.clone()),
-                copyright: f.and_then(|f| f.copyright.clone()),
-                files: f.map(|f| f.files.clone()).unwrap_or_default(),
-            });
-        }
-    }
+    let lock = src.lock;
+    let mut packages: Vec<SbomPackage> = layers
+        .iter()
+        .flat_map(|k| src.layers[k].packages.values().cloned())
+        .collect();
     packages.sort_by(|a, b| a.name.cmp(&b.name));
     let version: String = lock.distro.chars().filter(|c| c.is_ascii_digit()).collect();
     let id: String = lock

@@ -11,7 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::layout::{digest_of, split_output, to_json};
-use super::{Blob, Descriptor, LAYER_TAR_MEDIA_TYPE, LayerRef, Layout, OciError, io_err};
+use super::{Descriptor, LAYER_TAR_MEDIA_TYPE, LayerRef, Layout, OciError, io_err};
 use crate::layer::tar::{Header, Kind, TarWriter};
 use crate::layer::{Compression, Entry, EntryKind, write_tar};
 
@@ -42,11 +42,8 @@ impl Layout {
             Entry::dir("blobs/sha256", 0, origin),
         ];
         for (rel, blob) in self.files() {
-            // index.json and oci-layout are in memory; file blobs are checked as read.
-            let data = match &blob {
-                Blob::Bytes(b) => Arc::clone(b),
-                Blob::File { .. } => blob.load(&digest_of(&rel))?,
-            };
+            // File blobs are checked as they are read.
+            let data = blob.load(&digest_of(&rel))?;
             entries.push(Entry {
                 path: rel,
                 kind: EntryKind::File {

@@ -19,7 +19,7 @@ use sha1::{Digest, Sha1};
 use sha2::Sha256;
 
 /// One Debian package as shipped in an image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SbomPackage {
     /// `Package`.
     pub name: String,
