@@ -2,6 +2,7 @@
 //!
 //! The pipeline: `rules/*.toml` + `snapshots/<distro>.toml` —pin→ `snapshots/<distro>.lock`.
 
+pub mod arch;
 pub mod archive;
 pub mod build;
 pub mod deb;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use debless::arch::Arch;
 use debless::build::{BuildOptions, BuildReport, Format, build, default_out, fetch};
 use debless::layer::Compression;
 
@@ -43,7 +44,7 @@ struct Selection {
     variants: Vec<String>,
     /// Architecture (repeatable); none means every architecture in the lock.
     #[arg(long = "arch", value_name = "ARCH")]
-    arches: Vec<String>,
+    arches: Vec<Arch>,
     /// Use only the cache; fail listing every .deb that is missing.
     #[arg(long)]
     offline: bool,
@@ -83,7 +84,7 @@ enum Command {
         mirrors: Vec<String>,
         /// Architecture (repeatable); replaces the manifest's list.
         #[arg(long = "arch", value_name = "ARCH")]
-        arches: Vec<String>,
+        arches: Vec<Arch>,
         /// Snapshot service URL template for dated pins.
         #[arg(long, env = SNAPSHOT_ENV, value_name = "URL")]
         snapshot_service: Option<String>,
@@ -194,7 +195,7 @@ enum Command {
         distro: String,
         /// Architecture [default: the lock's first].
         #[arg(long)]
-        arch: Option<String>,
+        arch: Option<Arch>,
     },
 }
 
@@ -352,9 +353,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let lock = Lock::read(&cli.project.join("snapshots").join(format!("{distro}.lock")))?;
             let rules = RuleSet::load(&cli.project.join("rules"))?;
-            let arch =
-                arch.unwrap_or_else(|| lock.architectures.first().cloned().unwrap_or_default());
-            match why(&lock, &rules, &image, &arch, &package).map_err(anyhow::Error::msg)? {
+            let Some(arch) = arch.or_else(|| lock.architectures.first().copied()) else {
+                anyhow::bail!(
+                    "the {distro} lock has no architectures; run `debless pin --distro {distro}`"
+                );
+            };
+            match why(&lock, &rules, &image, arch, &package).map_err(anyhow::Error::msg)? {
                 Why::Paths(paths) => {
                     for p in paths {
                         println!("{}", p.join(" -> "));

@@ -102,7 +102,7 @@ fn app_layer(c: Compression) -> Layer {
 
 fn image(arch: &str, layers: &[&Layer]) -> Image {
     Image {
-        platform: platform_for(arch).unwrap(),
+        platform: platform_for(arch.parse().unwrap()),
         config: Config {
             env: vec!["PATH=/usr/bin:/bin".to_string()],
             user: Some("65532".to_string()),

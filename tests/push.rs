@@ -246,7 +246,7 @@ fn fixture(root: &Path, image: &str) -> Fixture {
         let mut per_arch = Vec::new();
         for (arch, app) in &apps {
             let img = Image {
-                platform: platform_for(arch).unwrap(),
+                platform: platform_for(arch.parse().unwrap()),
                 config: Config {
                     user: Some(user.to_string()),
                     labels: BTreeMap::from([("image".to_string(), image.to_string())]),

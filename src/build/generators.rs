@@ -78,7 +78,7 @@ pub(crate) fn run(
     let links: std::collections::BTreeMap<String, String> = g
         .symlinks
         .iter()
-        .map(|(k, v)| (k.clone(), v.replace("{arch}", arch)))
+        .map(|(k, v)| (k.clone(), v.replace("{arch}", arch.name())))
         .collect();
     generated.extend(system::symlinks(&links, mtime)?);
     if let Some(spec) = &g.os_release {

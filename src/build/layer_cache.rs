@@ -126,7 +126,7 @@ fn key_of(lp: &LayerPlan<'_>, below: Option<&str>, k: &KeyInputs<'_>) -> String 
     line("whole_packages", &k.whole_packages.to_string());
     line("defaults", k.defaults);
     line("below", below.unwrap_or("-"));
-    line("arch", lp.key.arch());
+    line("arch", lp.key.arch().name());
     line("layer", &format!("{:?}", lp.key));
     line("rule", &format!("{} {}", lp.rule.name, lp.rule.digest));
     for p in &lp.packages {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::arch::Arch;
 use crate::deb::{MERGED_DIRS, ReadOptions, Selection, Tree, read_deb};
 use crate::fetch::cache::Cache;
 use crate::fetch::debs::{DebSpec, FetchOptions, FetchReport, fetch_debs};
@@ -62,7 +63,7 @@ pub struct BuildOptions {
     /// Tags (`latest` and variant names); empty = `latest` plus every variant.
     pub variants: Vec<String>,
     /// Architectures; empty = all the lock has.
-    pub arches: Vec<String>,
+    pub arches: Vec<Arch>,
     /// Output directory.
     pub out: PathBuf,
     /// Output format.
@@ -128,7 +129,7 @@ pub struct BuiltTag {
     /// Tag.
     pub tag: String,
     /// Architecture.
-    pub arch: String,
+    pub arch: Arch,
     /// Manifest digest.
     pub digest: String,
     /// Layer digests, bottom first.
@@ -780,12 +781,7 @@ impl Ctx<'_> {
                     let Some(tp) = ip.tags.iter().find(|t| t.tag == tag) else {
                         continue;
                     };
-                    let platform = oci::platform_for(&ip.arch).ok_or_else(|| {
-                        BuildError::Config(format!(
-                            "architecture {} has no OCI platform mapping",
-                            ip.arch
-                        ))
-                    })?;
+                    let platform = oci::platform_for(ip.arch);
                     let mut refs = Vec::new();
                     let mut history = Vec::new();
                     let (mut tar_bytes, mut blob_bytes) = (0, 0);
@@ -816,7 +812,7 @@ impl Ctx<'_> {
                     let s = &tp.settings;
                     let mut env = Vec::new();
                     for (k, v) in &s.env {
-                        let v = expand_versions(v, lock, &ip.arch)
+                        let v = expand_versions(v, lock, ip.arch)
                             .map_err(|e| BuildError::Config(format!("{image}: env {k}: {e}")))?;
                         env.push(format!("{k}={v}"));
                     }
@@ -857,7 +853,7 @@ impl Ctx<'_> {
                     tags_out.push(BuiltTag {
                         image: image.to_owned(),
                         tag: tag.to_owned(),
-                        arch: ip.arch.clone(),
+                        arch: ip.arch,
                         digest: desc.digest.clone(),
                         layers: tp
                             .layers
@@ -1087,7 +1083,7 @@ fn merged_links(candidates: &[Entry], done: &mut BTreeSet<String>, mtime: u64) -
 
 /// Replace `{version:PKG}` with PKG's upstream version in the lock (no epoch, no Debian
 /// revision), so e.g. `JAVA_VERSION` follows the pinned JRE.
-fn expand_versions(value: &str, lock: &Lock, arch: &str) -> Result<String, String> {
+fn expand_versions(value: &str, lock: &Lock, arch: Arch) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = value;
     while let Some(i) = rest.find("{version:") {
@@ -1255,7 +1251,7 @@ mod tests {
             },
         ];
         let key = LayerKey::Level {
-            arch: "amd64".into(),
+            arch: Arch::Amd64,
             rule: "static".into(),
         };
         let layer = write_layer(&entries, Compression::Gzip, 0).unwrap();

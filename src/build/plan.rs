@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::arch::{Arch, join};
 use crate::rules::{ImageSettings, Kind, PackageRule, Rule, RuleSet};
 use crate::snapshot::lock::{Lock, LockedPackage};
 
@@ -13,14 +14,14 @@ pub enum LayerKey {
     /// The layer a rule level adds on top of its parent's layers.
     Level {
         /// Architecture.
-        arch: String,
+        arch: Arch,
         /// The rule whose level it is.
         rule: String,
     },
     /// A variant's additions on top of one image.
     Variant {
         /// Architecture.
-        arch: String,
+        arch: Arch,
         /// The image below it.
         image: String,
         /// The (plain) variant.
@@ -30,9 +31,9 @@ pub enum LayerKey {
 
 impl LayerKey {
     /// The architecture the layer is for.
-    pub fn arch(&self) -> &str {
+    pub fn arch(&self) -> Arch {
         match self {
-            LayerKey::Level { arch, .. } | LayerKey::Variant { arch, .. } => arch,
+            LayerKey::Level { arch, .. } | LayerKey::Variant { arch, .. } => *arch,
         }
     }
 }
@@ -77,7 +78,7 @@ pub struct ImagePlan {
     /// Image (rule) name.
     pub image: String,
     /// Architecture.
-    pub arch: String,
+    pub arch: Arch,
     /// Its tags.
     pub tags: Vec<TagPlan>,
 }
@@ -127,17 +128,17 @@ pub fn plan<'a>(
     rules: &'a RuleSet,
     images: &[String],
     tags: &[String],
-    arches: &[String],
+    arches: &[Arch],
 ) -> Result<Plan<'a>, PlanError> {
     let distro = lock.distro.as_str();
-    let arches: Vec<String> = if arches.is_empty() {
+    let arches: Vec<Arch> = if arches.is_empty() {
         lock.architectures.clone()
     } else {
         for a in arches {
             if !lock.architectures.contains(a) {
                 return Err(PlanError(format!(
                     "{lock_name} has no {a} packages (it has {}); run `debless pin --distro {distro} --arch {a}`",
-                    lock.architectures.join(", ")
+                    join(&lock.architectures)
                 )));
             }
         }
@@ -195,7 +196,7 @@ pub fn plan<'a>(
         layers: BTreeMap::new(),
         images: Vec::new(),
     };
-    for arch in &arches {
+    for &arch in &arches {
         let by_rule = closures(lock, arch);
         let empty = BTreeMap::new();
         let closure = |rule: &Rule| -> Result<&BTreeMap<&str, &LockedPackage>, PlanError> {
@@ -233,7 +234,7 @@ pub fn plan<'a>(
                     }
                 }
                 let key = LayerKey::Level {
-                    arch: arch.clone(),
+                    arch,
                     rule: level.name.clone(),
                 };
                 if !out.layers.contains_key(&key) {
@@ -293,7 +294,7 @@ pub fn plan<'a>(
                         continue;
                     }
                     let key = LayerKey::Variant {
-                        arch: arch.clone(),
+                        arch,
                         image: image.name.clone(),
                         variant: part.name.clone(),
                     };
@@ -327,7 +328,7 @@ pub fn plan<'a>(
             }
             out.images.push(ImagePlan {
                 image: image.name.clone(),
-                arch: arch.clone(),
+                arch,
                 tags: tag_plans,
             });
         }
@@ -340,7 +341,7 @@ pub fn plan<'a>(
 /// Per rule name, the packages (by name) of its closure for `arch`.
 fn closures<'a>(
     lock: &'a Lock,
-    arch: &str,
+    arch: Arch,
 ) -> BTreeMap<&'a str, BTreeMap<&'a str, &'a LockedPackage>> {
     let mut out: BTreeMap<&str, BTreeMap<&str, &LockedPackage>> = BTreeMap::new();
     for p in lock.packages.iter().filter(|p| p.arch == arch) {
@@ -357,7 +358,7 @@ fn closures<'a>(
 fn check_roots(
     rule: &Rule,
     distro: &str,
-    arch: &str,
+    arch: Arch,
     closure: &BTreeMap<&str, &LockedPackage>,
     lock_name: &str,
 ) -> Result<(), PlanError> {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
+use crate::arch::Arch;
 use crate::fetch::cache::Cache;
 use crate::fetch::http::Http;
 use crate::fetch::mirror::Mirror;
@@ -20,7 +21,7 @@ pub struct DebSpec {
     /// Version.
     pub version: String,
     /// Image architecture it was locked for.
-    pub arch: String,
+    pub arch: Arch,
     /// Archive it comes from (`debian`, `debian-security`).
     pub archive: String,
     /// Pool path under the archive root.

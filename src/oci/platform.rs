@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::arch::Arch;
+
 /// OCI platform.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Platform {
@@ -27,29 +29,14 @@ impl fmt::Display for Platform {
     }
 }
 
-/// Debian architecture -> OCI platform (`amd64` -> linux/amd64, `armhf` -> linux/arm/v7, ...);
-/// `None` for an architecture without an OCI spelling here.
-pub fn platform_for(debian_arch: &str) -> Option<Platform> {
-    let (architecture, variant) = match debian_arch {
-        "amd64" => ("amd64", None),
-        // containerd normalises linux/arm64 to variant v8; say it explicitly so an index
-        // matches the same way everywhere.
-        "arm64" => ("arm64", Some("v8")),
-        "armhf" => ("arm", Some("v7")),
-        "armel" => ("arm", Some("v5")),
-        "i386" => ("386", None),
-        "ppc64el" => ("ppc64le", None),
-        "s390x" => ("s390x", None),
-        "riscv64" => ("riscv64", None),
-        "mips64el" => ("mips64le", None),
-        "loong64" => ("loong64", None),
-        _ => return None,
-    };
-    Some(Platform {
+/// The OCI platform images for `arch` are published under (`amd64` -> linux/amd64,
+/// `armhf` -> linux/arm/v7, ...).
+pub fn platform_for(arch: Arch) -> Platform {
+    Platform {
         os: "linux".to_string(),
-        architecture: architecture.to_string(),
-        variant: variant.map(str::to_string),
-    })
+        architecture: arch.oci_architecture().to_string(),
+        variant: arch.oci_variant().map(str::to_string),
+    }
 }
 
 #[cfg(test)]
@@ -71,20 +58,16 @@ mod tests {
             ("loong64", "linux/loong64"),
         ];
         for (deb, oci) in cases {
-            assert_eq!(
-                platform_for(deb).map(|p| p.to_string()).as_deref(),
-                Some(oci)
-            );
+            let arch: Arch = deb.parse().unwrap();
+            assert_eq!(platform_for(arch).to_string(), oci);
         }
-        assert_eq!(platform_for("hurd-i386"), None);
-        assert_eq!(platform_for("all"), None);
     }
 
     #[test]
     fn json_omits_an_absent_variant() {
-        let amd64 = serde_json::to_string(&platform_for("amd64")).unwrap_or_default();
+        let amd64 = serde_json::to_string(&platform_for(Arch::Amd64)).unwrap_or_default();
         assert_eq!(amd64, r#"{"os":"linux","architecture":"amd64"}"#);
-        let arm = serde_json::to_string(&platform_for("armhf")).unwrap_or_default();
+        let arm = serde_json::to_string(&platform_for(Arch::Armhf)).unwrap_or_default();
         assert_eq!(arm, r#"{"os":"linux","architecture":"arm","variant":"v7"}"#);
     }
 }

@@ -44,7 +44,7 @@ fn layers(c: Compression) -> (Layer, Layer) {
 
 fn image(arch: &str, layers: &[&Layer]) -> Image {
     Image {
-        platform: platform_for(arch).unwrap(),
+        platform: platform_for(arch.parse().unwrap()),
         config: Config {
             env: vec!["PATH=/usr/bin:/bin".to_string()],
             user: Some("65532:65532".to_string()),
@@ -145,7 +145,7 @@ fn manifest_and_index_json_have_the_oci_shape() {
 
     assert_eq!(amd.media_type, MANIFEST_MEDIA_TYPE);
     assert_eq!(amd.size, layout.blob(&amd.digest).unwrap().len() as u64);
-    assert_eq!(amd.platform, platform_for("amd64"));
+    assert_eq!(amd.platform, Some(platform_for(crate::arch::Arch::Amd64)));
     assert_eq!(amd.annotations, image("amd64", &[]).annotations);
 
     let idx = blob_json(&layout, &index.digest);

@@ -338,7 +338,7 @@ mod tests {
             for arch in ["amd64", "arm64"] {
                 let d = l
                     .add_image(&Image {
-                        platform: platform_for(arch).unwrap(),
+                        platform: platform_for(arch.parse().unwrap()),
                         config: Config {
                             user: Some(user.to_string()),
                             ..Config::default()

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::arch::Arch;
 use crate::archive::version;
 use crate::snapshot::lock::{Lock, LockedPackage};
 
@@ -49,7 +50,7 @@ pub enum ChangeKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     /// Architecture.
-    pub arch: String,
+    pub arch: Arch,
     /// Package name.
     pub name: String,
     /// Source package (from NEW when present).
@@ -71,9 +72,9 @@ pub struct LockDiff {
     /// NEW's snapshot timestamp.
     pub new_timestamp: String,
     /// Architectures only in OLD.
-    pub arches_removed: Vec<String>,
+    pub arches_removed: Vec<Arch>,
     /// Architectures only in NEW.
-    pub arches_added: Vec<String>,
+    pub arches_added: Vec<Arch>,
     /// Package changes, by (arch, name).
     pub changes: Vec<Change>,
     /// Per image/variant, how many package changes reach it.
@@ -88,14 +89,14 @@ pub fn diff(old: &Lock, new: &Lock) -> Result<LockDiff, String> {
             old.distro, new.distro
         ));
     }
-    let index = |l: &'_ Lock| -> BTreeMap<(String, String), LockedPackage> {
+    let index = |l: &'_ Lock| -> BTreeMap<(Arch, String), LockedPackage> {
         l.packages
             .iter()
-            .map(|p| ((p.arch.clone(), p.name.clone()), p.clone()))
+            .map(|p| ((p.arch, p.name.clone()), p.clone()))
             .collect()
     };
     let (o, n) = (index(old), index(new));
-    let keys: BTreeSet<&(String, String)> = o.keys().chain(n.keys()).collect();
+    let keys: BTreeSet<&(Arch, String)> = o.keys().chain(n.keys()).collect();
     let mut changes = Vec::new();
     for key in keys {
         let (a, b) = (o.get(key), n.get(key));
@@ -128,7 +129,7 @@ pub fn diff(old: &Lock, new: &Lock) -> Result<LockDiff, String> {
             .flat_map(|p| p.rules.iter().cloned())
             .collect();
         changes.push(Change {
-            arch: key.0.clone(),
+            arch: key.0,
             name: key.1.clone(),
             source: b.or(a).map(|p| p.source.clone()).unwrap_or_default(),
             kind,
@@ -184,11 +185,11 @@ impl LockDiff {
             let _ = writeln!(s, "architecture removed: {a}");
         }
         let width = self.changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
-        let mut arch = "";
+        let mut arch = None;
         for c in &self.changes {
-            if c.arch != arch {
-                arch = &c.arch;
-                let _ = writeln!(s, "\n{arch}:");
+            if Some(c.arch) != arch {
+                arch = Some(c.arch);
+                let _ = writeln!(s, "\n{}:", c.arch);
             }
             let (what, versions) = describe(&c.kind);
             let src = if c.source != c.name {
@@ -260,7 +261,7 @@ mod tests {
     fn pkg(name: &str, arch: &str, version: &str, sha: &str, rules: &[&str]) -> LockedPackage {
         LockedPackage {
             name: name.into(),
-            arch: arch.into(),
+            arch: arch.parse().unwrap(),
             version: version.into(),
             architecture: arch.into(),
             suite: "trixie".into(),
@@ -282,7 +283,7 @@ mod tests {
             timestamp: ts.into(),
             snapshot: None,
             merged_usr: true,
-            architectures: vec!["amd64".into(), "arm64".into()],
+            architectures: vec![Arch::Amd64, Arch::Arm64],
             suites: vec![],
             packages,
             excluded: vec![],

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::arch::Arch;
 use crate::snapshot::manifest::one_line;
 
 /// Lock format version written by this debless.
@@ -58,7 +59,7 @@ pub struct LockedPackage {
     /// Package name.
     pub name: String,
     /// The image architecture this entry is for.
-    pub arch: String,
+    pub arch: Arch,
     /// Version.
     pub version: String,
     /// The package's own Architecture (`amd64` or `all`).
@@ -90,7 +91,7 @@ pub struct LockedExclude {
     /// Excluded package name.
     pub name: String,
     /// Architecture.
-    pub arch: String,
+    pub arch: Arch,
     /// The file whose `exclude` list names it.
     pub excluded_by: String,
     /// Packages whose dependency it satisfied.
@@ -115,7 +116,7 @@ pub struct Lock {
     /// Whether images are merged-/usr.
     pub merged_usr: bool,
     /// Architectures pinned.
-    pub architectures: Vec<String>,
+    pub architectures: Vec<Arch>,
     /// Suites, in manifest order.
     #[serde(rename = "suite")]
     pub suites: Vec<LockedSuite>,
@@ -207,10 +208,7 @@ impl Lock {
     }
 
     /// Packages of one architecture.
-    pub fn packages_for<'a>(
-        &'a self,
-        arch: &'a str,
-    ) -> impl Iterator<Item = &'a LockedPackage> + 'a {
+    pub fn packages_for(&self, arch: Arch) -> impl Iterator<Item = &LockedPackage> + '_ {
         self.packages.iter().filter(move |p| p.arch == arch)
     }
 }

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::arch::Arch;
+
 /// One suite of one archive, e.g. `trixie-security` from `debian-security`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +41,7 @@ pub struct Manifest {
     #[serde(default = "default_components")]
     pub components: Vec<String>,
     /// Architectures pinned by default.
-    pub architectures: Vec<String>,
+    pub architectures: Vec<Arch>,
     /// Suites in preference order; the highest version across them wins.
     pub suites: Vec<SuiteSpec>,
     /// Trusted signing keys.
@@ -118,9 +120,6 @@ impl Manifest {
                 }
             }
         }
-        for a in &m.architectures {
-            check_arch(a).map_err(err)?;
-        }
         Ok(m)
     }
 
@@ -143,23 +142,6 @@ pub fn same_fingerprint(a: &str, b: &str) -> bool {
             .to_ascii_uppercase()
     };
     norm(a) == norm(b)
-}
-
-/// Architectures debless knows how to describe in an OCI platform.
-pub const KNOWN_ARCHES: &[&str] = &[
-    "amd64", "arm64", "armhf", "armel", "i386", "ppc64el", "s390x", "riscv64",
-];
-
-/// Reject an architecture name debless cannot map to an OCI platform.
-pub fn check_arch(a: &str) -> Result<(), String> {
-    if KNOWN_ARCHES.contains(&a) {
-        Ok(())
-    } else {
-        Err(format!(
-            "unknown architecture {a:?}; known: {}",
-            KNOWN_ARCHES.join(", ")
-        ))
-    }
 }
 
 /// The first line of a (possibly multi-line) parser message, for one-line errors.

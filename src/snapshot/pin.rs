@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::arch::Arch;
 use crate::archive::packages::{self, Package};
 use crate::archive::release::Release;
 use crate::archive::trust::{Keyring, ValidAt};
@@ -19,7 +20,7 @@ use crate::rules::{Kind, RuleSet};
 use crate::snapshot::lock::{
     LOCK_VERSION, Lock, LockedExclude, LockedIndex, LockedPackage, LockedSuite,
 };
-use crate::snapshot::manifest::{Manifest, SuiteSpec, check_arch};
+use crate::snapshot::manifest::{Manifest, SuiteSpec};
 
 /// Largest InRelease accepted.
 const MAX_INRELEASE: u64 = 16 << 20;
@@ -40,7 +41,7 @@ pub struct PinOptions {
     /// `--mirror` flags (replace the default list).
     pub mirrors: Vec<String>,
     /// `--arch` flags (replace the manifest's list).
-    pub arches: Vec<String>,
+    pub arches: Vec<Arch>,
     /// Snapshot service template or prefix.
     pub snapshot_service: Option<String>,
     /// Where to write the lock (default `snapshots/<distro>.lock`).
@@ -61,7 +62,7 @@ pub struct PinReport {
     /// Where the lock was written.
     pub lock_path: PathBuf,
     /// Packages per architecture.
-    pub packages: BTreeMap<String, usize>,
+    pub packages: BTreeMap<Arch, usize>,
     /// Exclusions recorded.
     pub excluded: usize,
     /// Wall-clock seconds to fetch, verify, decompress and parse every index.
@@ -95,7 +96,7 @@ pub enum PinError {
         /// Distro.
         distro: String,
         /// Architecture.
-        arch: String,
+        arch: Arch,
         /// The rule being resolved.
         rule: String,
         /// The chain and reason.
@@ -153,9 +154,6 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
     } else {
         opts.arches.clone()
     };
-    for a in &arches {
-        check_arch(a).map_err(|e| PinError::Config(format!("--arch: {e}")))?;
-    }
     let date = opts.date.clone().or(manifest.date.clone());
     let dated = match &date {
         Some(d) => Some(parse_snapshot_date(d).map_err(PinError::Config)?),
@@ -210,14 +208,19 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         .iter()
         .map(|e| (e.clone(), manifest.path.display().to_string()))
         .collect();
-    let results: Vec<(String, Vec<(String, resolve::Closure<'_>)>)> = arches
+    let results: Vec<(Arch, Vec<(String, resolve::Closure<'_>)>)> = arches
         .par_iter()
         .map(|arch| {
             let lists: Vec<&[Package]> = fetched
                 .iter()
-                .map(|f| f.packages.get(arch).map(Vec::as_slice).unwrap_or(&[]))
+                .map(|f| {
+                    f.packages
+                        .get(arch.name())
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[])
+                })
                 .collect();
-            let universe = Universe::new(arch, &lists);
+            let universe = Universe::new(arch.name(), &lists);
             let mut closures = Vec::new();
             for rule in rules.for_distro(&opts.distro) {
                 let chain = match rule.kind {
@@ -240,13 +243,13 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
                 let closure = resolve::resolve(&universe, &roots, &Excludes { by_name: ex })
                     .map_err(|e| PinError::Resolve {
                         distro: opts.distro.clone(),
-                        arch: arch.clone(),
+                        arch: *arch,
                         rule: rule.name.clone(),
                         what: e.to_string(),
                     })?;
                 closures.push((rule.name.clone(), closure));
             }
-            Ok((arch.clone(), closures))
+            Ok((*arch, closures))
         })
         .collect::<Vec<_>>()
         .into_iter()
@@ -254,38 +257,38 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
     let resolve_secs = t1.elapsed().as_secs_f64();
 
     let suite_names: Vec<String> = fetched.iter().map(|f| f.spec.suite.clone()).collect();
-    let mut pkgs: BTreeMap<(String, String), LockedPackage> = BTreeMap::new();
-    let mut excl: BTreeMap<(String, String, String), LockedExclude> = BTreeMap::new();
+    let mut pkgs: BTreeMap<(Arch, String), LockedPackage> = BTreeMap::new();
+    let mut excl: BTreeMap<(Arch, String, String), LockedExclude> = BTreeMap::new();
     for (arch, closures) in &results {
         for (rule, cl) in closures {
             for (name, c) in &cl.selected {
-                let entry =
-                    pkgs.entry((arch.clone(), name.clone()))
-                        .or_insert_with(|| LockedPackage {
-                            name: name.clone(),
-                            arch: arch.clone(),
-                            version: c.pkg.version.clone(),
-                            architecture: c.pkg.architecture.clone(),
-                            suite: suite_names[c.suite].clone(),
-                            source: c.pkg.source.clone(),
-                            source_version: c.pkg.source_version.clone(),
-                            filename: c.pkg.filename.clone(),
-                            size: c.pkg.size,
-                            sha256: c.pkg.sha256.clone(),
-                            installed_size: c.pkg.installed_size,
-                            depends: Vec::new(),
-                            rules: Vec::new(),
-                        });
+                let entry = pkgs
+                    .entry((*arch, name.clone()))
+                    .or_insert_with(|| LockedPackage {
+                        name: name.clone(),
+                        arch: *arch,
+                        version: c.pkg.version.clone(),
+                        architecture: c.pkg.architecture.clone(),
+                        suite: suite_names[c.suite].clone(),
+                        source: c.pkg.source.clone(),
+                        source_version: c.pkg.source_version.clone(),
+                        filename: c.pkg.filename.clone(),
+                        size: c.pkg.size,
+                        sha256: c.pkg.sha256.clone(),
+                        installed_size: c.pkg.installed_size,
+                        depends: Vec::new(),
+                        rules: Vec::new(),
+                    });
                 let deps = cl.edges.get(name).cloned().unwrap_or_default();
                 merge_sorted(&mut entry.depends, deps);
                 merge_sorted(&mut entry.rules, [rule.clone()]);
             }
             for (name, (by, required_by)) in &cl.excluded {
                 let entry = excl
-                    .entry((arch.clone(), name.clone(), by.clone()))
+                    .entry((*arch, name.clone(), by.clone()))
                     .or_insert_with(|| LockedExclude {
                         name: name.clone(),
-                        arch: arch.clone(),
+                        arch: *arch,
                         excluded_by: relative_to(by, &opts.project),
                         required_by: Vec::new(),
                         rules: Vec::new(),
@@ -324,7 +327,7 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         .map_err(|e| PinError::Write(e.to_string()))?;
     let mut per_arch = BTreeMap::new();
     for p in &lock.packages {
-        *per_arch.entry(p.arch.clone()).or_insert(0) += 1;
+        *per_arch.entry(p.arch).or_insert(0) += 1;
     }
     Ok(PinReport {
         lock_path,
@@ -358,7 +361,7 @@ struct Fetcher<'a> {
     mirrors: &'a [Mirror],
     http: &'a Http,
     cache: &'a Cache,
-    arches: &'a [String],
+    arches: &'a [Arch],
     /// The requested date and its snapshot timestamp, for a dated pin.
     dated: Option<&'a (jiff::Timestamp, String)>,
     quiet: bool,
@@ -456,7 +459,7 @@ impl Fetcher<'_> {
             }
         }
         for arch in arches {
-            if !release.architectures.iter().any(|a| a == arch) {
+            if !release.architectures.iter().any(|a| a == arch.name()) {
                 return Err(PinError::Index(format!(
                     "{url}: suite {suite} does not carry architecture {arch} (it has: {}); drop --arch {arch} or edit {}",
                     release.architectures.join(" "),
@@ -495,7 +498,8 @@ impl Fetcher<'_> {
                     .into_iter()
                     .collect()
             };
-            let mut fetched = fetch_all(arches)?;
+            let names: Vec<String> = arches.iter().map(|a| a.name().to_owned()).collect();
+            let mut fetched = fetch_all(&names)?;
             // Architecture: all packages live in every binary-<arch> index when the Release says
             // so, or when those indices visibly carry them (dak's default); only otherwise is the
             // separate binary-all index needed.

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use crate::arch::Arch;
 use crate::rules::{Kind, RuleSet};
 use crate::snapshot::lock::Lock;
 
@@ -19,14 +20,14 @@ pub fn why(
     lock: &Lock,
     rules: &RuleSet,
     image: &str,
-    arch: &str,
+    arch: Arch,
     pkg: &str,
 ) -> Result<Why, String> {
-    if !lock.architectures.iter().any(|a| a == arch) {
+    if !lock.architectures.contains(&arch) {
         return Err(format!(
             "architecture {arch} is not in the {} lock (it has {}); run `debless pin --arch {arch}`",
             lock.distro,
-            lock.architectures.join(", ")
+            crate::arch::join(&lock.architectures)
         ));
     }
     let rule = rules.get(image).map_err(|e| e.to_string())?;

@@ -1,5 +1,9 @@
 //! What each Debian architecture's ldconfig accepts into the cache and how it flags it
-//! (glibc's `sysdeps/unix/sysv/linux/*/readelflib.c` and `dl-cache.h`).
+//! (glibc's `sysdeps/unix/sysv/linux/*/readelflib.c` and `dl-cache.h`). The architectures
+//! themselves (triplet, byte order, `char` signedness) are [`crate::arch`]'s.
+
+pub(super) use crate::arch::Arch;
+use crate::arch::LdFamily as Family;
 
 /// An ELF library for glibc 2.x: the only type modern ldconfig writes.
 pub(super) const FLAG_ELF_LIBC6: u32 = 0x0003;
@@ -45,89 +49,34 @@ const EF_LARCH_ABI_SOFT_FLOAT: u32 = 0x1;
 const EF_LARCH_ABI_DOUBLE_FLOAT: u32 = 0x3;
 const EF_LARCH_OBJABI_V1: u32 = 0x40;
 
-/// Which glibc port's `process_elf_file` the architecture's ldconfig runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
-    X86,
-    Arm,
-    PowerPc,
-    S390,
-    RiscV,
-    Mips,
-    LoongArch,
-}
-
-/// A Debian architecture as its ldconfig sees libraries.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Arch {
-    /// The multiarch triplet (`x86_64-linux-gnu`), naming the built-in library directories.
-    pub(super) triplet: &'static str,
-    /// Byte order of the architecture: of the libraries it loads and of the cache it reads.
-    pub(super) big_endian: bool,
-    /// Is C's `char` signed here? ldconfig's name comparison subtracts `char`s, so bytes
-    /// above 0x7f sort differently on x86 than on Arm, and the loader's binary search uses
-    /// the same comparison.
-    pub(super) signed_char: bool,
-    /// ldconfig's own word size: files shorter than its `ElfW(Ehdr)` are never read.
-    lp64: bool,
-    family: Family,
-}
-
-impl Arch {
-    /// The Debian architecture `name` (`amd64`, `arm64`...), if ldconfig's rules for it
-    /// are known.
-    pub(super) fn from_debian(name: &str) -> Option<Arch> {
-        let (triplet, big_endian, signed_char, lp64, family) = match name {
-            "amd64" => ("x86_64-linux-gnu", false, true, true, Family::X86),
-            "i386" => ("i386-linux-gnu", false, true, false, Family::X86),
-            "arm64" => ("aarch64-linux-gnu", false, false, true, Family::Arm),
-            "armhf" => ("arm-linux-gnueabihf", false, false, false, Family::Arm),
-            "armel" => ("arm-linux-gnueabi", false, false, false, Family::Arm),
-            "ppc64el" => ("powerpc64le-linux-gnu", false, false, true, Family::PowerPc),
-            "s390x" => ("s390x-linux-gnu", true, false, true, Family::S390),
-            "riscv64" => ("riscv64-linux-gnu", false, false, true, Family::RiscV),
-            "mips64el" => ("mips64el-linux-gnuabi64", false, true, true, Family::Mips),
-            "loong64" => (
-                "loongarch64-linux-gnu",
-                false,
-                true,
-                true,
-                Family::LoongArch,
-            ),
-            _ => return None,
-        };
-        Some(Arch {
-            triplet,
-            big_endian,
-            signed_char,
-            lp64,
-            family,
-        })
-    }
-
-    /// The Debian architectures this generator knows, for error messages.
-    pub(super) const KNOWN: &'static str =
-        "amd64, arm64, armel, armhf, i386, loong64, mips64el, ppc64el, riscv64, s390x";
-
+/// ldconfig's view of an architecture: the shared [`crate::arch::Arch`] plus the rules its
+/// glibc port applies to libraries.
+pub(super) trait LdRules {
     /// The smallest file ldconfig will look at: the size of its native ELF header.
-    pub(super) fn min_file_len(&self) -> usize {
-        if self.lp64 { 64 } else { 52 }
+    fn min_file_len(self) -> usize;
+    /// Does this ldconfig read the x86 ISA level from `PT_GNU_PROPERTY`?
+    fn reads_isa_level(self) -> bool;
+    /// The cache flags for a shared object with this ELF class, machine and `e_flags`, or
+    /// `None` if this ldconfig would not cache it.
+    fn flags(self, class64: bool, machine: u16, e_flags: u32) -> Option<u32>;
+}
+
+impl LdRules for Arch {
+    fn min_file_len(self) -> usize {
+        // ldconfig's own word size: files shorter than its `ElfW(Ehdr)` are never read.
+        if self.lp64() { 64 } else { 52 }
     }
 
-    /// Does this ldconfig read the x86 ISA level from `PT_GNU_PROPERTY`? Only x86 has a
-    /// `read_gnu_property` that does anything.
-    pub(super) fn reads_isa_level(&self) -> bool {
-        self.family == Family::X86
+    fn reads_isa_level(self) -> bool {
+        // Only x86 has a `read_gnu_property` that does anything.
+        self.ld_family() == Family::X86
     }
 
-    /// The cache flags this architecture's ldconfig gives a shared object with this ELF
-    /// class, machine and `e_flags`, or `None` if it would not cache it.
-    ///
     /// ldconfig itself checks the machine only on x86; elsewhere it trusts the class (an
     /// x86-64 library in an arm64 image would be cached as AArch64 and then fail to load).
     /// Here every family also requires its own machines, so such a file is skipped.
-    pub(super) fn flags(&self, class64: bool, machine: u16, e_flags: u32) -> Option<u32> {
-        let required = match (self.family, class64, machine) {
+    fn flags(self, class64: bool, machine: u16, e_flags: u32) -> Option<u32> {
+        let required = match (self.ld_family(), class64, machine) {
             (Family::X86, true, EM_X86_64) => FLAG_X8664_LIB64,
             (Family::X86, false, EM_X86_64) => FLAG_X8664_LIBX32,
             (Family::X86, false, EM_386) => 0,

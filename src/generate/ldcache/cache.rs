@@ -87,7 +87,7 @@ impl Cache {
     /// then higher flags first, then glibc-hwcaps entries (by subdirectory name) before
     /// plain ones, which the loader's search relies on.
     fn compare(&self, a: &CacheEntry, b: &CacheEntry) -> Ordering {
-        let by_name = libcmp(&b.lib, &a.lib, self.arch.signed_char).cmp(&0);
+        let by_name = libcmp(&b.lib, &a.lib, self.arch.signed_char()).cmp(&0);
         by_name
             .then_with(|| b.flags.cmp(&a.flags))
             .then_with(|| match (&a.hwcaps, &b.hwcaps) {
@@ -125,12 +125,12 @@ impl Cache {
         let extension_at = strings_end.next_multiple_of(4);
         let mut out = Writer {
             bytes: Vec::new(),
-            big_endian: self.arch.big_endian,
+            big_endian: self.arch.big_endian(),
         };
         out.bytes.extend_from_slice(MAGIC);
         out.u32(u32::try_from(self.entries.len()).map_err(|_| too_big())?);
         out.u32(u32::try_from(table.len()).map_err(|_| too_big())?);
-        out.bytes.push(if self.arch.big_endian {
+        out.bytes.push(if self.arch.big_endian() {
             ENDIAN_BIG
         } else {
             ENDIAN_LITTLE

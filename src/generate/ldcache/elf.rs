@@ -6,7 +6,7 @@
 //! inconsistency makes the file "not a library" (`None`), never a panic. Where ldconfig
 //! itself would read past the end of a damaged file, the file is skipped.
 
-use super::arch::Arch;
+use super::arch::{Arch, LdRules};
 
 const ELFMAG: &[u8; 4] = b"\x7fELF";
 const ELFCLASS32: u8 = 1;
@@ -39,7 +39,7 @@ pub(super) struct Library {
 
 /// The library `data` is to `arch`'s ldconfig, or `None` if it would not cache it (not
 /// ELF, not a shared object, another machine or byte order, damaged).
-pub(super) fn inspect(data: &[u8], arch: &Arch) -> Option<Library> {
+pub(super) fn inspect(data: &[u8], arch: Arch) -> Option<Library> {
     if data.len() < arch.min_file_len() || !data.starts_with(ELFMAG) {
         return None;
     }
@@ -55,7 +55,7 @@ pub(super) fn inspect(data: &[u8], arch: &Arch) -> Option<Library> {
         ELFDATA2MSB => true,
         _ => return None,
     };
-    if big_endian != arch.big_endian {
+    if big_endian != arch.big_endian() {
         return None;
     }
     let elf = Elf {

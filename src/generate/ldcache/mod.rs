@@ -37,24 +37,17 @@ pub const GENERATOR: &str = "debless ld-cache (glibc 2.41 ldconfig format)";
 /// The /etc/ld.so.cache ldconfig would write for an image whose root filesystem is
 /// `entries`, for Debian architecture `arch` (amd64, arm64, armhf, armel, i386, ppc64el,
 /// s390x, riscv64, mips64el, loong64).
-pub fn ld_so_cache(entries: &[Entry], arch: &str) -> Result<Vec<u8>, GenError> {
+pub fn ld_so_cache(entries: &[Entry], arch: Arch) -> Result<Vec<u8>, GenError> {
     build(entries, arch, GENERATOR.as_bytes())
 }
 
 /// [`ld_so_cache`] with the generator string chosen, so tests can match ldconfig's bytes.
-fn build(entries: &[Entry], arch: &str, generator: &[u8]) -> Result<Vec<u8>, GenError> {
-    let arch = Arch::from_debian(arch).ok_or_else(|| GenError {
-        generator: NAME,
-        what: format!(
-            "no ld.so.cache rules for architecture {arch:?}; known: {}",
-            Arch::KNOWN
-        ),
-    })?;
+fn build(entries: &[Entry], arch: Arch, generator: &[u8]) -> Result<Vec<u8>, GenError> {
     let tree = Tree::new(entries);
-    let dirs = conf::directories(&tree, arch.triplet);
+    let dirs = conf::directories(&tree, arch.triplet());
     let mut cache = Cache::new(arch, &dirs.hwcaps_names);
     for dir in &dirs.list {
-        search_dir(&tree, &arch, dir, &mut cache);
+        search_dir(&tree, arch, dir, &mut cache);
     }
     cache.write(generator)
 }
@@ -69,7 +62,7 @@ struct Found<'a> {
 }
 
 /// Add the libraries in one directory to the cache (ldconfig's `search_dir`).
-fn search_dir(tree: &Tree, arch: &Arch, dir: &Dir, cache: &mut Cache) {
+fn search_dir(tree: &Tree, arch: Arch, dir: &Dir, cache: &mut Cache) {
     let mut found: Vec<Found> = Vec::new();
     let mut by_soname: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
     for name in tree.list(&dir.canon) {
@@ -112,7 +105,7 @@ fn search_dir(tree: &Tree, arch: &Arch, dir: &Dir, cache: &mut Cache) {
                 // stay those of the first one seen, as in ldconfig.
                 let newer = (!is_link && f.is_link)
                     || (is_link == f.is_link
-                        && libcmp(f.name.as_bytes(), name.as_bytes(), arch.signed_char) < 0);
+                        && libcmp(f.name.as_bytes(), name.as_bytes(), arch.signed_char()) < 0);
                 if newer {
                     f.name = name;
                     f.is_link = is_link;
