@@ -226,7 +226,7 @@ fn fetch_for(
         specs.push(DebSpec {
             name: p.name.clone(),
             version: p.version.clone(),
-            arch: p.arch.clone(),
+            arch: p.arch,
             archive: (*archive).to_owned(),
             filename: p.filename.clone(),
             size: p.size,

@@ -339,10 +339,7 @@ pub fn plan<'a>(
 }
 
 /// Per rule name, the packages (by name) of its closure for `arch`.
-fn closures<'a>(
-    lock: &'a Lock,
-    arch: Arch,
-) -> BTreeMap<&'a str, BTreeMap<&'a str, &'a LockedPackage>> {
+fn closures(lock: &Lock, arch: Arch) -> BTreeMap<&str, BTreeMap<&str, &LockedPackage>> {
     let mut out: BTreeMap<&str, BTreeMap<&str, &LockedPackage>> = BTreeMap::new();
     for p in lock.packages.iter().filter(|p| p.arch == arch) {
         for r in &p.rules {
