@@ -501,7 +501,7 @@ mod tests {
             essential: false,
             filename: format!("pool/main/{name}_{version}_amd64.deb"),
             size: 1,
-            sha256: "0".repeat(64),
+            sha256: crate::digest::Digest::of(b""),
             installed_size: 1,
         };
         for (k, v) in extra {

@@ -323,7 +323,10 @@ impl RuleSet {
             let text = std::fs::read_to_string(&defaults_file)
                 .map_err(|e| err(format!("cannot read ({e})")))?;
             let parsed = toml::from_str(&text).map_err(|e| err(one_line(&e.to_string())))?;
-            (parsed, crate::oci::sha256_digest(text.as_bytes()))
+            (
+                parsed,
+                crate::digest::Digest::of(text.as_bytes()).to_string(),
+            )
         } else {
             (Defaults::default(), String::new())
         };
@@ -519,7 +522,7 @@ fn load_rule(file: &Path, kind: Kind) -> Result<Rule, RuleError> {
     }
     rule.file = file.to_owned();
     rule.kind = kind;
-    rule.digest = crate::oci::sha256_digest(text.as_bytes());
+    rule.digest = crate::digest::Digest::of(text.as_bytes()).to_string();
     if rule.distros.is_empty() {
         return Err(err("distros is empty; name at least one distro".into()));
     }

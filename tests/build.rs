@@ -1040,7 +1040,7 @@ fn a_corrupted_cache_entry_is_caught_removed_and_refetched() {
         .iter()
         .find(|p| p.name == "libc6" && p.arch == "amd64")
         .unwrap();
-    let cached = f.cache().join("sha256").join(&libc.sha256);
+    let cached = f.cache().join("sha256").join(libc.sha256.hex());
     let mut bytes = std::fs::read(&cached).unwrap();
     let n = bytes.len();
     bytes[n - 10] ^= 0x01;
@@ -1096,8 +1096,8 @@ fn two_builds_sharing_one_cache_at_once_both_succeed() {
     let lock =
         debless::snapshot::lock::Lock::read(&f.project.path().join("snapshots/test.lock")).unwrap();
     for p in &lock.packages {
-        let bytes = std::fs::read(f.cache().join("sha256").join(&p.sha256)).unwrap();
-        assert_eq!(common::sha256(&bytes), p.sha256, "{}", p.name);
+        let bytes = std::fs::read(f.cache().join("sha256").join(p.sha256.hex())).unwrap();
+        assert_eq!(common::sha256(&bytes), p.sha256.hex(), "{}", p.name);
     }
 }
 
@@ -1467,7 +1467,7 @@ fn every_image_tag_and_index_gets_an_spdx_document_of_what_it_ships() {
         .iter()
         .find(|p| p.name == "libc6" && p.arch == "amd64")
         .unwrap();
-    assert!(libc["checksums"].to_string().contains(&locked.sha256));
+    assert!(libc["checksums"].to_string().contains(&locked.sha256.hex()));
     // Only the files the image ships: libc's i18n data is not in its rule's paths.
     let files: Vec<&str> = doc["files"]
         .as_array()

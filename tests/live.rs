@@ -83,7 +83,7 @@ fn live_pin_of_debian13_matches_the_archive() {
         };
         assert_eq!(
             field("SHA256"),
-            libc.sha256,
+            libc.sha256.hex(),
             "libc6 sha256 differs from {url}"
         );
         assert_eq!(field("Filename"), libc.filename);

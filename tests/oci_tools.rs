@@ -217,8 +217,8 @@ fn skopeo_reads_and_copies_the_layout() {
         f.layout.write_dir(&dir).unwrap();
 
         let v = inspect(&format!("oci:{}:latest-amd64", s(&dir)));
-        check_inspect(&v, [&f.base.digest, &f.app.digest]);
-        assert_eq!(v["Digest"], f.amd.digest.as_str());
+        check_inspect(&v, [&f.base.digest.to_string(), &f.app.digest.to_string()]);
+        assert_eq!(v["Digest"], f.amd.digest.to_string());
 
         // --raw returns the stored bytes: our index and manifests, untouched.
         let raw = run(
@@ -260,7 +260,7 @@ fn skopeo_reads_and_copies_the_layout() {
             serde_json::from_slice(&std::fs::read(other.join("index.json")).unwrap()).unwrap();
         assert_eq!(
             index["manifests"][0]["digest"],
-            f.index.digest.as_str(),
+            f.index.digest.to_string(),
             "{c}"
         );
         for blob in std::fs::read_dir(dir.join("blobs/sha256")).unwrap() {
@@ -282,7 +282,7 @@ fn skopeo_reads_and_copies_the_layout() {
             ],
         );
         let v: Value = serde_json::from_str(&v).unwrap();
-        assert_eq!(v["Digest"], f.index.digest.as_str());
+        assert_eq!(v["Digest"], f.index.digest.to_string());
         assert_eq!(v["Architecture"], "amd64");
     }
 }
@@ -358,8 +358,8 @@ fn skopeo_reads_the_archives() {
         let oci = tmp.path().join("image.oci.tar");
         f.layout.write_oci_archive(&oci).unwrap();
         let v = inspect(&format!("oci-archive:{}:latest-amd64", s(&oci)));
-        check_inspect(&v, [&f.base.digest, &f.app.digest]);
-        assert_eq!(v["Digest"], f.amd.digest.as_str());
+        check_inspect(&v, [&f.base.digest.to_string(), &f.app.digest.to_string()]);
+        assert_eq!(v["Digest"], f.amd.digest.to_string());
 
         let docker = tmp.path().join("image.docker.tar");
         f.layout
@@ -376,7 +376,10 @@ fn skopeo_reads_the_archives() {
             "docker-archive:{}:example.com/app:amd64",
             s(&docker)
         ));
-        check_inspect(&v, [&f.base.diff_id, &f.app.diff_id]);
+        check_inspect(
+            &v,
+            [&f.base.diff_id.to_string(), &f.app.diff_id.to_string()],
+        );
         assert_eq!(v["RepoTags"], serde_json::json!([]), "{v}");
         let v = inspect(&format!("docker-archive:{}:@1", s(&docker)));
         assert_eq!(v["Architecture"], "arm64");

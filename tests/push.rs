@@ -353,9 +353,9 @@ fn push_then_skopeo_reads_the_same_digests_and_a_second_push_uploads_nothing() {
 
     // The per-arch tag is the layout's manifest; skopeo verifies what it reads.
     let v = inspect(&reg, "distroless/base:latest-amd64", &[]);
-    assert_eq!(v["Digest"], f.tags["latest-amd64"].digest.as_str());
+    assert_eq!(v["Digest"], f.tags["latest-amd64"].digest.to_string());
     assert_eq!(v["Architecture"], "amd64");
-    assert_eq!(v["Layers"][0], f.base.digest.as_str());
+    assert_eq!(v["Layers"][0], f.base.digest.to_string());
     let v = inspect(&reg, "distroless/base:nonroot-arm64", &["--config"]);
     assert_eq!(v["config"]["User"], "65532");
 
@@ -363,14 +363,14 @@ fn push_then_skopeo_reads_the_same_digests_and_a_second_push_uploads_nothing() {
     let (out, index) = copy_back(&reg, "distroless/base:latest", tmp.path(), &[]);
     assert_eq!(
         index["manifests"][0]["digest"],
-        f.tags["latest"].digest.as_str()
+        f.tags["latest"].digest.to_string()
     );
     for arch in ["amd64", "arm64"] {
         let d = &f.tags[&format!("latest-{arch}")].digest;
-        let name = d.strip_prefix("sha256:").unwrap();
+        let name = d.hex();
         assert_eq!(
-            std::fs::read(out.join("blobs/sha256").join(name)).unwrap(),
-            std::fs::read(f.dir.join("blobs/sha256").join(name)).unwrap()
+            std::fs::read(out.join("blobs/sha256").join(&name)).unwrap(),
+            std::fs::read(f.dir.join("blobs/sha256").join(&name)).unwrap()
         );
     }
 
@@ -445,7 +445,7 @@ fn a_sibling_repository_mounts_shared_layers_and_a_failed_mount_uploads() {
     assert_eq!(counts(&r), (6, 1, 0), "{r:?}");
     assert_eq!(r.mounted.bytes, base.base.size);
     let v = inspect(&reg, "distroless/cc:latest-arm64", &[]);
-    assert_eq!(v["Layers"][0], base.base.digest.as_str());
+    assert_eq!(v["Layers"][0], base.base.digest.to_string());
     copy_back(&reg, "distroless/cc:nonroot", tmp.path(), &[]);
 
     // Without the first push's knowledge, nothing is mounted.
@@ -455,7 +455,8 @@ fn a_sibling_repository_mounts_shared_layers_and_a_failed_mount_uploads() {
     // A source that does not have the blob: the registry answers 202 and the blob is
     // uploaded into the session that answer opened.
     let opts = insecure();
-    opts.sources.record(&host, &base.base.digest, "nowhere");
+    opts.sources
+        .record(&host, &base.base.digest.to_string(), "nowhere");
     let r = push_layout(&base.dir, &format!("{host}/third/base"), &opts).unwrap();
     assert_eq!(counts(&r), (7, 0, 0));
     copy_back(&reg, "third/base:latest", tmp.path(), &[]);
@@ -482,7 +483,7 @@ fn large_blobs_go_in_chunks_and_arrive_intact() {
     assert_eq!(r.chunked, 1, "{r:?}");
     assert_eq!(counts(&r), (7, 0, 0));
     let (out, _) = copy_back(&reg, "chunked:latest", tmp.path(), &[]);
-    let name = f.base.digest.strip_prefix("sha256:").unwrap();
+    let name = f.base.digest.hex();
     assert_eq!(
         std::fs::read(out.join("blobs/sha256").join(name)).unwrap(),
         &f.base.blob[..]
@@ -612,7 +613,7 @@ fn basic_auth_registry_wants_credentials_from_flags_env_or_docker_config() {
     // What arrived is readable with the same credentials, with the layout's digests.
     let creds = format!("{user}:{pass}");
     let v = inspect(&reg, "via-config:latest-amd64", &["--creds", &creds]);
-    assert_eq!(v["Digest"], f.tags["latest-amd64"].digest.as_str());
+    assert_eq!(v["Digest"], f.tags["latest-amd64"].digest.to_string());
     let (_, index) = copy_back(
         &reg,
         "private:nonroot",
@@ -621,7 +622,7 @@ fn basic_auth_registry_wants_credentials_from_flags_env_or_docker_config() {
     );
     assert_eq!(
         index["manifests"][0]["digest"],
-        f.tags["nonroot"].digest.as_str()
+        f.tags["nonroot"].digest.to_string()
     );
 
     // The library with explicit credentials.
@@ -1010,7 +1011,10 @@ fn sboms_next_to_the_layout_are_attached_to_their_tags() {
     let r = push_layout(&f.dir, &target, &insecure()).unwrap();
     assert_eq!(r.sboms, 1, "one tag has a document");
     let subject = &f.tags["latest-amd64"].digest;
-    let tag = format!("distroless/base:{}.sbom", subject.replace(':', "-"));
+    let tag = format!(
+        "distroless/base:{}.sbom",
+        subject.to_string().replace(':', "-")
+    );
     let raw = run(
         "skopeo",
         &[
@@ -1022,7 +1026,7 @@ fn sboms_next_to_the_layout_are_attached_to_their_tags() {
     );
     let m: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(m["artifactType"], "application/spdx+json");
-    assert_eq!(m["subject"]["digest"], subject.as_str());
+    assert_eq!(m["subject"]["digest"], subject.to_string());
     let want = format!(
         "sha256:{}",
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(doc))

@@ -468,7 +468,13 @@ fn syft_sees_exactly_the_images_debian_packages_in_the_image_and_in_its_sbom() {
         .unwrap()
         .iter()
         .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "latest-amd64")
-        .map(|m| m["digest"].as_str().unwrap().to_owned())
+        .map(|m| {
+            m["digest"]
+                .as_str()
+                .unwrap()
+                .parse::<debless::digest::Digest>()
+                .unwrap()
+        })
         .unwrap();
     let single = f.project.path().join("single");
     common::run_ok(
@@ -479,7 +485,8 @@ fn syft_sees_exactly_the_images_debian_packages_in_the_image_and_in_its_sbom() {
     );
     let doc = scan(&syft, &format!("oci-dir:{}", single.display()));
     assert_eq!(
-        doc["source"]["metadata"]["manifestDigest"], digest,
+        doc["source"]["metadata"]["manifestDigest"],
+        digest.to_string(),
         "syft scanned another image"
     );
 
@@ -602,7 +609,7 @@ fn syft_sees_exactly_the_images_debian_packages_in_the_image_and_in_its_sbom() {
                 arch: s(p, "architecture"),
                 source: s(p, "source"),
                 source_version: s(p, "source_version"),
-                deb_sha256: s(p, "sha256"),
+                deb_sha256: debless::digest::Digest::from_hex(&s(p, "sha256")).unwrap(),
                 download_url: None,
                 maintainer: Some("Test <t@invalid>".into()),
                 homepage: None,
@@ -614,7 +621,7 @@ fn syft_sees_exactly_the_images_debian_packages_in_the_image_and_in_its_sbom() {
         .collect();
     let image = debless::sbom::SbomImage {
         name: "base-test:latest-amd64".into(),
-        digest: digest.clone(),
+        digest,
         created: "2026-11-21T09:15:44Z".into(),
         distro_id: "debian".into(),
         distro_version: "13".into(),

@@ -1,7 +1,7 @@
 //! Stanzas of a binary Packages index, validated and reduced to what debless uses.
 
 use super::deb822;
-use super::release::is_sha256_hex;
+use crate::digest::Digest;
 
 /// One binary package stanza.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +34,8 @@ pub struct Package {
     pub filename: String,
     /// `.deb` size in bytes.
     pub size: u64,
-    /// `.deb` SHA256, lower-case hex.
-    pub sha256: String,
+    /// `.deb` SHA256.
+    pub sha256: Digest,
     /// `Installed-Size:` in KiB (0 when absent).
     pub installed_size: u64,
 }
@@ -105,9 +105,8 @@ fn from_paragraph(p: &deb822::Paragraph<'_>) -> Result<Package, PackagesError> {
         .parse::<u64>()
         .map_err(|_| ctx("malformed Size".into()))?;
     let sha256 = required("SHA256")?;
-    if !is_sha256_hex(sha256) {
-        return Err(ctx(format!("malformed SHA256 {sha256:?}")));
-    }
+    let sha256 = Digest::from_hex_any_case(sha256)
+        .map_err(|_| ctx(format!("malformed SHA256 {sha256:?}")))?;
     let installed_size = match p.get("Installed-Size") {
         Some(v) => v
             .parse::<u64>()
@@ -140,7 +139,7 @@ fn from_paragraph(p: &deb822::Paragraph<'_>) -> Result<Package, PackagesError> {
         essential: p.get("Essential").is_some_and(|v| v == "yes"),
         filename: filename.to_owned(),
         size,
-        sha256: sha256.to_ascii_lowercase(),
+        sha256,
         installed_size,
     })
 }

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use super::deb822;
+use crate::digest::Digest;
 
 /// One line of the Release file's SHA256 list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexEntry {
-    /// Hex SHA256 of the file.
-    pub sha256: String,
+    /// SHA256 of the file.
+    pub sha256: Digest,
     /// Size in bytes.
     pub size: u64,
 }
@@ -85,18 +86,13 @@ impl Release {
                         "malformed SHA256 line {line:?} (expected 'hash size path')"
                     )));
                 };
-                if !is_sha256_hex(hash) {
-                    return Err(ReleaseError::Field(format!(
-                        "malformed SHA256 hash {hash:?} for {path}"
-                    )));
-                }
+                let hash = Digest::from_hex_any_case(hash).map_err(|_| {
+                    ReleaseError::Field(format!("malformed SHA256 hash {hash:?} for {path}"))
+                })?;
                 let size: u64 = size.parse().map_err(|_| {
                     ReleaseError::Field(format!("malformed size {size:?} for {path}"))
                 })?;
-                let entry = IndexEntry {
-                    sha256: hash.to_ascii_lowercase(),
-                    size,
-                };
+                let entry = IndexEntry { sha256: hash, size };
                 if let Some(old) = sha256.insert(path.to_owned(), entry.clone())
                     && old != entry
                 {
@@ -145,11 +141,6 @@ pub fn parse_date(value: &str, field: &str) -> Result<Timestamp, ReleaseError> {
     jiff::fmt::rfc2822::parse(&normalised)
         .map(|z| z.timestamp())
         .map_err(|e| ReleaseError::Field(format!("malformed {field} {value:?}: {e}")))
-}
-
-/// Is `s` a 64-digit hexadecimal string?
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

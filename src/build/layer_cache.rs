@@ -16,7 +16,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
 
 use super::plan::{LayerKey, LayerPlan, Plan};
 use crate::fetch::cache::Cache;
@@ -61,8 +63,7 @@ pub(crate) fn tool_digest() -> Option<&'static str> {
     DIGEST
         .get_or_init(|| {
             let exe = std::env::current_exe().ok()?;
-            let hex = crate::fetch::cache::hash_file(&exe).ok()?;
-            Some(format!("sha256:{hex}"))
+            Some(crate::digest::Digest::of_file(&exe).ok()?.to_string())
         })
         .as_deref()
 }
@@ -170,9 +171,8 @@ impl LayerCache {
     }
 
     /// Where a blob lives.
-    pub fn blob_path(&self, digest: &str) -> PathBuf {
-        self.blobs
-            .path(digest.strip_prefix("sha256:").unwrap_or(digest))
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.blobs.path(digest)
     }
 
     /// Where files are written before they are renamed into place (shared with partial

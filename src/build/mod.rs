@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use crate::arch::Arch;
 use crate::deb::{MERGED_DIRS, ReadOptions, Selection, Tree, read_deb};
+use crate::digest::Digest;
 use crate::fetch::cache::Cache;
 use crate::fetch::debs::{DebSpec, FetchOptions, FetchReport, fetch_debs};
 use crate::fetch::http::Http;
@@ -131,9 +132,9 @@ pub struct BuiltTag {
     /// Architecture.
     pub arch: Arch,
     /// Manifest digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Layer digests, bottom first.
-    pub layers: Vec<String>,
+    pub layers: Vec<Digest>,
     /// Sum of uncompressed layer sizes.
     pub tar_bytes: u64,
     /// Sum of compressed layer sizes.
@@ -163,7 +164,7 @@ pub struct BuildReport {
 struct Loaded {
     lock: Lock,
     lock_name: String,
-    lock_digest: String,
+    lock_digest: Digest,
     rules: RuleSet,
 }
 
@@ -185,7 +186,7 @@ fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
     Ok(Loaded {
         lock,
         lock_name: format!("snapshots/{}.lock", opts.distro),
-        lock_digest: oci::sha256_digest(&lock_bytes),
+        lock_digest: Digest::of(&lock_bytes),
         rules,
     })
 }
@@ -230,7 +231,7 @@ fn fetch_for(
             archive: (*archive).to_owned(),
             filename: p.filename.clone(),
             size: p.size,
-            sha256: p.sha256.clone(),
+            sha256: p.sha256,
         });
     }
     let archives: Vec<&str> = lock.suites.iter().map(|s| s.archive.as_str()).collect();
@@ -418,7 +419,7 @@ struct ImageDoc {
     repo: String,
     file: String,
     name: String,
-    digest: String,
+    digest: Digest,
     platform: String,
     layers: Vec<LayerKey>,
 }
@@ -428,7 +429,7 @@ struct IndexDoc {
     repo: String,
     file: String,
     name: String,
-    digest: String,
+    digest: Digest,
     /// Positions in the image documents.
     members: Vec<usize>,
 }
@@ -630,9 +631,7 @@ impl Ctx<'_> {
         })?;
         // Hashing what is already in memory costs little next to decompressing
         // it, and a flipped bit in the cache must not reach an image.
-        if bytes.len() as u64 != locked.size
-            || crate::fetch::cache::sha256_hex(&bytes) != locked.sha256
-        {
+        if bytes.len() as u64 != locked.size || Digest::of(&bytes) != locked.sha256 {
             let _ = std::fs::remove_file(self.cache.path(&locked.sha256));
             return Err(BuildError::Package(format!(
                 "{} {} ({}): the cached .deb does not match the lock's sha256 and was removed; run the build again to re-download it",
@@ -768,7 +767,7 @@ impl Ctx<'_> {
             );
             annotations.insert(
                 "dev.debless.lock.digest".to_owned(),
-                self.l.lock_digest.clone(),
+                self.l.lock_digest.to_string(),
             );
             if let Some(src) = &self.opts.source_url {
                 annotations.insert("org.opencontainers.image.source".to_owned(), src.clone());
@@ -788,13 +787,13 @@ impl Ctx<'_> {
                     for k in &tp.layers {
                         let layer = &layers[k].info;
                         layout.add_file_blob(
-                            &layer.digest,
+                            layer.digest,
                             self.layer_cache.blob_path(&layer.digest),
                             layer.size,
                         );
                         refs.push(oci::LayerRef {
-                            digest: layer.digest.clone(),
-                            diff_id: layer.diff_id.clone(),
+                            digest: layer.digest,
+                            diff_id: layer.diff_id,
                             size: layer.size,
                             media_type: layer.compression.media_type().to_owned(),
                         });
@@ -841,7 +840,7 @@ impl Ctx<'_> {
                         repo: repo.clone(),
                         file: format!("{tag}-{}.spdx.json", ip.arch),
                         name: format!("{repo}:{tag}-{}", ip.arch),
-                        digest: desc.digest.clone(),
+                        digest: desc.digest,
                         platform: desc
                             .platform
                             .as_ref()
@@ -854,12 +853,8 @@ impl Ctx<'_> {
                         image: image.to_owned(),
                         tag: tag.to_owned(),
                         arch: ip.arch,
-                        digest: desc.digest.clone(),
-                        layers: tp
-                            .layers
-                            .iter()
-                            .map(|k| layers[k].info.digest.clone())
-                            .collect(),
+                        digest: desc.digest,
+                        layers: tp.layers.iter().map(|k| layers[k].info.digest).collect(),
                         tar_bytes,
                         blob_bytes,
                     });
@@ -871,7 +866,7 @@ impl Ctx<'_> {
                     repo: repo.clone(),
                     file: format!("{tag}.spdx.json"),
                     name: format!("{repo}:{tag}"),
-                    digest: index.digest.clone(),
+                    digest: index.digest,
                     members,
                 });
             }
@@ -962,9 +957,9 @@ impl Ctx<'_> {
         let mut key = layer_cache::KeyHasher::new("sbom-1");
         key.line("tool", layer_cache::tool_digest()?);
         key.line("name", &d.name);
-        key.line("digest", &d.digest);
+        key.line("digest", &d.digest.to_string());
         key.line("created", created);
-        key.line("lock", &self.l.lock_digest);
+        key.line("lock", &self.l.lock_digest.to_string());
         for k in &d.layers {
             key.line("layer", self.keys.get(k)?);
         }
@@ -1114,7 +1109,7 @@ fn fingerprint(e: &Entry) -> (String, String) {
         EntryKind::Dir => "dir".to_owned(),
         EntryKind::File { data, link_group } => format!(
             "file sha256:{} link:{}",
-            crate::fetch::cache::sha256_hex(data),
+            Digest::of(data).hex(),
             link_group.as_deref().unwrap_or("-")
         ),
         EntryKind::Symlink { target } => format!("symlink {target}"),

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use super::PkgRead;
 use super::layer_cache::BuiltLayer;
 use super::plan::{LayerKey, LayerPlan};
+use crate::digest::Digest;
 use crate::layer::{Entry, EntryKind};
 use crate::sbom::{SbomFile, SbomImage, SbomPackage};
 use crate::snapshot::lock::{Lock, LockedPackage};
@@ -55,7 +56,7 @@ pub(crate) fn layer_packages(
                 arch: l.architecture.clone(),
                 source: l.source.clone(),
                 source_version: l.source_version.clone(),
-                deb_sha256: l.sha256.clone(),
+                deb_sha256: l.sha256,
                 download_url: None,
                 maintainer: field(control, "Maintainer"),
                 homepage: field(control, "Homepage"),
@@ -86,7 +87,7 @@ pub(crate) struct Sources<'a> {
 /// The SBOM input for one image (the layers of one tag on one architecture).
 pub(crate) fn image_input(
     name: &str,
-    digest: &str,
+    digest: &Digest,
     created: &str,
     layers: &[LayerKey],
     src: &Sources<'_>,
@@ -105,7 +106,7 @@ pub(crate) fn image_input(
         .collect();
     SbomImage {
         name: name.to_owned(),
-        digest: digest.to_owned(),
+        digest: *digest,
         created: created.to_owned(),
         distro_id: id,
         distro_version: version,

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use crate::digest::Digest;
 
 /// A content-addressed blob store.
 #[derive(Debug, Clone)]
@@ -34,34 +34,34 @@ impl Cache {
     }
 
     /// Where a blob with this digest lives.
-    pub fn path(&self, sha256: &str) -> PathBuf {
-        self.dir.join("sha256").join(sha256)
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("sha256").join(digest.hex())
     }
 
     /// The blob's bytes if present, of the right size and hash; a corrupt entry is removed.
-    pub fn get_verified(&self, sha256: &str, size: u64) -> Option<Vec<u8>> {
-        let p = self.path(sha256);
+    pub fn get_verified(&self, digest: &Digest, size: u64) -> Option<Vec<u8>> {
+        let p = self.path(digest);
         let meta = std::fs::metadata(&p).ok()?;
         if meta.len() != size {
             let _ = std::fs::remove_file(&p);
             return None;
         }
         let bytes = std::fs::read(&p).ok()?;
-        if sha256_hex(&bytes) != sha256 {
+        if Digest::of(&bytes) != *digest {
             let _ = std::fs::remove_file(&p);
             return None;
         }
         Some(bytes)
     }
 
-    /// Store bytes already verified to hash to `sha256` (temp file + rename).
-    pub fn put(&self, sha256: &str, bytes: &[u8]) -> std::io::Result<()> {
+    /// Store bytes already verified to hash to `digest` (temp file + rename).
+    pub fn put(&self, digest: &Digest, bytes: &[u8]) -> std::io::Result<()> {
         let dir = self.dir.join("sha256");
         std::fs::create_dir_all(&dir)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
         tmp.write_all(bytes)?;
         tmp.as_file().sync_all()?;
-        tmp.persist(dir.join(sha256)).map_err(|e| e.error)?;
+        tmp.persist(dir.join(digest.hex())).map_err(|e| e.error)?;
         Ok(())
     }
 }
@@ -69,33 +69,33 @@ impl Cache {
 impl Cache {
     /// Take the exclusive lock for one digest (blocking), so that two builds sharing the
     /// cache never download or promote the same blob at once. Released on drop.
-    pub fn lock(&self, sha256: &str) -> std::io::Result<std::fs::File> {
+    pub fn lock(&self, digest: &Digest) -> std::io::Result<std::fs::File> {
         let dir = self.dir.join("locks");
         std::fs::create_dir_all(&dir)?;
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(dir.join(sha256))?;
+            .open(dir.join(digest.hex()))?;
         f.lock()?;
         Ok(f)
     }
 
     /// Where an interrupted download of this digest is kept for resuming.
-    pub fn partial_path(&self, sha256: &str) -> PathBuf {
-        self.dir.join("partial").join(sha256)
+    pub fn partial_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("partial").join(digest.hex())
     }
 
     /// Is a blob of this size present? (`verify`: also re-hash it; a bad blob is removed.)
-    pub fn has(&self, sha256: &str, size: u64, verify: bool) -> bool {
-        let p = self.path(sha256);
+    pub fn has(&self, digest: &Digest, size: u64, verify: bool) -> bool {
+        let p = self.path(digest);
         match std::fs::metadata(&p) {
             Ok(m) if m.len() == size => {
                 if !verify {
                     return true;
                 }
-                match hash_file(&p) {
-                    Ok(h) if h == sha256 => true,
+                match Digest::of_file(&p) {
+                    Ok(h) if h == *digest => true,
                     _ => {
                         let _ = std::fs::remove_file(&p);
                         false
@@ -112,38 +112,18 @@ impl Cache {
 
     /// Move a finished download into place after checking its hash; a mismatching file
     /// is deleted and its actual hash returned as the error.
-    pub fn promote(&self, partial: &Path, sha256: &str) -> std::io::Result<Result<(), String>> {
-        let got = hash_file(partial)?;
-        if got != sha256 {
+    pub fn promote(&self, partial: &Path, digest: &Digest) -> std::io::Result<Result<(), Digest>> {
+        let got = Digest::of_file(partial)?;
+        if got != *digest {
             std::fs::remove_file(partial)?;
             return Ok(Err(got));
         }
         std::fs::File::open(partial)?.sync_all()?;
         let dir = self.dir.join("sha256");
         std::fs::create_dir_all(&dir)?;
-        std::fs::rename(partial, dir.join(sha256))?;
+        std::fs::rename(partial, dir.join(digest.hex()))?;
         Ok(Ok(()))
     }
-}
-
-/// SHA256 of a file, streamed.
-pub fn hash_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hex::encode(h.finalize()));
-        }
-        h.update(&buf[..n]);
-    }
-}
-
-/// Lower-case hex SHA256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 #[cfg(test)]
@@ -154,7 +134,7 @@ mod tests {
     fn stores_and_rejects_corrupt_entries() {
         let d = tempfile::tempdir().unwrap();
         let c = Cache::new(d.path());
-        let h = sha256_hex(b"hello");
+        let h = Digest::of(b"hello");
         c.put(&h, b"hello").unwrap();
         assert_eq!(c.get_verified(&h, 5).unwrap(), b"hello");
         std::fs::write(c.path(&h), b"jello").unwrap();

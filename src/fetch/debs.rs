@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::arch::Arch;
+use crate::digest::Digest;
 use crate::fetch::cache::Cache;
 use crate::fetch::http::Http;
 use crate::fetch::mirror::Mirror;
@@ -29,7 +30,7 @@ pub struct DebSpec {
     /// Size in bytes.
     pub size: u64,
     /// SHA256 (lower-case hex).
-    pub sha256: String,
+    pub sha256: Digest,
 }
 
 impl DebSpec {
@@ -113,9 +114,9 @@ pub fn fetch_debs(
     opts: &FetchOptions,
 ) -> Result<FetchReport, FetchError> {
     // Architecture: all packages appear once per image architecture: fetch each blob once.
-    let mut unique: BTreeMap<&str, &DebSpec> = BTreeMap::new();
+    let mut unique: BTreeMap<Digest, &DebSpec> = BTreeMap::new();
     for s in specs {
-        unique.entry(s.sha256.as_str()).or_insert(s);
+        unique.entry(s.sha256).or_insert(s);
     }
     let mut report = FetchReport {
         wanted: unique.len(),
@@ -207,7 +208,7 @@ fn fetch_one(
     };
     let _lock = cache
         .lock(&spec.sha256)
-        .map_err(|e| cache_err(format!("cannot lock {} ({e})", spec.sha256)))?;
+        .map_err(|e| cache_err(format!("cannot lock {} ({e})", spec.sha256.hex())))?;
     // Another build may have fetched it while we waited for the lock.
     if cache.has(&spec.sha256, spec.size, false) {
         return Ok(());
@@ -226,8 +227,13 @@ fn fetch_one(
         match http.download(&url, &partial, spec.size, progress) {
             Ok(()) => match cache.promote(&partial, &spec.sha256) {
                 Ok(Ok(())) => return Ok(()),
-                Ok(Err(got)) => tried.push(format!("{url}: served sha256 {got}")),
-                Err(e) => return Err(cache_err(format!("cannot store {} ({e})", spec.sha256))),
+                Ok(Err(got)) => tried.push(format!("{url}: served sha256 {}", got.hex())),
+                Err(e) => {
+                    return Err(cache_err(format!(
+                        "cannot store {} ({e})",
+                        spec.sha256.hex()
+                    )));
+                }
             },
             // The partial file stays: every mirror serves the same bytes for a pinned
             // sha256, so the next mirror (or the next run) resumes it, and a wrong splice

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
+use crate::digest::{Digest, Hasher};
 
 pub use entry::{Entry, EntryKind};
 
@@ -94,10 +94,10 @@ impl FromStr for Compression {
 /// What identifies a written layer blob, without its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LayerInfo {
-    /// `sha256:<hex>` of the blob.
-    pub digest: String,
-    /// `sha256:<hex>` of the uncompressed tar.
-    pub diff_id: String,
+    /// Digest of the blob.
+    pub digest: Digest,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
     /// Length of the blob.
     pub size: u64,
     /// Length of the uncompressed tar.
@@ -111,10 +111,10 @@ pub struct LayerInfo {
 pub struct Layer {
     /// The compressed bytes.
     pub blob: Arc<Vec<u8>>,
-    /// `sha256:<hex>` of `blob`.
-    pub digest: String,
-    /// `sha256:<hex>` of the uncompressed tar.
-    pub diff_id: String,
+    /// Digest of `blob`.
+    pub digest: Digest,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
     /// Length of `blob`.
     pub size: u64,
     /// Length of the uncompressed tar.
@@ -427,23 +427,21 @@ impl<W: Write> Write for Encoder<W> {
 /// A writer that hashes and counts everything that passes through it.
 struct HashWriter<W> {
     inner: W,
-    hasher: Sha256,
-    len: u64,
+    hasher: Hasher,
 }
 
 impl<W> HashWriter<W> {
     fn new(inner: W) -> HashWriter<W> {
         HashWriter {
             inner,
-            hasher: Sha256::new(),
-            len: 0,
+            hasher: Hasher::new(),
         }
     }
 
-    /// The inner writer, `sha256:<hex>` of what was written, and its length.
-    fn finish(self) -> (W, String, u64) {
-        let digest = format!("sha256:{}", hex::encode(self.hasher.finalize()));
-        (self.inner, digest, self.len)
+    /// The inner writer, the digest of what was written, and its length.
+    fn finish(self) -> (W, Digest, u64) {
+        let len = self.hasher.len();
+        (self.inner, self.hasher.finish(), len)
     }
 }
 
@@ -451,7 +449,6 @@ impl<W: Write> Write for HashWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
-        self.len += n as u64;
         Ok(n)
     }
 

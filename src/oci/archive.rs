@@ -8,10 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::layout::{digest_of, split_output, to_json};
-use super::{Descriptor, LAYER_TAR_MEDIA_TYPE, LayerRef, Layout, OciError, io_err};
+use super::{Blob, Descriptor, LAYER_TAR_MEDIA_TYPE, LayerRef, Layout, OciError, io_err};
+use crate::digest::Digest;
 use crate::layer::tar::{Header, Kind, TarWriter};
 use crate::layer::{Compression, Entry, EntryKind, write_tar};
 
@@ -43,7 +43,17 @@ impl Layout {
         ];
         for (rel, blob) in self.files() {
             // File blobs are checked as they are read.
-            let data = blob.load(&digest_of(&rel))?;
+            let data = match (&blob, digest_of(&rel)) {
+                (Blob::Bytes(bytes), _) => Arc::clone(bytes),
+                (Blob::File { .. }, Some(digest)) => blob.load(&digest)?,
+                (Blob::File { path, .. }, None) => {
+                    return Err(OciError::Io {
+                        path: path.clone(),
+                        what: "a file blob outside blobs/sha256 (a bug in debless)",
+                        source: io::ErrorKind::InvalidInput.into(),
+                    });
+                }
+            };
             entries.push(Entry {
                 path: rel,
                 kind: EntryKind::File {
@@ -80,19 +90,19 @@ impl Layout {
         for (tags, desc) in images {
             let Some(record) = self.images.get(&desc.digest) else {
                 return Err(OciError::NotAnImage {
-                    digest: desc.digest.clone(),
+                    digest: desc.digest,
                 });
             };
             // add_image stored the config and checked every layer, so these lookups hold
             // for any record; a miss would be a bug here, reported rather than panicking.
             let config = self.stored(&record.config)?;
-            let config_name = format!("{}.json", hex_part(&record.config));
+            let config_name = format!("{}.json", record.config.hex());
             members.insert(config_name.clone(), Member::Bytes(config.clone()));
             let mut layers = Vec::new();
             for l in &record.layers {
                 // Named by diff_id: the file is the uncompressed tar, which docker checks
                 // against rootfs.diff_ids.
-                let name = format!("{}.tar", hex_part(&l.diff_id));
+                let name = format!("{}.tar", l.diff_id.hex());
                 members.insert(name.clone(), Member::Layer(l, self.stored(&l.digest)?));
                 layers.push(name);
             }
@@ -139,33 +149,30 @@ impl Layout {
     }
 
     /// A blob that the layout's own bookkeeping says is present.
-    fn stored(&self, digest: &str) -> Result<Arc<Vec<u8>>, OciError> {
+    fn stored(&self, digest: &Digest) -> Result<Arc<Vec<u8>>, OciError> {
         self.blobs
             .get(digest)
-            .ok_or_else(|| OciError::NotAnImage {
-                digest: digest.to_string(),
-            })?
+            .ok_or(OciError::NotAnImage { digest: *digest })?
             .load(digest)
     }
 }
 
 /// Decompress `blob` once to learn its tar size and check it against the layer's diff_id.
 fn check_layer(layer: &LayerRef, blob: &[u8]) -> Result<u64, OciError> {
-    let mut sink = HashSink::default();
     let mut reader = decoder(layer, blob)?;
-    io::copy(&mut reader, &mut sink).map_err(|source| OciError::CorruptLayer {
-        digest: layer.digest.clone(),
-        source,
-    })?;
-    let actual = format!("sha256:{}", hex::encode(sink.hasher.finalize()));
+    let (actual, len) =
+        Digest::of_reader(&mut reader).map_err(|source| OciError::CorruptLayer {
+            digest: layer.digest,
+            source,
+        })?;
     if actual != layer.diff_id {
         return Err(OciError::DiffIdMismatch {
-            digest: layer.digest.clone(),
-            expected: layer.diff_id.clone(),
+            digest: layer.digest,
+            expected: layer.diff_id,
             actual,
         });
     }
-    Ok(sink.len)
+    Ok(len)
 }
 
 /// A reader of the uncompressed tar inside a layer blob, chosen by media type.
@@ -179,7 +186,7 @@ fn decoder<'a>(layer: &LayerRef, blob: &'a [u8]) -> Result<Box<dyn Read + 'a>, O
     } else if mt == Compression::Zstd.media_type() {
         let d =
             zstd::stream::read::Decoder::new(blob).map_err(|source| OciError::CorruptLayer {
-                digest: layer.digest.clone(),
+                digest: layer.digest,
                 source,
             })?;
         Ok(Box::new(d))
@@ -187,34 +194,10 @@ fn decoder<'a>(layer: &LayerRef, blob: &'a [u8]) -> Result<Box<dyn Read + 'a>, O
         Ok(Box::new(blob))
     } else {
         Err(OciError::UnsupportedLayer {
-            digest: layer.digest.clone(),
+            digest: layer.digest,
             media_type: layer.media_type.clone(),
         })
     }
-}
-
-/// Counts and hashes what is written to it, discarding the bytes.
-#[derive(Default)]
-struct HashSink {
-    hasher: Sha256,
-    len: u64,
-}
-
-impl Write for HashSink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.hasher.update(buf);
-        self.len += buf.len() as u64;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The hex part of `sha256:<hex>` (checked by add_image, so safe as a file name).
-fn hex_part(digest: &str) -> &str {
-    digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
 /// Write a file through `fill` into a sibling temporary file, then rename it to `path`, so

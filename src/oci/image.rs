@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Platform;
+use crate::digest::Digest;
 use crate::layer::Layer;
 
 /// Media type of an image manifest.
@@ -57,10 +58,10 @@ pub struct History {
 /// A layer as an image refers to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerRef {
-    /// `sha256:<hex>` of the blob.
-    pub digest: String,
-    /// `sha256:<hex>` of the uncompressed tar.
-    pub diff_id: String,
+    /// Digest of the blob.
+    pub digest: Digest,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
     /// Blob length.
     pub size: u64,
     /// Layer media type (says how the blob is compressed).
@@ -70,8 +71,8 @@ pub struct LayerRef {
 impl From<&Layer> for LayerRef {
     fn from(l: &Layer) -> LayerRef {
         LayerRef {
-            digest: l.digest.clone(),
-            diff_id: l.diff_id.clone(),
+            digest: l.digest,
+            diff_id: l.diff_id,
             size: l.size,
             media_type: l.compression.media_type().to_string(),
         }
@@ -101,8 +102,8 @@ pub struct Image {
 pub struct Descriptor {
     /// What the content is.
     pub media_type: String,
-    /// `sha256:<hex>` of the content.
-    pub digest: String,
+    /// Digest of the content.
+    pub digest: Digest,
     /// Content length.
     pub size: u64,
     /// The platform of an image manifest inside an index.
@@ -122,7 +123,7 @@ pub(crate) struct ConfigJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     variant: Option<&'a str>,
     config: RuntimeJson<'a>,
-    rootfs: RootFsJson<'a>,
+    rootfs: RootFsJson,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     history: Vec<HistoryJson<'a>>,
 }
@@ -146,10 +147,10 @@ struct RuntimeJson<'a> {
 }
 
 #[derive(Serialize)]
-struct RootFsJson<'a> {
+struct RootFsJson {
     #[serde(rename = "type")]
     kind: &'static str,
-    diff_ids: Vec<&'a str>,
+    diff_ids: Vec<Digest>,
 }
 
 #[derive(Serialize)]
@@ -181,7 +182,7 @@ impl<'a> ConfigJson<'a> {
             },
             rootfs: RootFsJson {
                 kind: "layers",
-                diff_ids: image.layers.iter().map(|l| l.diff_id.as_str()).collect(),
+                diff_ids: image.layers.iter().map(|l| l.diff_id).collect(),
             },
             history: image
                 .history

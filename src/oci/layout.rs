@@ -6,9 +6,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::digest::{Digest, Hasher};
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::image::{ConfigJson, IndexJson, ManifestJson};
 use super::{
@@ -43,12 +43,12 @@ impl Blob {
     }
 
     /// The bytes, read and checked against `digest` if they live in a file.
-    pub fn load(&self, digest: &str) -> Result<Arc<Vec<u8>>, OciError> {
+    pub fn load(&self, digest: &Digest) -> Result<Arc<Vec<u8>>, OciError> {
         match self {
             Blob::Bytes(b) => Ok(Arc::clone(b)),
             Blob::File { path, .. } => {
                 let bytes = fs::read(path).map_err(io_err(path, "cannot read the blob"))?;
-                check_file_digest(path, digest, &sha256_digest(&bytes))?;
+                check_file_digest(path, digest, &Digest::of(&bytes))?;
                 Ok(Arc::new(bytes))
             }
         }
@@ -57,26 +57,26 @@ impl Blob {
 
 /// A cached blob whose bytes no longer hash to its name is removed, so the next build
 /// makes it again.
-fn check_file_digest(path: &Path, want: &str, got: &str) -> Result<(), OciError> {
+fn check_file_digest(path: &Path, want: &Digest, got: &Digest) -> Result<(), OciError> {
     if want == got {
         return Ok(());
     }
     let _ = fs::remove_file(path);
     Err(OciError::CorruptBlob {
         path: path.to_path_buf(),
-        digest: want.to_string(),
-        actual: got.to_string(),
+        digest: *want,
+        actual: *got,
     })
 }
 
 /// An in-memory OCI image layout being assembled.
 #[derive(Clone, Default)]
 pub struct Layout {
-    /// Blobs by digest (`sha256:<hex>`).
-    pub(super) blobs: BTreeMap<String, Blob>,
+    /// Blobs by digest.
+    pub(super) blobs: BTreeMap<Digest, Blob>,
     /// What each image manifest added here refers to, by manifest digest; docker archives
     /// need it and re-parsing our own JSON would be a detour.
-    pub(super) images: BTreeMap<String, ImageRecord>,
+    pub(super) images: BTreeMap<Digest, ImageRecord>,
     /// `index.json` entries by tag; the map keeps them in tag order.
     tags: BTreeMap<String, Descriptor>,
 }
@@ -95,7 +95,7 @@ impl std::fmt::Debug for Layout {
 #[derive(Debug, Clone)]
 pub(super) struct ImageRecord {
     /// Digest of the config blob.
-    pub config: String,
+    pub config: Digest,
     /// The layers, bottom first.
     pub layers: Vec<LayerRef>,
 }
@@ -106,26 +106,23 @@ impl Layout {
         Layout::default()
     }
 
-    /// Store a blob; returns its digest `sha256:<hex>`. Adding the same bytes twice stores
-    /// them once.
-    pub fn add_blob(&mut self, bytes: Arc<Vec<u8>>) -> String {
-        let digest = sha256_digest(&bytes);
-        self.blobs
-            .entry(digest.clone())
-            .or_insert(Blob::Bytes(bytes));
+    /// Store a blob; returns its digest. Adding the same bytes twice stores them once.
+    pub fn add_blob(&mut self, bytes: Arc<Vec<u8>>) -> Digest {
+        let digest = Digest::of(&bytes);
+        self.blobs.entry(digest).or_insert(Blob::Bytes(bytes));
         digest
     }
 
     /// Store a blob kept in a file, by the digest its writer computed (checked when the
     /// layout is written).
-    pub fn add_file_blob(&mut self, digest: &str, path: PathBuf, size: u64) {
+    pub fn add_file_blob(&mut self, digest: Digest, path: PathBuf, size: u64) {
         self.blobs
-            .entry(digest.to_string())
+            .entry(digest)
             .or_insert(Blob::File { path, size });
     }
 
     /// A stored in-memory blob by digest (configs and manifests are always in memory).
-    pub fn blob(&self, digest: &str) -> Option<&Arc<Vec<u8>>> {
+    pub fn blob(&self, digest: &Digest) -> Option<&Arc<Vec<u8>>> {
         match self.blobs.get(digest) {
             Some(Blob::Bytes(b)) => Some(b),
             _ => None,
@@ -146,21 +143,15 @@ impl Layout {
             let Some(blob) = self.blobs.get(&l.digest) else {
                 return Err(OciError::MissingBlob {
                     image: name,
-                    digest: l.digest.clone(),
+                    digest: l.digest,
                 });
             };
             if blob.size() != l.size {
                 return Err(OciError::BlobSizeMismatch {
                     image: name,
-                    digest: l.digest.clone(),
+                    digest: l.digest,
                     declared: l.size,
                     actual: blob.size(),
-                });
-            }
-            if !is_sha256_digest(&l.diff_id) {
-                return Err(OciError::InvalidDiffId {
-                    image: name,
-                    diff_id: l.diff_id.clone(),
                 });
             }
         }
@@ -184,7 +175,7 @@ impl Layout {
                 .iter()
                 .map(|l| Descriptor {
                     media_type: l.media_type.clone(),
-                    digest: l.digest.clone(),
+                    digest: l.digest,
                     size: l.size,
                     platform: None,
                     annotations: BTreeMap::new(),
@@ -196,7 +187,7 @@ impl Layout {
         desc.platform = Some(image.platform.clone());
         desc.annotations = image.annotations.clone();
         self.images.insert(
-            desc.digest.clone(),
+            desc.digest,
             ImageRecord {
                 config: config.digest,
                 layers: image.layers.clone(),
@@ -275,7 +266,10 @@ impl Layout {
                     Blob::Bytes(bytes) => {
                         fs::write(&path, &**bytes).map_err(io_err(&path, "cannot write"))
                     }
-                    Blob::File { path: from, .. } => copy_checked(from, &path, &digest_of(rel)),
+                    Blob::File { path: from, .. } => match digest_of(rel) {
+                        Some(digest) => copy_checked(from, &path, &digest),
+                        None => unreachable_blob(rel),
+                    },
                 }
             })
             .collect();
@@ -303,7 +297,7 @@ impl Layout {
         let mut files: Vec<(String, Blob)> = self
             .blobs
             .iter()
-            .map(|(digest, blob)| (blob_path(digest), blob.clone()))
+            .map(|(digest, blob)| (digest.blob_path(), blob.clone()))
             .collect();
         files.push(("index.json".to_string(), Blob::Bytes(Arc::new(index))));
         files.push((
@@ -334,25 +328,6 @@ pub(super) fn to_json(value: &impl Serialize) -> Vec<u8> {
     // The documents are structs of strings, numbers and string-keyed BTreeMaps written to a
     // Vec: serde_json has no failure path for them, whatever the values.
     serde_json::to_vec(value).expect("OCI documents always serialise")
-}
-
-/// `sha256:<hex>` of `bytes`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// Is `s` `sha256:` followed by 64 lower-case hex digits?
-pub(super) fn is_sha256_digest(s: &str) -> bool {
-    s.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
-/// The path of a blob inside a layout (`blobs/sha256/<hex>`).
-pub(super) fn blob_path(digest: &str) -> String {
-    format!("blobs/{}", digest.replacen(':', "/", 1))
 }
 
 /// The directory an output goes into and the output's file name.
@@ -397,20 +372,28 @@ pub fn replace_dir(new: &Path, dir: &Path, exists: bool) -> Result<(), OciError>
     Ok(())
 }
 
-/// The digest a layout path `blobs/sha256/<hex>` names (empty for other files).
-pub(super) fn digest_of(rel: &str) -> String {
+/// The digest a layout path `blobs/sha256/<hex>` names (`None` for other files).
+pub(super) fn digest_of(rel: &str) -> Option<Digest> {
     rel.strip_prefix("blobs/sha256/")
-        .map(|h| format!("sha256:{h}"))
-        .unwrap_or_default()
+        .and_then(|h| Digest::from_hex(h).ok())
+}
+
+/// Only blobs are kept in files, and [`Layout::files`] names each by its digest.
+fn unreachable_blob(rel: &str) -> Result<(), OciError> {
+    Err(OciError::Io {
+        path: PathBuf::from(rel),
+        what: "a file blob outside blobs/sha256 (a bug in debless)",
+        source: std::io::ErrorKind::InvalidInput.into(),
+    })
 }
 
 /// Copy a file blob, hashing it on the way: a cached blob that does not hash to its
 /// digest never reaches an image (and is removed from the cache).
-fn copy_checked(from: &Path, to: &Path, digest: &str) -> Result<(), OciError> {
+fn copy_checked(from: &Path, to: &Path, digest: &Digest) -> Result<(), OciError> {
     use std::io::{Read, Write};
     let mut src = fs::File::open(from).map_err(io_err(from, "cannot read the blob"))?;
     let mut dst = fs::File::create(to).map_err(io_err(to, "cannot write"))?;
-    let mut hasher = Sha256::new();
+    let mut hasher = Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = src
@@ -423,8 +406,7 @@ fn copy_checked(from: &Path, to: &Path, digest: &str) -> Result<(), OciError> {
         dst.write_all(&buf[..n])
             .map_err(io_err(to, "cannot write"))?;
     }
-    let got = format!("sha256:{}", hex::encode(hasher.finalize()));
-    check_file_digest(from, digest, &got)
+    check_file_digest(from, digest, &hasher.finish())
 }
 
 /// Does `dir` already hold exactly `files`? Every blob is re-hashed (in parallel), so a
@@ -451,8 +433,7 @@ fn is_written_at(files: &[(String, Blob)], dir: &Path) -> bool {
             Blob::Bytes(bytes) => fs::read(&path).is_ok_and(|b| b == **bytes),
             Blob::File { size, .. } => {
                 fs::metadata(&path).is_ok_and(|m| m.len() == *size)
-                    && crate::fetch::cache::hash_file(&path)
-                        .is_ok_and(|h| format!("sha256:{h}") == digest_of(rel))
+                    && Digest::of_file(&path).is_ok_and(|h| Some(h) == digest_of(rel))
             }
         }
     })

@@ -12,11 +12,13 @@ mod platform;
 use std::io;
 use std::path::PathBuf;
 
+use crate::digest::Digest;
+
 pub use image::{
     CONFIG_MEDIA_TYPE, Config, Descriptor, History, INDEX_MEDIA_TYPE, Image, LAYER_TAR_MEDIA_TYPE,
     LayerRef, MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION,
 };
-pub use layout::{Blob, Layout, replace_dir, sha256_digest};
+pub use layout::{Blob, Layout, replace_dir};
 pub use platform::{Platform, platform_for};
 
 /// Why an image could not be assembled or written.
@@ -31,7 +33,7 @@ pub enum OciError {
         /// The image's platform.
         image: String,
         /// The layer digest.
-        digest: String,
+        digest: Digest,
     },
     /// An image declares a layer size that differs from the stored blob.
     #[error(
@@ -42,19 +44,11 @@ pub enum OciError {
         /// The image's platform.
         image: String,
         /// The layer digest.
-        digest: String,
+        digest: Digest,
         /// Size in the LayerRef.
         declared: u64,
         /// Size of the stored blob.
         actual: u64,
-    },
-    /// A diff_id that is not `sha256:` and 64 lower-case hex digits.
-    #[error("image {image}: diff_id {diff_id:?} is not \"sha256:\" and 64 lower-case hex digits")]
-    InvalidDiffId {
-        /// The image's platform.
-        image: String,
-        /// The bad value.
-        diff_id: String,
     },
     /// History entries and layers do not pair up.
     #[error(
@@ -87,7 +81,7 @@ pub enum OciError {
     )]
     NotAnImage {
         /// The descriptor's digest.
-        digest: String,
+        digest: Digest,
     },
     /// A layer media type this module cannot decompress.
     #[error(
@@ -96,7 +90,7 @@ pub enum OciError {
     )]
     UnsupportedLayer {
         /// The layer digest.
-        digest: String,
+        digest: Digest,
         /// Its media type.
         media_type: String,
     },
@@ -104,7 +98,7 @@ pub enum OciError {
     #[error("layer {digest} does not decompress ({source}); the blob is corrupt, rebuild it")]
     CorruptLayer {
         /// The layer digest.
-        digest: String,
+        digest: Digest,
         /// The decoder's error.
         #[source]
         source: io::Error,
@@ -116,11 +110,11 @@ pub enum OciError {
     )]
     DiffIdMismatch {
         /// The layer digest.
-        digest: String,
+        digest: Digest,
         /// The diff_id in the image.
-        expected: String,
+        expected: Digest,
         /// sha256 of the decompressed blob.
-        actual: String,
+        actual: Digest,
     },
     /// The output directory exists and holds something other than an image layout.
     #[error(
@@ -141,9 +135,9 @@ pub enum OciError {
         /// The file.
         path: PathBuf,
         /// What it should hash to.
-        digest: String,
+        digest: Digest,
         /// What it hashes to.
-        actual: String,
+        actual: Digest,
     },
     /// Writing an archive's tar stream failed.
     #[error("{}: {source}", path.display())]

@@ -202,7 +202,7 @@ impl Reader<'_> {
                 d.digest
             ),
         })?;
-        let actual = crate::oci::sha256_digest(&bytes);
+        let actual = crate::digest::Digest::of(&bytes).to_string();
         if actual != d.digest || bytes.len() as u64 != d.size {
             return Err(PushError::Layout {
                 path,
@@ -345,8 +345,8 @@ mod tests {
                         },
                         created: "1970-01-01T00:00:00Z".to_string(),
                         layers: vec![LayerRef {
-                            digest: layer.clone(),
-                            diff_id: layer.clone(),
+                            digest: layer,
+                            diff_id: layer,
                             size: 5,
                             media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
                         }],
@@ -389,7 +389,10 @@ mod tests {
         assert_eq!(p.blobs.len(), 5);
         assert_eq!(p.by_digest.len(), 4);
         for (_, d) in &p.tags {
-            assert_eq!(&d.bytes[..], &l.blob(&d.digest).unwrap()[..]);
+            assert_eq!(
+                &d.bytes[..],
+                &l.blob(&d.digest.parse().unwrap()).unwrap()[..]
+            );
         }
         assert_eq!(p.tags[0].1.media_type, INDEX_MEDIA_TYPE);
         assert_eq!(p.tags[1].1.media_type, MANIFEST_MEDIA_TYPE);
@@ -426,7 +429,7 @@ mod tests {
         std::fs::write(&path, b"{}").unwrap();
         let e = plan(&dir, &[]).unwrap_err().to_string();
         assert!(e.contains("corrupt") && e.contains(&amd), "{e}");
-        std::fs::write(&path, &l.blob(&amd).unwrap()[..]).unwrap();
+        std::fs::write(&path, &l.blob(&amd.parse().unwrap()).unwrap()[..]).unwrap();
 
         // A missing layer.
         let blob = plan(&dir, &[]).unwrap().blobs[0].path.clone();

@@ -156,7 +156,7 @@ fn attach_sboms(
     std::fs::write(&empty_path, b"{}")
         .map_err(|e| local(format!("{}: {e}", empty_path.display())))?;
     let empty = Blob {
-        digest: crate::oci::sha256_digest(b"{}"),
+        digest: crate::digest::Digest::of(b"{}").to_string(),
         size: 2,
         path: empty_path,
     };
@@ -167,7 +167,7 @@ fn attach_sboms(
             continue;
         };
         let sbom = Blob {
-            digest: crate::oci::sha256_digest(&bytes),
+            digest: crate::digest::Digest::of(&bytes).to_string(),
             size: bytes.len() as u64,
             path: path.clone(),
         };
@@ -190,7 +190,7 @@ fn attach_sboms(
         let bytes = serde_json::to_vec(&manifest)
             .map_err(|e| local(format!("cannot encode the SBOM manifest: {e}")))?;
         let artifact = plan::Document {
-            digest: crate::oci::sha256_digest(&bytes),
+            digest: crate::digest::Digest::of(&bytes).to_string(),
             media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
             bytes,
         };

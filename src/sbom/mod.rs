@@ -15,8 +15,9 @@ pub use license::{Dep5, PUBLIC_DOMAIN, parse_dep5};
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use sha1::{Digest, Sha1};
-use sha2::Sha256;
+use sha1::{Digest as _, Sha1};
+
+use crate::digest::Digest;
 
 /// One Debian package as shipped in an image.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -31,8 +32,9 @@ pub struct SbomPackage {
     pub source: String,
     /// The source version (the package's version when `Source` names none).
     pub source_version: String,
-    /// Lower-case hex SHA256 of the .deb.
-    pub deb_sha256: String,
+    /// SHA256 of the .deb.
+    #[serde(with = "crate::digest::bare_hex")]
+    pub deb_sha256: Digest,
     /// Where the .deb was fetched from.
     pub download_url: Option<String>,
     /// `Maintainer` (`Name <address>`).
@@ -64,7 +66,7 @@ impl SbomFile {
     pub fn new(path: &str, content: &[u8]) -> SbomFile {
         SbomFile {
             path: path.to_owned(),
-            sha256: hex::encode(Sha256::digest(content)),
+            sha256: Digest::of(content).hex(),
             sha1: hex::encode(Sha1::digest(content)),
         }
     }
@@ -75,8 +77,8 @@ impl SbomFile {
 pub struct SbomImage {
     /// `<image>:<tag>`, e.g. `python3-debian13:latest-amd64`.
     pub name: String,
-    /// The manifest digest, `sha256:<hex>`.
-    pub digest: String,
+    /// The manifest digest.
+    pub digest: Digest,
     /// RFC 3339; the snapshot's time, so the document is reproducible.
     pub created: String,
     /// os-release `ID` (`debian`).
@@ -143,7 +145,7 @@ pub fn image_sbom(img: &SbomImage, tool_version: &str) -> Value {
             "supplier": p.maintainer.as_deref().map_or(NOASSERTION.to_owned(), supplier),
             "downloadLocation": p.download_url.as_deref().unwrap_or(NOASSERTION),
             "filesAnalyzed": !shipped.is_empty(),
-            "checksums": [checksum("SHA256", &p.deb_sha256)],
+            "checksums": [checksum("SHA256", &p.deb_sha256.hex())],
             "sourceInfo": format!("built package from: {} {}", p.source, p.source_version),
             "licenseConcluded": license.as_deref().unwrap_or(NOASSERTION),
             "licenseDeclared": license.as_deref().unwrap_or(NOASSERTION),
@@ -194,7 +196,7 @@ pub fn image_sbom(img: &SbomImage, tool_version: &str) -> Value {
 /// `images` pairs a platform (`linux/amd64`) with its [`image_sbom`] document.
 pub fn index_sbom(
     name: &str,
-    index_digest: &str,
+    index_digest: &Digest,
     created: &str,
     images: &[(String, Value)],
     tool_version: &str,
@@ -227,7 +229,7 @@ pub struct IndexMember {
 /// [`index_sbom`] over documents already written (for instance, taken from a cache).
 pub fn index_sbom_of(
     name: &str,
-    index_digest: &str,
+    index_digest: &Digest,
     created: &str,
     images: &[IndexMember],
     tool_version: &str,
@@ -262,7 +264,7 @@ pub fn index_sbom_of(
 }
 
 /// The `documentNamespace` of an image's document.
-pub fn image_namespace(name: &str, digest: &str) -> String {
+pub fn image_namespace(name: &str, digest: &Digest) -> String {
     namespace("image", name, digest)
 }
 
@@ -290,11 +292,8 @@ fn document(name: &str, namespace: &str, created: &str, tool_version: &str) -> V
 }
 
 /// The package for an image or index: its digest as checksum and `pkg:oci` purl.
-fn oci_package(id: &str, name: &str, digest: &str) -> Value {
-    let (algorithm, hex) = match digest.split_once(':') {
-        Some((a, h)) => (a.to_ascii_uppercase(), h),
-        None => ("SHA256".to_owned(), digest),
-    };
+fn oci_package(id: &str, name: &str, digest: &Digest) -> Value {
+    let (algorithm, hex) = ("SHA256", digest.hex());
     // `repo:tag`; a colon before the last slash is a registry port, not a tag.
     let (repo, tag) = match name.rsplit_once(':') {
         Some((r, t)) if !t.contains('/') => (r, t),
@@ -318,7 +317,7 @@ fn oci_package(id: &str, name: &str, digest: &str) -> Value {
         "downloadLocation": NOASSERTION,
         "filesAnalyzed": false,
         "primaryPackagePurpose": "CONTAINER",
-        "checksums": [checksum(&algorithm, hex)],
+        "checksums": [checksum(algorithm, &hex)],
         "externalRefs": [{
             "referenceCategory": "PACKAGE-MANAGER",
             "referenceType": "purl",
@@ -367,7 +366,7 @@ fn verification_code(files: &[&SbomFile]) -> String {
 }
 
 /// A unique document namespace from what identifies the content: no UUID, no clock.
-fn namespace(kind: &str, name: &str, digest: &str) -> String {
+fn namespace(kind: &str, name: &str, digest: &Digest) -> String {
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| {
@@ -382,7 +381,7 @@ fn namespace(kind: &str, name: &str, digest: &str) -> String {
     format!(
         "https://spdx.org/spdxdocs/debless/{kind}/{}-{}",
         clean(name),
-        clean(digest)
+        clean(&digest.to_string())
     )
 }
 

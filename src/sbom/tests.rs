@@ -10,7 +10,7 @@ fn deb(name: &str, version: &str) -> SbomPackage {
         arch: "amd64".to_owned(),
         source: name.to_owned(),
         source_version: version.to_owned(),
-        deb_sha256: "ab".repeat(32),
+        deb_sha256: Digest::from_hex(&"ab".repeat(32)).unwrap(),
         download_url: None,
         maintainer: None,
         homepage: None,
@@ -56,7 +56,7 @@ fn image() -> SbomImage {
     epoch.files = Vec::new();
     SbomImage {
         name: "base-debian13:latest-amd64".into(),
-        digest: format!("sha256:{}", "12".repeat(32)),
+        digest: Digest::from_hex(&"12".repeat(32)).unwrap(),
         created: "2026-11-20T09:15:44Z".into(),
         distro_id: "debian".into(),
         distro_version: "13".into(),
@@ -104,7 +104,7 @@ fn image_document_has_the_spdx_header_and_a_namespace_from_the_digest() {
         json!({"created": "2026-11-20T09:15:44Z", "creators": ["Tool: debless-0.1.0"]})
     );
     let mut other = img.clone();
-    other.digest = format!("sha256:{}", "34".repeat(32));
+    other.digest = Digest::from_hex(&"34".repeat(32)).unwrap();
     assert_ne!(
         image_sbom(&other, "0.1.0")["documentNamespace"],
         doc["documentNamespace"]
@@ -257,7 +257,7 @@ fn files_carry_sha1_and_the_verification_code_is_spdx_s() {
         file["checksums"],
         json!([
             {"algorithm": "SHA1", "checksumValue": hex::encode(Sha1::digest(b"libc"))},
-            {"algorithm": "SHA256", "checksumValue": hex::encode(Sha256::digest(b"libc"))},
+            {"algorithm": "SHA256", "checksumValue": Digest::of(b"libc").hex()},
         ])
     );
     assert_eq!(doc["files"].as_array().unwrap().len(), 4);
@@ -360,12 +360,12 @@ fn index_document_refers_to_each_platform_document_by_checksum() {
     let amd = image();
     let mut arm = image();
     arm.name = "base-debian13:latest-arm64".into();
-    arm.digest = format!("sha256:{}", "56".repeat(32));
+    arm.digest = Digest::from_hex(&"56".repeat(32)).unwrap();
     let docs = vec![
         ("linux/arm64".to_owned(), image_sbom(&arm, "0.1.0")),
         ("linux/amd64".to_owned(), image_sbom(&amd, "0.1.0")),
     ];
-    let digest = format!("sha256:{}", "78".repeat(32));
+    let digest = Digest::from_hex(&"78".repeat(32)).unwrap();
     let idx = index_sbom(
         "base-debian13:latest",
         &digest,
@@ -402,7 +402,7 @@ fn index_document_refers_to_each_platform_document_by_checksum() {
         "CONTAINS",
         "DocumentRef-linux-arm64:SPDXRef-Image"
     ));
-    assert_eq!(idx["packages"][0]["versionInfo"], digest);
+    assert_eq!(idx["packages"][0]["versionInfo"], digest.to_string());
 }
 
 // ---- DEP-5 ----
@@ -673,7 +673,7 @@ fn host_packages() -> Vec<SbomPackage> {
             arch: arch.to_owned(),
             source: source.to_owned(),
             source_version: source_version.to_owned(),
-            deb_sha256: hex::encode(Sha256::digest(name.as_bytes())),
+            deb_sha256: Digest::of(name.as_bytes()),
             download_url: Some(format!(
                 "https://archive.invalid/debian/pool/{name}_{version}_{arch}.deb"
             )),
@@ -700,11 +700,11 @@ fn spdx_tools_validates_image_and_index_documents() {
     let pkgs = img.packages.len();
     let amd = image_sbom(&img, "0.1.0");
     let mut arm_img = image();
-    arm_img.digest = format!("sha256:{}", "9a".repeat(32));
+    arm_img.digest = Digest::from_hex(&"9a".repeat(32)).unwrap();
     let arm = image_sbom(&arm_img, "0.1.0");
     let idx = index_sbom(
         "base-debian13:latest",
-        &format!("sha256:{}", "bc".repeat(32)),
+        &Digest::from_hex(&"bc".repeat(32)).unwrap(),
         "2026-11-20T09:15:44Z",
         &[
             ("linux/amd64".into(), amd.clone()),

@@ -269,7 +269,7 @@ mod tests {
             source_version: version.into(),
             filename: format!("pool/main/x/{name}.deb"),
             size: 1,
-            sha256: sha.repeat(64),
+            sha256: crate::digest::Digest::from_hex(&sha.repeat(64)).unwrap(),
             installed_size: 1,
             depends: vec![],
             rules: rules.iter().map(|r| r.to_string()).collect(),

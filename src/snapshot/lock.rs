@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
+use crate::digest::{Digest, bare_hex};
 use crate::snapshot::manifest::one_line;
 
 /// Lock format version written by this debless.
@@ -23,7 +24,8 @@ pub struct LockedIndex {
     /// Path under `dists/<suite>/`.
     pub path: String,
     /// SHA256 of the file as listed in the signed Release.
-    pub sha256: String,
+    #[serde(with = "bare_hex")]
+    pub sha256: Digest,
     /// Size in bytes.
     pub size: u64,
 }
@@ -37,7 +39,8 @@ pub struct LockedSuite {
     /// Suite name under `dists/`.
     pub suite: String,
     /// SHA256 of the InRelease file.
-    pub inrelease_sha256: String,
+    #[serde(with = "bare_hex")]
+    pub inrelease_sha256: Digest,
     /// Primary fingerprint of the key whose signature was accepted.
     pub signed_by: String,
     /// Release `Date:` (RFC 3339).
@@ -75,7 +78,8 @@ pub struct LockedPackage {
     /// .deb size in bytes.
     pub size: u64,
     /// .deb SHA256.
-    pub sha256: String,
+    #[serde(with = "bare_hex")]
+    pub sha256: Digest,
     /// Installed-Size in KiB (bounds extraction).
     pub installed_size: u64,
     /// Resolved dependency names.
@@ -171,11 +175,9 @@ impl Lock {
             )));
         }
         for p in &lock.packages {
-            if !crate::archive::release::is_sha256_hex(&p.sha256)
-                || !crate::archive::packages::safe_pool_path(&p.filename)
-            {
+            if !crate::archive::packages::safe_pool_path(&p.filename) {
                 return Err(err(format!(
-                    "package {} ({}) has a malformed sha256 or filename; run `debless pin`",
+                    "package {} ({}) has a malformed filename; run `debless pin`",
                     p.name, p.arch
                 )));
             }

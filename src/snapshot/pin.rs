@@ -12,7 +12,8 @@ use crate::arch::Arch;
 use crate::archive::packages::{self, Package};
 use crate::archive::release::Release;
 use crate::archive::trust::{Keyring, ValidAt};
-use crate::fetch::cache::{Cache, sha256_hex};
+use crate::digest::Digest;
+use crate::fetch::cache::Cache;
 use crate::fetch::http::Http;
 use crate::fetch::mirror::{Mirror, MirrorConfig, mirror_list};
 use crate::resolve::{self, Excludes, Universe};
@@ -274,7 +275,7 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
                         source_version: c.pkg.source_version.clone(),
                         filename: c.pkg.filename.clone(),
                         size: c.pkg.size,
-                        sha256: c.pkg.sha256.clone(),
+                        sha256: c.pkg.sha256,
                         installed_size: c.pkg.installed_size,
                         depends: Vec::new(),
                         rules: Vec::new(),
@@ -536,7 +537,7 @@ impl Fetcher<'_> {
             locked: LockedSuite {
                 archive: spec.archive.clone(),
                 suite: suite.clone(),
-                inrelease_sha256: sha256_hex(&bytes),
+                inrelease_sha256: Digest::of(&bytes),
                 signed_by: verified.fingerprint,
                 date: release.date.to_string(),
                 valid_until: release.valid_until.map(|v| v.to_string()),
@@ -600,7 +601,7 @@ impl Fetcher<'_> {
                     if release.acquire_by_hash {
                         urls.push(format!(
                             "{root}dists/{suite}/{dir}/by-hash/SHA256/{}",
-                            entry.sha256
+                            entry.sha256.hex()
                         ));
                     }
                     urls.push(plain);
@@ -615,13 +616,14 @@ impl Fetcher<'_> {
                         }
                     }
                     let Some((url, b)) = body else { continue };
-                    let got = sha256_hex(&b);
+                    let got = Digest::of(&b);
                     if got != entry.sha256 || b.len() as u64 != entry.size {
                         return Err(PinError::Integrity(format!(
-                            "{url}: does not match the signed Release (sha256 {got}, {} bytes; expected {}, {} bytes); \
+                            "{url}: does not match the signed Release (sha256 {}, {} bytes; expected {}, {} bytes); \
                          the mirror is inconsistent or tampered, try again later or use another mirror",
+                            got.hex(),
                             b.len(),
-                            entry.sha256,
+                            entry.sha256.hex(),
                             entry.size
                         )));
                     }
@@ -639,7 +641,7 @@ impl Fetcher<'_> {
                 LockedIndex {
                     architecture: arch.to_owned(),
                     path,
-                    sha256: entry.sha256.clone(),
+                    sha256: entry.sha256,
                     size: entry.size,
                 },
                 text,
