@@ -6,6 +6,7 @@ pub mod arch;
 pub mod archive;
 pub mod build;
 pub mod deb;
+pub mod deb822;
 pub mod digest;
 pub mod fetch;
 pub mod generate;

@@ -1,6 +1,5 @@
 //! Talking to a Debian archive: InRelease and OpenPGP, Release, Packages, versions.
 
-pub mod deb822;
 pub mod packages;
 pub mod release;
 pub mod trust;

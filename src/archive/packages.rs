@@ -1,6 +1,6 @@
 //! Stanzas of a binary Packages index, validated and reduced to what debless uses.
 
-use super::deb822;
+use crate::deb822;
 use crate::digest::Digest;
 
 /// One binary package stanza.

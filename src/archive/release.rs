@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
-use super::deb822;
+use crate::deb822;
 use crate::digest::Digest;
 
 /// One line of the Release file's SHA256 list.

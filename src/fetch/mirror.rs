@@ -114,7 +114,7 @@ pub fn apt_source_uris(etc_apt: &Path) -> Vec<(String, String)> {
         let origin = file.display().to_string();
         match file.extension().and_then(|e| e.to_str()) {
             Some("sources") => {
-                for para in crate::archive::deb822::paragraphs(&text).flatten() {
+                for para in crate::deb822::paragraphs(&text).flatten() {
                     let enabled = para.get("Enabled").is_none_or(|v| v != "no");
                     let is_deb = para
                         .get("Types")

@@ -1,4 +1,5 @@
-//! A small, fast reader for Debian's deb822 control format (Release, Packages).
+//! A small, fast reader for Debian's deb822 control format: Release and Packages
+//! indices, apt sources, .deb control files and dpkg status entries all go through it.
 //!
 //! Packages indices are tens of megabytes; this reader borrows field values from the
 //! input instead of allocating, so a whole index parses in a few tens of milliseconds.
