@@ -18,3 +18,4 @@ pub mod resolve;
 pub mod rules;
 pub mod sbom;
 pub mod snapshot;
+pub mod text;

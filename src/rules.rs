@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::snapshot::manifest::one_line;
+use crate::text::one_line;
 
 /// What a rule file says about one package.
 #[derive(Debug, Clone, Default, Deserialize)]

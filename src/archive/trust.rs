@@ -149,10 +149,7 @@ impl Keyring {
             return Err(format!("signature by {issuer} has expired"));
         }
         let trusted = self.keys.iter().filter(|k| {
-            allowed.is_empty()
-                || allowed
-                    .iter()
-                    .any(|a| crate::snapshot::manifest::same_fingerprint(a, &k.fingerprint))
+            allowed.is_empty() || allowed.iter().any(|a| same_fingerprint(a, &k.fingerprint))
         });
         for tk in trusted {
             let key = &tk.key;
@@ -350,6 +347,17 @@ fn check_expiry(created_at: i64, sig: &Signature, now: i64, name: &str) -> Resul
         }
     }
     Ok(())
+}
+
+/// Compare fingerprints ignoring case and spaces.
+pub fn same_fingerprint(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        s.chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_uppercase()
+    };
+    norm(a) == norm(b)
 }
 
 #[cfg(test)]

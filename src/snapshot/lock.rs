@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
 use crate::digest::{Digest, bare_hex};
-use crate::snapshot::manifest::one_line;
+use crate::text::one_line;
 
 /// Lock format version written by this debless.
 pub const LOCK_VERSION: u32 = 1;

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::arch::Arch;
+use crate::archive::trust::same_fingerprint;
+use crate::text::one_line;
 
 /// One suite of one archive, e.g. `trixie-security` from `debian-security`.
 #[derive(Debug, Clone, Deserialize)]
@@ -130,33 +132,5 @@ impl Manifest {
             .iter()
             .map(|k| (dir.join(&k.file), k.fingerprint.clone()))
             .collect()
-    }
-}
-
-/// Compare fingerprints ignoring case and spaces.
-pub fn same_fingerprint(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_uppercase()
-    };
-    norm(a) == norm(b)
-}
-
-/// The first line of a (possibly multi-line) parser message, for one-line errors.
-pub fn one_line(s: &str) -> String {
-    let mut parts = s
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && *l != "|");
-    let first = parts.next().unwrap_or("").to_owned();
-    // toml errors put the useful explanation on the last line.
-    match parts.next_back() {
-        Some(last) if last != first => format!(
-            "{first} {}",
-            last.trim_start_matches("| ").trim_start_matches('^').trim()
-        ),
-        _ => first,
     }
 }
