@@ -10,6 +10,7 @@ pub mod deb822;
 pub mod digest;
 pub mod fetch;
 pub mod generate;
+pub mod http;
 pub mod inspect;
 pub mod layer;
 pub mod oci;

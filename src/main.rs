@@ -204,7 +204,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // One line: the error and each cause the line does not already say.
+            eprintln!("error: {}", debless::http::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

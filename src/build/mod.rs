@@ -17,8 +17,8 @@ use crate::deb::{MERGED_DIRS, ReadOptions, Selection, Tree, read_deb};
 use crate::digest::Digest;
 use crate::fetch::cache::Cache;
 use crate::fetch::debs::{DebSpec, FetchOptions, FetchReport, fetch_debs};
-use crate::fetch::http::Http;
 use crate::fetch::mirror::{MirrorConfig, mirror_list};
+use crate::http::Http;
 use crate::layer::{Compression, Entry, EntryKind};
 use crate::oci::{self, Descriptor, Layout};
 use crate::rules::RuleSet;
@@ -257,9 +257,9 @@ fn fetch_for(
             },
             &archives,
         )
-        .map_err(BuildError::Config)?
+        .map_err(|e| BuildError::Config(e.to_string()))?
     };
-    let http = Http::new().map_err(BuildError::Config)?;
+    let http = Http::new().map_err(|e| BuildError::Config(crate::http::error_chain(&e)))?;
     let cache = Cache::new(&opts.cache_dir);
     Ok(fetch_debs(
         &specs,

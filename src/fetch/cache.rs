@@ -70,15 +70,22 @@ impl Cache {
     /// Take the exclusive lock for one digest (blocking), so that two builds sharing the
     /// cache never download or promote the same blob at once. Released on drop.
     pub fn lock(&self, digest: &Digest) -> std::io::Result<std::fs::File> {
-        let dir = self.dir.join("locks");
-        std::fs::create_dir_all(&dir)?;
+        let path = self.lock_path(digest);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(dir.join(digest.hex()))?;
+            .open(&path)?;
         f.lock()?;
         Ok(f)
+    }
+
+    /// The lock file of one digest.
+    pub fn lock_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("locks").join(digest.hex())
     }
 
     /// Where an interrupted download of this digest is kept for resuming.

@@ -17,7 +17,7 @@ use reqwest::header::{
 use super::auth::{Credentials, parse_www_authenticate};
 use super::plan::{Blob, Document};
 use super::{PushError, Target};
-use crate::fetch::http::error_chain;
+use crate::http::error_chain;
 
 /// Bodies of requests carrying blob data may take longer than the default 60 s.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);

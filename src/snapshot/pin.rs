@@ -14,8 +14,8 @@ use crate::archive::release::Release;
 use crate::archive::trust::{Keyring, ValidAt};
 use crate::digest::Digest;
 use crate::fetch::cache::Cache;
-use crate::fetch::http::Http;
 use crate::fetch::mirror::{Mirror, MirrorConfig, mirror_list};
+use crate::http::{Http, error_chain};
 use crate::resolve::{self, Excludes, Universe};
 use crate::rules::{Kind, RuleSet};
 use crate::snapshot::lock::{
@@ -174,8 +174,8 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         },
         &archives,
     )
-    .map_err(PinError::Config)?;
-    let http = Http::new().map_err(PinError::Config)?;
+    .map_err(|e| PinError::Config(e.to_string()))?;
+    let http = Http::new().map_err(|e| PinError::Config(error_chain(&e)))?;
     let cache = Cache::new(&opts.cache_dir);
     let stamp = dated.as_ref().map(|(_, s)| s.as_str());
     let fetcher = Fetcher {
@@ -409,7 +409,7 @@ impl Fetcher<'_> {
                     got = Some((root.clone(), url, bytes));
                     break;
                 }
-                Err(e) => tried.push(e.to_string()),
+                Err(e) => tried.push(error_chain(&e)),
             }
         }
         let Some((root, url, bytes)) = got else {
@@ -612,7 +612,7 @@ impl Fetcher<'_> {
                                 body = Some((url.clone(), b));
                                 break;
                             }
-                            Err(e) => tried.push(e.to_string()),
+                            Err(e) => tried.push(error_chain(&e)),
                         }
                     }
                     let Some((url, b)) = body else { continue };
