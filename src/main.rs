@@ -1,5 +1,7 @@
 //! The `debless` command line: parse arguments, call the library, print, map errors.
 
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -182,7 +184,7 @@ enum Command {
     /// Credentials: --username with --password-stdin, else $DEBLESS_REGISTRY_USER and
     /// $DEBLESS_REGISTRY_PASSWORD, else $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,
     /// ~/.docker/config.json.
-    Push(debless::registry::cli::PushArgs),
+    Push(cli::push::PushArgs),
     /// Show the dependency path(s) that put PKG into an image, or why it is absent.
     Why {
         /// Package name.
@@ -278,16 +280,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let r = build(&opts)?;
             if let Some(prefix) = push {
-                let mut popts = debless::registry::PushOptions::from_env()?;
-                popts.insecure = insecure;
-                popts.quiet = cli.quiet;
-                for layout in &r.outputs {
-                    let name = layout
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let target = format!("{}/{name}", prefix.trim_end_matches('/'));
-                    let pr = debless::registry::push_layout(layout, &target, &popts)?;
+                let popts = debless::registry::PushOptions {
+                    insecure,
+                    quiet: cli.quiet,
+                    ..debless::registry::PushOptions::from_env()
+                };
+                debless::registry::push_all(&r.outputs, &prefix, &popts, &mut |target, pr| {
                     if !cli.quiet {
                         eprintln!(
                             "pushed {target}: {} tags; blobs {} uploaded, {} mounted, {} already there; {} SBOMs attached",
@@ -298,7 +296,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             pr.sboms
                         );
                     }
-                }
+                })?;
             }
             if json {
                 print_json(&r)?;
@@ -345,7 +343,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", d.to_text());
             }
         }
-        Command::Push(args) => debless::registry::cli::run(args, cli.quiet)?,
+        Command::Push(args) => cli::push::run(args, cli.quiet)?,
         Command::Why {
             package,
             image,

@@ -8,13 +8,77 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::PushError;
-
 /// Environment variable holding the registry username.
 pub const USER_ENV: &str = "DEBLESS_REGISTRY_USER";
 
 /// Environment variable holding the registry password.
 pub const PASSWORD_ENV: &str = "DEBLESS_REGISTRY_PASSWORD";
+
+/// Environment variable naming the containers auth file searched first.
+pub const AUTH_FILE_ENV: &str = "REGISTRY_AUTH_FILE";
+
+/// Why no usable credentials could be found.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// `--password-stdin` without a username.
+    #[error("--password-stdin needs --username (or ${USER_ENV})")]
+    PasswordWithoutUser,
+    /// `$DEBLESS_REGISTRY_PASSWORD` without a username.
+    #[error("${PASSWORD_ENV} is set but no username is: pass --username or set ${USER_ENV}")]
+    EnvPasswordWithoutUser,
+    /// A username without a password.
+    #[error(
+        "{from} gives a username but no password: set ${PASSWORD_ENV}, or pipe it to \
+         `debless push --password-stdin`"
+    )]
+    UserWithoutPassword {
+        /// Where the username came from (`--username`, `$DEBLESS_REGISTRY_USER`).
+        from: String,
+    },
+    /// `--password-stdin` could not read stdin.
+    #[error("cannot read the password from stdin")]
+    ReadPassword(#[source] std::io::Error),
+    /// `--password-stdin` read an empty line.
+    #[error(
+        "--password-stdin read an empty password; pipe it in, e.g. \
+         `printenv TOKEN | debless push ... --password-stdin`"
+    )]
+    EmptyPassword,
+    /// An auth file exists but cannot be read.
+    #[error("{}: cannot read it", path.display())]
+    ReadAuthFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An auth file exists but cannot be used.
+    #[error("{}", path.display())]
+    AuthFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: AuthFileError,
+    },
+}
+
+/// What is wrong with an auth file.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFileError {
+    /// Not JSON of the expected shape.
+    #[error("not a valid auth file; fix or remove it")]
+    NotJson(#[source] serde_json::Error),
+    /// The entry's `auth` is not base64 of `user:password`.
+    #[error(
+        "auths.{host:?}.auth is not base64 of \"user:password\"; run `docker login {host}` again"
+    )]
+    BadAuth {
+        /// The registry host.
+        host: String,
+    },
+}
 
 /// A username and password for one registry, and where they came from (for error messages;
 /// the password itself is never printed).
@@ -45,25 +109,98 @@ impl Credentials {
         let pair = format!("{}:{}", self.username, self.password);
         format!("Basic {}", STANDARD.encode(pair))
     }
+}
 
-    /// Credentials from `$DEBLESS_REGISTRY_USER` and `$DEBLESS_REGISTRY_PASSWORD`, if both
-    /// are set; one without the other is an error rather than a silent anonymous push.
-    pub fn from_env() -> Result<Option<Credentials>, PushError> {
+/// Where registry credentials come from. One precedence, for `debless push` and
+/// `build --push` alike ([`Login::credentials`]):
+///
+/// 1. `--username` and the password `--password-stdin` read;
+/// 2. `$DEBLESS_REGISTRY_USER` and `$DEBLESS_REGISTRY_PASSWORD`;
+/// 3. the registry host's `auths` entry in the first of the auth files that has one
+///    (`$REGISTRY_AUTH_FILE`, `$DOCKER_CONFIG/config.json`, `~/.docker/config.json`: what
+///    `docker login` and `podman login` write; credential helpers are not supported).
+///
+/// The username and the password are each taken from the first of levels 1 and 2 that has
+/// one (`--username` with `$DEBLESS_REGISTRY_PASSWORD` works); one without the other is an
+/// error rather than a silent anonymous push. Neither means level 3, and no entry there
+/// means anonymous.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Login {
+    /// `--username`.
+    pub username: Option<String>,
+    /// The password `--password-stdin` read.
+    pub password: Option<String>,
+    /// `$DEBLESS_REGISTRY_USER`.
+    pub env_username: Option<String>,
+    /// `$DEBLESS_REGISTRY_PASSWORD`.
+    pub env_password: Option<String>,
+    /// Auth files to search, in order.
+    pub auth_files: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for Login {
+    /// Everything but the passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |p: &Option<String>| p.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Login")
+            .field("username", &self.username)
+            .field("password", &redact(&self.password))
+            .field("env_username", &self.env_username)
+            .field("env_password", &redact(&self.env_password))
+            .field("auth_files", &self.auth_files)
+            .finish()
+    }
+}
+
+impl Login {
+    /// Levels 2 and 3 as the environment sets them; no flags.
+    pub fn from_env() -> Login {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        match (get(USER_ENV), get(PASSWORD_ENV)) {
-            (Some(username), Some(password)) => Ok(Some(Credentials {
-                username,
-                password,
-                source: format!("${USER_ENV}"),
-            })),
-            (None, None) => Ok(None),
-            (Some(_), None) => Err(PushError::Usage(format!(
-                "${USER_ENV} is set but ${PASSWORD_ENV} is not; set both or neither"
-            ))),
-            (None, Some(_)) => Err(PushError::Usage(format!(
-                "${PASSWORD_ENV} is set but ${USER_ENV} is not; set both or neither"
-            ))),
+        Login {
+            env_username: get(USER_ENV),
+            env_password: get(PASSWORD_ENV),
+            auth_files: default_auth_files(),
+            ..Login::default()
         }
+    }
+
+    /// The credentials for `host`, by the precedence above; `None` is anonymous.
+    pub fn credentials(&self, host: &str) -> Result<Option<Credentials>, CredentialError> {
+        let (username, from) = match (&self.username, &self.env_username) {
+            (Some(u), _) => (u, "--username".to_string()),
+            (None, Some(u)) => (u, format!("${USER_ENV}")),
+            (None, None) => {
+                if self.password.is_some() {
+                    return Err(CredentialError::PasswordWithoutUser);
+                }
+                if self.env_password.is_some() {
+                    return Err(CredentialError::EnvPasswordWithoutUser);
+                }
+                return lookup(&self.auth_files, host);
+            }
+        };
+        let Some(password) = self.password.as_ref().or(self.env_password.as_ref()) else {
+            return Err(CredentialError::UserWithoutPassword { from });
+        };
+        Ok(Some(Credentials {
+            username: username.clone(),
+            password: password.clone(),
+            source: from,
+        }))
+    }
+
+    /// What [`Login::credentials`] searches, for a message saying none was found.
+    pub fn searched(&self) -> String {
+        let files = if self.auth_files.is_empty() {
+            "no auth files".to_string()
+        } else {
+            self.auth_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!("--username/--password-stdin, ${USER_ENV}/${PASSWORD_ENV}, {files}")
     }
 }
 
@@ -72,7 +209,7 @@ impl Credentials {
 pub fn default_auth_files() -> Vec<PathBuf> {
     let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
     let mut files = Vec::new();
-    if let Some(f) = var("REGISTRY_AUTH_FILE") {
+    if let Some(f) = var(AUTH_FILE_ENV) {
         files.push(PathBuf::from(f));
     }
     if let Some(d) = var("DOCKER_CONFIG") {
@@ -87,22 +224,23 @@ pub fn default_auth_files() -> Vec<PathBuf> {
 /// Credentials for `host` from the first of `files` that exists and has an entry for it.
 /// A file that exists but is not valid JSON is an error: silently pushing anonymously
 /// would hide the typo.
-pub fn lookup(files: &[PathBuf], host: &str) -> Result<Option<Credentials>, PushError> {
+fn lookup(files: &[PathBuf], host: &str) -> Result<Option<Credentials>, CredentialError> {
     for path in files {
         let text = match std::fs::read(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(PushError::AuthFile {
+            Err(source) => {
+                return Err(CredentialError::ReadAuthFile {
                     path: path.clone(),
-                    what: format!("cannot read it ({e})"),
+                    source,
                 });
             }
         };
-        if let Some(c) = parse_auth_file(&text, host).map_err(|what| PushError::AuthFile {
+        let found = parse_auth_file(&text, host).map_err(|source| CredentialError::AuthFile {
             path: path.clone(),
-            what,
-        })? {
+            source,
+        })?;
+        if let Some(c) = found {
             return Ok(Some(Credentials {
                 source: path.display().to_string(),
                 ..c
@@ -115,7 +253,7 @@ pub fn lookup(files: &[PathBuf], host: &str) -> Result<Option<Credentials>, Push
 /// The entry for `host` in a docker `config.json` or containers `auth.json`: `auths.<key>`
 /// with `auth` (base64 of `user:password`) or `username` and `password`. Keys may carry a
 /// scheme and a path (`https://host/v1/`); they match on the host (and port).
-pub fn parse_auth_file(text: &[u8], host: &str) -> Result<Option<Credentials>, String> {
+pub fn parse_auth_file(text: &[u8], host: &str) -> Result<Option<Credentials>, AuthFileError> {
     #[derive(serde::Deserialize)]
     struct File {
         #[serde(default)]
@@ -130,8 +268,7 @@ pub fn parse_auth_file(text: &[u8], host: &str) -> Result<Option<Credentials>, S
         #[serde(default)]
         password: Option<String>,
     }
-    let file: File = serde_json::from_slice(text)
-        .map_err(|e| format!("is not a valid auth file ({e}); fix or remove it"))?;
+    let file: File = serde_json::from_slice(text).map_err(AuthFileError::NotJson)?;
     // An exact key wins over one that only matches once normalised.
     let entry = file.auths.get(host).or_else(|| {
         file.auths
@@ -143,10 +280,8 @@ pub fn parse_auth_file(text: &[u8], host: &str) -> Result<Option<Credentials>, S
         return Ok(None);
     };
     if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
-        let bad = || {
-            format!(
-                "auths.{host:?}.auth is not base64 of \"user:password\"; run `docker login {host}` again"
-            )
+        let bad = || AuthFileError::BadAuth {
+            host: host.to_owned(),
         };
         let decoded = STANDARD.decode(auth.trim()).map_err(|_| bad())?;
         let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
@@ -276,17 +411,13 @@ impl Parser<'_> {
 }
 
 /// Read a password from the first line of `r` (`--password-stdin`), without its line end.
-pub fn read_password(r: &mut dyn std::io::BufRead) -> Result<String, PushError> {
+pub fn read_password(r: &mut dyn std::io::BufRead) -> Result<String, CredentialError> {
     let mut line = String::new();
     r.read_line(&mut line)
-        .map_err(|e| PushError::Usage(format!("cannot read the password from stdin ({e})")))?;
+        .map_err(CredentialError::ReadPassword)?;
     let pw = line.trim_end_matches(['\n', '\r']).to_string();
     if pw.is_empty() {
-        return Err(PushError::Usage(
-            "--password-stdin read an empty password; pipe it in, e.g. \
-             `printenv TOKEN | debless push ... --password-stdin`"
-                .to_string(),
-        ));
+        return Err(CredentialError::EmptyPassword);
     }
     Ok(pw)
 }
@@ -360,9 +491,10 @@ mod tests {
     #[test]
     fn bad_auth_files_are_errors_that_say_what_to_fix() {
         let e = parse_auth_file(b"{not json", "h").unwrap_err();
-        assert!(e.contains("not a valid auth file"), "{e}");
+        assert!(matches!(e, AuthFileError::NotJson(_)), "{e}");
+        assert!(e.to_string().contains("not a valid auth file"), "{e}");
         let e = parse_auth_file(br#"{"auths":{"h":{"auth":"!!!"}}}"#, "h").unwrap_err();
-        assert!(e.contains("docker login h"), "{e}");
+        assert!(e.to_string().contains("docker login h"), "{e}");
         let nocolon = STANDARD.encode("justauser");
         let text = format!(r#"{{"auths":{{"h":{{"auth":"{nocolon}"}}}}}}"#);
         assert!(parse_auth_file(text.as_bytes(), "h").is_err());
@@ -386,6 +518,104 @@ mod tests {
         assert!(lookup(&files, "nowhere:1").unwrap().is_none());
     }
 
+    /// A login with auth file `file` holding `user:pass` for host `h`.
+    fn with_file(dir: &std::path::Path) -> Login {
+        let file = dir.join("config.json");
+        std::fs::write(
+            &file,
+            r#"{"auths":{"h":{"username":"file-user","password":"file-pw"}}}"#,
+        )
+        .unwrap();
+        Login {
+            auth_files: vec![file],
+            ..Login::default()
+        }
+    }
+
+    fn who(login: &Login) -> Option<(String, String, String)> {
+        login
+            .credentials("h")
+            .unwrap()
+            .map(|c| (c.username, c.password, c.source))
+    }
+
+    #[test]
+    fn flags_then_environment_then_auth_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = with_file(tmp.path());
+        let file = files.auth_files[0].display().to_string();
+        let s = |a: &str, b: &str, c: &str| Some((a.to_owned(), b.to_owned(), c.to_owned()));
+        assert_eq!(who(&files), s("file-user", "file-pw", &file));
+        let env = Login {
+            env_username: Some("env-user".into()),
+            env_password: Some("env-pw".into()),
+            ..files.clone()
+        };
+        assert_eq!(who(&env), s("env-user", "env-pw", "$DEBLESS_REGISTRY_USER"));
+        let flags = Login {
+            username: Some("flag-user".into()),
+            password: Some("flag-pw".into()),
+            ..env.clone()
+        };
+        assert_eq!(who(&flags), s("flag-user", "flag-pw", "--username"));
+        // Each of the two is taken from the first level that has it.
+        let mixed = Login {
+            username: Some("flag-user".into()),
+            ..env.clone()
+        };
+        assert_eq!(who(&mixed), s("flag-user", "env-pw", "--username"));
+        // No entry for the host: anonymous.
+        assert_eq!(files.credentials("other").unwrap(), None);
+        assert_eq!(Login::default().credentials("h").unwrap(), None);
+    }
+
+    #[test]
+    fn half_a_login_is_an_error_not_an_anonymous_push() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = with_file(tmp.path());
+        let cases = [
+            (
+                Login {
+                    password: Some("pw".into()),
+                    ..files.clone()
+                },
+                "--password-stdin needs --username",
+            ),
+            (
+                Login {
+                    env_password: Some("pw".into()),
+                    ..files.clone()
+                },
+                "$DEBLESS_REGISTRY_PASSWORD is set but no username is",
+            ),
+            (
+                Login {
+                    env_username: Some("u".into()),
+                    ..files.clone()
+                },
+                "$DEBLESS_REGISTRY_USER gives a username but no password",
+            ),
+            (
+                Login {
+                    username: Some("u".into()),
+                    ..files.clone()
+                },
+                "--username gives a username but no password",
+            ),
+        ];
+        for (login, want) in cases {
+            let e = login.credentials("h").unwrap_err().to_string();
+            assert!(e.contains(want), "{want:?} not in {e:?}");
+        }
+        // A broken auth file names itself.
+        std::fs::write(&files.auth_files[0], "{").unwrap();
+        let e = files.credentials("h").unwrap_err();
+        assert!(
+            matches!(&e, CredentialError::AuthFile { path, .. } if *path == files.auth_files[0]),
+            "{e}"
+        );
+    }
+
     #[test]
     fn debug_never_shows_the_password() {
         let c = Credentials {
@@ -394,6 +624,12 @@ mod tests {
             source: "--username".into(),
         };
         assert!(!format!("{c:?}").contains("hunter2"));
+        let login = Login {
+            password: Some("hunter2".into()),
+            env_password: Some("hunter2".into()),
+            ..Login::default()
+        };
+        assert!(!format!("{login:?}").contains("hunter2"));
         assert_eq!(
             c.basic_header(),
             format!("Basic {}", STANDARD.encode("u:hunter2"))

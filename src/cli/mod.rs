@@ -1,0 +1,3 @@
+//! The subcommands: arguments in, library options out, results printed.
+
+pub mod push;
