@@ -11,6 +11,8 @@ mod client;
 mod plan;
 mod push;
 mod reference;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
