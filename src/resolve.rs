@@ -1,7 +1,8 @@
 //! The dependency solver: per architecture, the closure of a rule's root packages.
 //!
 //! Deterministic and apt-like: one version per package name (the highest across suites
-//! that satisfies the first constraint met), alternatives prefer an already selected
+//! that satisfies the first constraint met, or the locked one when the pin is
+//! incremental: see [`Universe::with_preferences`]), alternatives prefer an already selected
 //! package, then an excluded one (treated as satisfied), then the first satisfiable; a
 //! virtual package with several providers takes the first provider by name.
 //! Unmet dependencies and Conflicts/Breaks between selected packages are hard errors
@@ -76,21 +77,64 @@ impl<'a> Universe<'a> {
                 *list = key.into_iter().map(|(i, _)| i).collect();
             }
         }
-        for list in provides.values_mut() {
+        let mut u = Universe {
+            arch: arch.to_owned(),
+            cands,
+            by_name,
+            provides,
+        };
+        u.sort_providers();
+        u
+    }
+
+    /// [`Universe::new`] preferring, for each name in `locked`, that version over the
+    /// highest one wherever it satisfies what is asked: an incremental pin keeps what the
+    /// lock has and moves a package only when a constraint needs it to.
+    pub fn with_preferences(
+        arch: &str,
+        suites: &[&'a [Package]],
+        locked: &BTreeMap<String, String>,
+    ) -> Universe<'a> {
+        let mut u = Universe::new(arch, suites);
+        for (name, list) in u.by_name.iter_mut() {
+            let Some(want) = locked.get(*name) else {
+                continue;
+            };
+            if let Some(pos) = list.iter().position(|&i| &u.cands[i].pkg.version == want) {
+                let i = list.remove(pos);
+                list.insert(0, i);
+            }
+        }
+        u.sort_providers();
+        u
+    }
+
+    /// Providers of each virtual name by provider name, then in the order that name's own
+    /// candidates are preferred (highest version, or the locked one, first).
+    fn sort_providers(&mut self) {
+        let rank: HashMap<usize, usize> = self
+            .by_name
+            .values()
+            .flat_map(|list| list.iter().enumerate().map(|(r, &i)| (i, r)))
+            .collect();
+        let cands = &self.cands;
+        for list in self.provides.values_mut() {
             list.sort_by(|a, b| {
                 cands[a.0]
                     .pkg
                     .name
                     .cmp(&cands[b.0].pkg.name)
+                    .then(rank.get(&a.0).cmp(&rank.get(&b.0)))
                     .then(a.0.cmp(&b.0))
             });
         }
-        Universe {
-            arch: arch.to_owned(),
-            cands,
-            by_name,
-            provides,
-        }
+    }
+
+    /// Is `version` of `name` a candidate here (offered by some suite)?
+    pub fn offers(&self, name: &str, version: &str) -> bool {
+        self.by_name
+            .get(name)
+            .is_some_and(|l| l.iter().any(|&i| self.cands[i].pkg.version == version))
     }
 
     /// Number of candidates.
@@ -653,5 +697,65 @@ mod tests {
             run(&ok, &["a"], &[]).is_ok(),
             "self-conflict via Provides is allowed"
         );
+    }
+
+    fn run_preferring(pkgs: &[Package], roots: &[&str], locked: &[(&str, &str)]) -> Vec<String> {
+        let locked = locked
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let u = Universe::with_preferences("amd64", &[pkgs], &locked);
+        let roots: Vec<_> = roots
+            .iter()
+            .map(|r| (r.to_string(), "rules/t.toml".to_string()))
+            .collect();
+        let ex = Excludes {
+            by_name: BTreeMap::new(),
+        };
+        resolve(&u, &roots, &ex)
+            .unwrap()
+            .selected
+            .iter()
+            .map(|(n, c)| format!("{n}={}", c.pkg.version))
+            .collect()
+    }
+
+    #[test]
+    fn locked_versions_are_kept_while_they_satisfy() {
+        let pkgs = [
+            pkg("a", "1", &[("Depends", "lib")]),
+            pkg("lib", "1", &[]),
+            pkg("lib", "2", &[]),
+            pkg("lib", "3", &[]),
+            pkg("b", "1", &[("Depends", "lib (>= 3)")]),
+        ];
+        // Unlocked: the highest. Locked: the locked one, as a root or a dependency.
+        assert_eq!(run_preferring(&pkgs, &["a"], &[]), ["a=1", "lib=3"]);
+        assert_eq!(
+            run_preferring(&pkgs, &["a"], &[("lib", "2")]),
+            ["a=1", "lib=2"]
+        );
+        assert_eq!(run_preferring(&pkgs, &["lib"], &[("lib", "1")]), ["lib=1"]);
+        // A constraint the locked version does not meet moves it, to the highest.
+        assert_eq!(
+            run_preferring(&pkgs, &["b"], &[("lib", "2")]),
+            ["b=1", "lib=3"]
+        );
+        // A locked version the archive no longer offers cannot be kept.
+        assert_eq!(
+            run_preferring(&pkgs, &["a"], &[("lib", "0.9")]),
+            ["a=1", "lib=3"]
+        );
+    }
+
+    #[test]
+    fn a_locked_provider_version_is_kept_for_a_virtual_dependency() {
+        let pkgs = [
+            pkg("a", "1", &[("Depends", "v")]),
+            pkg("p", "1", &[("Provides", "v")]),
+            pkg("p", "2", &[("Provides", "v")]),
+        ];
+        assert_eq!(run_preferring(&pkgs, &["a"], &[]), ["a=1", "p=2"]);
+        assert_eq!(run_preferring(&pkgs, &["a"], &[("p", "1")]), ["a=1", "p=1"]);
     }
 }

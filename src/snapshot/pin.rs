@@ -41,8 +41,13 @@ pub struct PinOptions {
     pub date: Option<String>,
     /// `--mirror` flags (replace the default list).
     pub mirrors: Vec<String>,
-    /// `--arch` flags (replace the manifest's list).
+    /// `--arch` flags: replace the manifest's list; an existing lock's architectures are
+    /// kept as well (see [`PinOptions::drop_arches`]).
     pub arches: Vec<Arch>,
+    /// `--drop-arch` flags: architectures to remove from an existing lock.
+    pub drop_arches: Vec<Arch>,
+    /// Which locked versions may move (`--upgrade`).
+    pub upgrade: Upgrade,
     /// Snapshot service template or prefix.
     pub snapshot_service: Option<String>,
     /// Where to write the lock (default `snapshots/<distro>.lock`).
@@ -55,6 +60,38 @@ pub struct PinOptions {
     pub env_mirrors: Option<String>,
     /// Suppress progress lines.
     pub quiet: bool,
+}
+
+/// Which versions a pin may move. By default a pin is incremental: every package the
+/// existing lock has keeps its version wherever that version is still offered and still
+/// satisfies what depends on it, and only what is new gets resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Upgrade {
+    /// Keep locked versions (the default).
+    #[default]
+    Nothing,
+    /// Re-resolve everything to the newest versions (`--upgrade`).
+    All,
+    /// Move these packages to their newest versions, keep the rest (`--upgrade PKG...`).
+    Only(BTreeSet<String>),
+}
+
+/// How the new lock differs from the one it replaces, per (architecture, package).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PinChanges {
+    /// Packages whose locked version was kept.
+    pub kept: usize,
+    /// Packages the old lock did not have.
+    pub added: Vec<(Arch, String)>,
+    /// Packages now at another version: (arch, name, old version, new version).
+    pub changed: Vec<(Arch, String, String, String)>,
+    /// Packages no longer in any closure.
+    pub removed: Vec<(Arch, String)>,
+    /// Locked versions the archive no longer offers (they had to move).
+    pub gone: Vec<(Arch, String, String)>,
+    /// Architectures kept from the old lock although neither the manifest nor `--arch`
+    /// names them.
+    pub kept_arches: Vec<Arch>,
 }
 
 /// What a pin did, for the summary line and the benchmark.
@@ -74,6 +111,8 @@ pub struct PinReport {
     pub resolve_secs: f64,
     /// Stanzas parsed in all.
     pub stanzas: usize,
+    /// What changed against the lock it replaced (everything is `added` for a first pin).
+    pub changes: PinChanges,
 }
 
 /// A pin failure: one line naming the suite, URL or package and what to do.
@@ -150,11 +189,12 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         Keyring::load(&manifest.key_files()).map_err(|e| PinError::Config(e.to_string()))?;
     let rules =
         RuleSet::load(&opts.project.join("rules")).map_err(|e| PinError::Config(e.to_string()))?;
-    let arches = if opts.arches.is_empty() {
-        manifest.architectures.clone()
-    } else {
-        opts.arches.clone()
-    };
+    let lock_path = opts
+        .output
+        .clone()
+        .unwrap_or_else(|| snapshots.join(format!("{}.lock", opts.distro)));
+    let old = previous_lock(&lock_path, &opts.distro, &opts.upgrade)?;
+    let (arches, kept_arches) = architectures(&manifest, opts, old.as_ref());
     let date = opts.date.clone().or(manifest.date.clone());
     let dated = match &date {
         Some(d) => Some(parse_snapshot_date(d).map_err(PinError::Config)?),
@@ -209,10 +249,10 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         .iter()
         .map(|e| (e.clone(), manifest.path.display().to_string()))
         .collect();
-    let results: Vec<(Arch, Vec<(String, resolve::Closure<'_>)>)> = arches
-        .par_iter()
+    let universes: Vec<(Arch, Vec<&[Package]>)> = arches
+        .iter()
         .map(|arch| {
-            let lists: Vec<&[Package]> = fetched
+            let lists = fetched
                 .iter()
                 .map(|f| {
                     f.packages
@@ -221,40 +261,56 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
                         .unwrap_or(&[])
                 })
                 .collect();
-            let universe = Universe::new(arch.name(), &lists);
-            let mut closures = Vec::new();
-            for rule in rules.for_distro(&opts.distro) {
-                let chain = match rule.kind {
-                    Kind::Image => rules
-                        .chain(&rule.name)
-                        .map_err(|e| PinError::Config(e.to_string()))?,
-                    Kind::Variant => vec![rule],
-                };
-                let mut roots = Vec::new();
-                let mut ex: BTreeMap<String, String> = global.iter().cloned().collect();
-                for r in &chain {
-                    for root in r.roots(&opts.distro) {
-                        roots.push((root.to_owned(), r.file.display().to_string()));
-                    }
-                    for e in &r.exclude {
-                        ex.entry(e.clone())
-                            .or_insert_with(|| r.file.display().to_string());
-                    }
-                }
-                let closure = resolve::resolve(&universe, &roots, &Excludes { by_name: ex })
-                    .map_err(|e| PinError::Resolve {
-                        distro: opts.distro.clone(),
-                        arch: *arch,
-                        rule: rule.name.clone(),
-                        what: e.to_string(),
-                    })?;
-                closures.push((rule.name.clone(), closure));
-            }
-            Ok((*arch, closures))
+            (*arch, lists)
         })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .collect::<Result<_, PinError>>()?;
+        .collect();
+    let mut prefs = preferences(old.as_ref(), &opts.upgrade);
+    let results = loop {
+        let results: Vec<(Arch, Vec<(String, resolve::Closure<'_>)>)> = universes
+            .par_iter()
+            .map(|(arch, lists)| {
+                let none = BTreeMap::new();
+                let universe = Universe::with_preferences(
+                    arch.name(),
+                    lists,
+                    prefs.get(arch).unwrap_or(&none),
+                );
+                resolve_rules(&universe, *arch, &rules, &global, opts)
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect::<Result<_, PinError>>()?;
+        // Rules are resolved one by one; where a kept version satisfies one rule and a
+        // newer one is needed by another, let that package move and resolve again.
+        let clashes = version_clashes(&results);
+        let movable: Vec<&(Arch, String, Vec<(String, String)>)> = clashes
+            .iter()
+            .filter(|(arch, name, _)| prefs.get(arch).is_some_and(|p| p.contains_key(name)))
+            .collect();
+        if movable.is_empty() {
+            if let Some((arch, name, by_rule)) = clashes.first() {
+                let versions: Vec<String> = by_rule
+                    .iter()
+                    .map(|(r, v)| format!("{v} for rule {r}"))
+                    .collect();
+                return Err(PinError::Resolve {
+                    distro: opts.distro.clone(),
+                    arch: *arch,
+                    rule: by_rule[0].0.clone(),
+                    what: format!(
+                        "{name} resolves to different versions ({}), but an image holds one; pin the version in one rule's roots or relax the other's constraint",
+                        versions.join(", ")
+                    ),
+                });
+            }
+            break results;
+        }
+        for (arch, name, _) in movable {
+            if let Some(p) = prefs.get_mut(arch) {
+                p.remove(name);
+            }
+        }
+    };
     let resolve_secs = t1.elapsed().as_secs_f64();
 
     let suite_names: Vec<String> = fetched.iter().map(|f| f.spec.suite.clone()).collect();
@@ -320,10 +376,8 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         packages: pkgs.into_values().collect(),
         excluded: excl.into_values().collect(),
     };
-    let lock_path = opts
-        .output
-        .clone()
-        .unwrap_or_else(|| snapshots.join(format!("{}.lock", opts.distro)));
+    let mut changes = changes(old.as_ref(), &lock, &universes);
+    changes.kept_arches = kept_arches;
     lock.write(&lock_path)
         .map_err(|e| PinError::Write(e.to_string()))?;
     let mut per_arch = BTreeMap::new();
@@ -338,7 +392,177 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         parse_secs,
         resolve_secs,
         stanzas: fetched.iter().map(|f| f.stanzas).sum(),
+        changes,
     })
+}
+
+/// The lock a pin replaces, if there is one to keep versions from. `--upgrade` (all) does
+/// not need it, so an unreadable old lock only stops an incremental pin.
+fn previous_lock(path: &Path, distro: &str, upgrade: &Upgrade) -> Result<Option<Lock>, PinError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    match Lock::read(path) {
+        Ok(lock) if lock.distro == distro => Ok(Some(lock)),
+        Ok(lock) => Err(PinError::Config(format!(
+            "{}: is a lock of {}, not {distro}; write the {distro} lock elsewhere with -o, or move this one away",
+            path.display(),
+            lock.distro
+        ))),
+        Err(_) if *upgrade == Upgrade::All => Ok(None),
+        Err(e) => Err(PinError::Config(format!(
+            "{e}; an incremental pin keeps the versions of the existing lock: fix it, or pass --upgrade to resolve everything afresh"
+        ))),
+    }
+}
+
+/// The architectures to pin: `--arch` (else the manifest's list), plus every one the old
+/// lock has (so pinning one architecture never drops the others), minus `--drop-arch`.
+/// Also returns those kept only because the old lock had them.
+fn architectures(
+    manifest: &Manifest,
+    opts: &PinOptions,
+    old: Option<&Lock>,
+) -> (Vec<Arch>, Vec<Arch>) {
+    let asked: BTreeSet<Arch> = if opts.arches.is_empty() {
+        manifest.architectures.iter().copied().collect()
+    } else {
+        opts.arches.iter().copied().collect()
+    };
+    let mut all = asked.clone();
+    let mut kept = Vec::new();
+    for a in old.map(|l| l.architectures.as_slice()).unwrap_or_default() {
+        if !asked.contains(a) && !opts.drop_arches.contains(a) {
+            kept.push(*a);
+        }
+        all.insert(*a);
+    }
+    all.retain(|a| !opts.drop_arches.contains(a));
+    (all.into_iter().collect(), kept)
+}
+
+/// Per architecture, the versions an incremental pin prefers: the old lock's, except for
+/// the packages `--upgrade` names (all of them for a bare `--upgrade`).
+fn preferences(old: Option<&Lock>, upgrade: &Upgrade) -> BTreeMap<Arch, BTreeMap<String, String>> {
+    let mut out: BTreeMap<Arch, BTreeMap<String, String>> = BTreeMap::new();
+    let Some(old) = old else { return out };
+    for p in &old.packages {
+        let moves = match upgrade {
+            Upgrade::Nothing => false,
+            Upgrade::All => true,
+            Upgrade::Only(names) => names.contains(&p.name),
+        };
+        if !moves {
+            out.entry(p.arch)
+                .or_default()
+                .insert(p.name.clone(), p.version.clone());
+        }
+    }
+    out
+}
+
+/// Resolve every rule of the distro on one architecture.
+fn resolve_rules<'u>(
+    universe: &Universe<'u>,
+    arch: Arch,
+    rules: &RuleSet,
+    global: &[(String, String)],
+    opts: &PinOptions,
+) -> Result<(Arch, Vec<(String, resolve::Closure<'u>)>), PinError> {
+    let mut closures = Vec::new();
+    for rule in rules.for_distro(&opts.distro) {
+        let chain = match rule.kind {
+            Kind::Image => rules
+                .chain(&rule.name)
+                .map_err(|e| PinError::Config(e.to_string()))?,
+            Kind::Variant => vec![rule],
+        };
+        let mut roots = Vec::new();
+        let mut ex: BTreeMap<String, String> = global.iter().cloned().collect();
+        for r in &chain {
+            for root in r.roots(&opts.distro) {
+                roots.push((root.to_owned(), r.file.display().to_string()));
+            }
+            for e in &r.exclude {
+                ex.entry(e.clone())
+                    .or_insert_with(|| r.file.display().to_string());
+            }
+        }
+        let closure =
+            resolve::resolve(universe, &roots, &Excludes { by_name: ex }).map_err(|e| {
+                PinError::Resolve {
+                    distro: opts.distro.clone(),
+                    arch,
+                    rule: rule.name.clone(),
+                    what: e.to_string(),
+                }
+            })?;
+        closures.push((rule.name.clone(), closure));
+    }
+    Ok((arch, closures))
+}
+
+/// (arch, package, [(rule, version)]) wherever rules selected different versions of one
+/// package on one architecture.
+fn version_clashes(
+    results: &[(Arch, Vec<(String, resolve::Closure<'_>)>)],
+) -> Vec<(Arch, String, Vec<(String, String)>)> {
+    let mut out = Vec::new();
+    for (arch, closures) in results {
+        let mut by_name: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+        for (rule, cl) in closures {
+            for (name, c) in &cl.selected {
+                by_name
+                    .entry(name)
+                    .or_default()
+                    .push((rule.clone(), c.pkg.version.clone()));
+            }
+        }
+        for (name, list) in by_name {
+            if list.iter().any(|(_, v)| *v != list[0].1) {
+                out.push((*arch, name.to_owned(), list));
+            }
+        }
+    }
+    out
+}
+
+/// How `new` differs from `old`, and which of the old versions the archive stopped offering.
+fn changes(old: Option<&Lock>, new: &Lock, universes: &[(Arch, Vec<&[Package]>)]) -> PinChanges {
+    let key = |p: &LockedPackage| (p.arch, p.name.clone());
+    let old_map: BTreeMap<(Arch, String), &LockedPackage> = old
+        .map(|l| l.packages.iter().map(|p| (key(p), p)).collect())
+        .unwrap_or_default();
+    let new_map: BTreeMap<(Arch, String), &LockedPackage> =
+        new.packages.iter().map(|p| (key(p), p)).collect();
+    let mut c = PinChanges::default();
+    for (k, n) in &new_map {
+        match old_map.get(k) {
+            None => c.added.push(k.clone()),
+            Some(o) if o.version == n.version => c.kept += 1,
+            Some(o) => c
+                .changed
+                .push((k.0, k.1.clone(), o.version.clone(), n.version.clone())),
+        }
+    }
+    for k in old_map.keys() {
+        if !new_map.contains_key(k) {
+            c.removed.push(k.clone());
+        }
+    }
+    for (arch, lists) in universes {
+        let offered: HashSet<(&str, &str)> = lists
+            .iter()
+            .flat_map(|l| l.iter())
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        for ((a, name), o) in &old_map {
+            if a == arch && !offered.contains(&(name.as_str(), o.version.as_str())) {
+                c.gone.push((*arch, name.clone(), o.version.clone()));
+            }
+        }
+    }
+    c
 }
 
 fn merge_sorted(v: &mut Vec<String>, more: impl IntoIterator<Item = String>) {
