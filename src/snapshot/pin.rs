@@ -266,7 +266,7 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         .collect();
     let mut prefs = preferences(old.as_ref(), &opts.upgrade);
     let results = loop {
-        let results: Vec<(Arch, Vec<(String, resolve::Closure<'_>)>)> = universes
+        let results: Vec<ArchClosures<'_>> = universes
             .par_iter()
             .map(|(arch, lists)| {
                 let none = BTreeMap::new();
@@ -461,6 +461,9 @@ fn preferences(old: Option<&Lock>, upgrade: &Upgrade) -> BTreeMap<Arch, BTreeMap
     out
 }
 
+/// One architecture's closures, one per rule (by rule name).
+type ArchClosures<'u> = (Arch, Vec<(String, resolve::Closure<'u>)>);
+
 /// Resolve every rule of the distro on one architecture.
 fn resolve_rules<'u>(
     universe: &Universe<'u>,
@@ -468,7 +471,7 @@ fn resolve_rules<'u>(
     rules: &RuleSet,
     global: &[(String, String)],
     opts: &PinOptions,
-) -> Result<(Arch, Vec<(String, resolve::Closure<'u>)>), PinError> {
+) -> Result<ArchClosures<'u>, PinError> {
     let mut closures = Vec::new();
     for rule in rules.for_distro(&opts.distro) {
         let chain = match rule.kind {
@@ -504,9 +507,7 @@ fn resolve_rules<'u>(
 
 /// (arch, package, [(rule, version)]) wherever rules selected different versions of one
 /// package on one architecture.
-fn version_clashes(
-    results: &[(Arch, Vec<(String, resolve::Closure<'_>)>)],
-) -> Vec<(Arch, String, Vec<(String, String)>)> {
+fn version_clashes(results: &[ArchClosures<'_>]) -> Vec<(Arch, String, Vec<(String, String)>)> {
     let mut out = Vec::new();
     for (arch, closures) in results {
         let mut by_name: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
