@@ -283,7 +283,7 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         // Rules are resolved one by one; where a kept version satisfies one rule and a
         // newer one is needed by another, let that package move and resolve again.
         let clashes = version_clashes(&results);
-        let movable: Vec<&(Arch, String, Vec<(String, String)>)> = clashes
+        let movable: Vec<&Clash> = clashes
             .iter()
             .filter(|(arch, name, _)| prefs.get(arch).is_some_and(|p| p.contains_key(name)))
             .collect();
@@ -461,6 +461,10 @@ fn preferences(old: Option<&Lock>, upgrade: &Upgrade) -> BTreeMap<Arch, BTreeMap
     out
 }
 
+/// A package that rules resolved to different versions on one architecture:
+/// (arch, package, [(rule, version)]).
+type Clash = (Arch, String, Vec<(String, String)>);
+
 /// One architecture's closures, one per rule (by rule name).
 type ArchClosures<'u> = (Arch, Vec<(String, resolve::Closure<'u>)>);
 
@@ -507,7 +511,7 @@ fn resolve_rules<'u>(
 
 /// (arch, package, [(rule, version)]) wherever rules selected different versions of one
 /// package on one architecture.
-fn version_clashes(results: &[ArchClosures<'_>]) -> Vec<(Arch, String, Vec<(String, String)>)> {
+fn version_clashes(results: &[ArchClosures<'_>]) -> Vec<Clash> {
     let mut out = Vec::new();
     for (arch, closures) in results {
         let mut by_name: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
