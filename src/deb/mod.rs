@@ -4,6 +4,7 @@
 //! `select` decides which paths a rule wants, and `tree` merges the entries of many packages
 //! into layers that cannot silently overwrite each other.
 
+// Our own ar reader, hand-written for hostile input; the `ar` crate is a test-only writer.
 mod ar;
 mod paths;
 pub mod read;
