@@ -11,8 +11,8 @@ pub mod read;
 pub mod select;
 pub mod tree;
 
-#[cfg(test)]
-mod testdeb;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testdeb;
 
 pub(crate) use paths::{MERGED_DIRS, merge_usr};
 pub use read::{Deb, ReadOptions, read_deb};
