@@ -13,6 +13,11 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
+/// Gate a test on a real tool: a missing one fails the test when `$CI` is set, and
+/// otherwise prints `SKIPPED: <test>: <tool> missing; install with ...` so it can return.
+#[allow(unused_imports)] // each test binary uses what it needs
+pub use debless::testing::{require, require_tool};
+
 /// Lower-case hex SHA256.
 pub fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
