@@ -18,4 +18,6 @@ pub mod resolve;
 pub mod rules;
 pub mod sbom;
 pub mod snapshot;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod text;
