@@ -1,0 +1,294 @@
+//! Timing a child process: wall time, and from its rusage (wait4, as GNU time reads it)
+//! peak RSS and bytes written; each case `BENCH_RUNS` times, the median reported.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command as Process, ExitStatus, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::Ctx;
+use crate::cases::{Case, Command, State};
+use crate::files;
+
+/// One run of a command.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// Wall time, seconds.
+    pub wall: f64,
+    /// The largest process's maximum resident set, KiB (the child or any descendant it
+    /// waited for).
+    pub rss_kib: u64,
+    /// What the process tree wrote to file systems, bytes (temporary files included).
+    pub written: u64,
+}
+
+/// What a case measured: the median wall time and the highest peak RSS of its runs, the
+/// rest from the last run.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// Median wall time, seconds.
+    pub wall: f64,
+    /// Highest peak RSS, KiB.
+    pub rss_kib: u64,
+    /// Bytes written by the last run.
+    pub written: u64,
+    /// Size of the output (`--out`, or the peer's directory); 0 for a fetch.
+    pub output: u64,
+    /// How much the cache grew, for commands that use one.
+    pub cache_growth: Option<i64>,
+    /// Layers made and reused, from the `--json` summary ("-" for a fetch, "" for the
+    /// peer).
+    pub layers: String,
+    /// The last run's `--json` summary, for builds.
+    pub summary: Option<Value>,
+}
+
+/// Every case's result, by target key and state.
+pub type Results = BTreeMap<(&'static str, State), Measured>;
+
+/// Run `argv` with stdout and stderr into files; fails (showing the end of stderr) if it
+/// does.
+pub fn timed(argv: &[OsString], stdout: &Path, stderr: &Path) -> anyhow::Result<Sample> {
+    let (program, args) = argv.split_first().context("an empty command line")?;
+    let what = argv
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out =
+        File::create(stdout).with_context(|| format!("cannot create {}", stdout.display()))?;
+    let err =
+        File::create(stderr).with_context(|| format!("cannot create {}", stderr.display()))?;
+    let started = Instant::now();
+    let child = Process::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("cannot run {what}"))?;
+    let (status, usage) = wait4(child.id())?;
+    let wall = started.elapsed().as_secs_f64();
+    if !status.success() {
+        let text = std::fs::read_to_string(stderr).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        for line in &lines[lines.len().saturating_sub(30)..] {
+            eprintln!("{line}");
+        }
+        bail!("failed ({status}): {what}");
+    }
+    Ok(Sample {
+        wall,
+        // Linux reports ru_maxrss in KiB and ru_oublock in 512-byte blocks.
+        rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        written: u64::try_from(usage.ru_oublock).unwrap_or(0) * 512,
+    })
+}
+
+/// Reap the child `pid` and return its exit status and resource usage (its own and that of
+/// the descendants it waited for), which std's `wait` does not expose.
+fn wait4(pid: u32) -> anyhow::Result<(ExitStatus, libc::rusage)> {
+    let pid = libc::pid_t::try_from(pid).context("a child pid out of range")?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data, for which all-zero bytes are a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: pid is our own unreaped child, and both pointers are to live locals.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            return Ok((ExitStatus::from_raw(status), usage));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e).context("wait4 failed");
+        }
+    }
+}
+
+/// The middle value; the mean of the two middle ones for an even count.
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// `BENCH_DIR/runs.tsv`: every single run, for a second look at the medians.
+struct RunsLog(File);
+
+impl RunsLog {
+    fn create(path: &Path) -> anyhow::Result<RunsLog> {
+        let mut f =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        writeln!(f, "case\tstate\trun\twall_s\trss_kib\twritten_bytes")?;
+        Ok(RunsLog(f))
+    }
+
+    fn row(&mut self, case: &Case, run: usize, s: &Sample) -> anyhow::Result<()> {
+        writeln!(
+            self.0,
+            "{}\t{}\t{run}\t{:.3}\t{}\t{}",
+            case.target.key,
+            case.state.name(),
+            s.wall,
+            s.rss_kib,
+            s.written
+        )?;
+        Ok(())
+    }
+}
+
+/// Every case in order, `BENCH_RUNS` times each.
+pub fn measure_all(ctx: &Ctx, cases: &[Case]) -> anyhow::Result<Results> {
+    let mut log = RunsLog::create(&ctx.cfg.bench_dir.join("runs.tsv"))?;
+    let mut results = Results::new();
+    for case in cases {
+        let m = measure(ctx, case, &mut log)?;
+        results.insert((case.target.key, case.state), m);
+    }
+    Ok(results)
+}
+
+fn measure(ctx: &Ctx, case: &Case, log: &mut RunsLog) -> anyhow::Result<Measured> {
+    let runs = ctx.cfg.runs;
+    let (stdout, stderr) = (ctx.tmp.join("stdout"), ctx.tmp.join("stderr"));
+    let mut walls = Vec::with_capacity(runs);
+    let mut peak = 0;
+    let mut last = None;
+    for run in 1..=runs {
+        let dirs = case.state.prepare(ctx, &case.target)?;
+        case.command.setup(&dirs)?;
+        let argv = case.command.argv(ctx, &case.target, &dirs);
+        let before = files::bytes(&dirs.cache)?;
+        let s = timed(&argv, &stdout, &stderr)?;
+        walls.push(s.wall);
+        peak = peak.max(s.rss_kib);
+        let cache_growth = match case.command.uses_cache() {
+            true => Some(files::bytes(&dirs.cache)? as i64 - before as i64),
+            false => None,
+        };
+        let output = match case.command.has_output() {
+            true => files::bytes(&dirs.out)?,
+            false => 0,
+        };
+        let (layers, summary) = match case.command {
+            Command::Build => {
+                let summary: Option<Value> = std::fs::read(&stdout)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
+                (summary.as_ref().map_or("n/a".into(), layer_counts), summary)
+            }
+            Command::Fetch => ("-".into(), None),
+            Command::Peer => (String::new(), None),
+        };
+        log.row(case, run, &s)?;
+        say!(
+            "{} {} run {run}/{runs}: {:.3}s, peak RSS {} MiB",
+            case.target.key,
+            case.state.name(),
+            s.wall,
+            s.rss_kib / 1024
+        );
+        last = Some((s.written, output, cache_growth, layers, summary));
+    }
+    let (written, output, cache_growth, layers, summary) = last.context("BENCH_RUNS is 0")?;
+    Ok(Measured {
+        wall: median(&walls),
+        rss_kib: peak,
+        written,
+        output,
+        cache_growth,
+        layers,
+        summary,
+    })
+}
+
+/// What a `--json` summary says about layers made and reused: top-level fields named
+/// *layer* (objects flattened as `a.b`), and numeric per-image fields named *layer*
+/// (summed), as `key=value`; "n/a" if there are none.
+pub fn layer_counts(summary: &Value) -> String {
+    fn flat(key: String, v: &Value, found: &mut BTreeMap<String, String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    flat(format!("{key}.{k}"), v, found);
+                }
+            }
+            Value::Array(_) => {}
+            other => {
+                found.insert(key, other.to_string());
+            }
+        }
+    }
+    let mut found = BTreeMap::new();
+    if let Some(top) = summary.as_object() {
+        for (k, v) in top.iter().filter(|(k, _)| k.contains("layer")) {
+            flat(k.clone(), v, &mut found);
+        }
+    }
+    let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+    for image in summary["images"].as_array().into_iter().flatten() {
+        for (k, v) in image.as_object().into_iter().flatten() {
+            if let (true, Some(n)) = (k.contains("layer"), v.as_f64()) {
+                *sums.entry(format!("images.{k}")).or_default() += n;
+            }
+        }
+    }
+    found.extend(sums.into_iter().map(|(k, n)| (k, n.to_string())));
+    if found.is_empty() {
+        return "n/a".into();
+    }
+    found
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn layer_counts_from_a_build_summary() {
+        let summary = serde_json::json!({
+            "images": [{"image": "base", "layers": ["sha256:a"]}],
+            "layers": {"total": 5, "made": 5, "cached": 0, "shared": 0},
+            "debs": {"needed": 20},
+        });
+        assert_eq!(
+            layer_counts(&summary),
+            "layers.cached=0 layers.made=5 layers.shared=0 layers.total=5"
+        );
+        assert_eq!(layer_counts(&serde_json::json!({"images": []})), "n/a");
+    }
+
+    #[test]
+    fn timed_reports_rusage_and_failures() -> anyhow::Result<()> {
+        let d = tempfile::tempdir()?;
+        let (out, err) = (d.path().join("out"), d.path().join("err"));
+        let argv = ["sh", "-c", "echo hi"].map(OsString::from);
+        let s = timed(&argv, &out, &err)?;
+        assert!(s.rss_kib > 0);
+        assert_eq!(std::fs::read_to_string(&out)?, "hi\n");
+        let argv = ["sh", "-c", "echo why >&2; exit 3"].map(OsString::from);
+        assert!(timed(&argv, &out, &err).is_err());
+        Ok(())
+    }
+}
