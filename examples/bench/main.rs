@@ -166,6 +166,10 @@ impl Ctx<'_> {
 }
 
 fn main() {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args.first().is_some_and(|a| a == measure::TIMER) {
+        measure::timer_main(&args[1..]);
+    }
     if let Err(e) = run() {
         eprintln!("bench: {e:#}");
         std::process::exit(1);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::{Command as Process, ExitStatus, Stdio};
 use std::time::Instant;
@@ -53,10 +53,18 @@ pub struct Measured {
 /// Every case's result, by target key and state.
 pub type Results = BTreeMap<(&'static str, State), Measured>;
 
+/// The argument that makes the bench binary a timer (see [`timer_main`]).
+pub const TIMER: &str = "--timer";
+
 /// Run `argv` with stdout and stderr into files; fails (showing the end of stderr) if it
 /// does.
+///
+/// The command is started by a small timer process (this binary again, in [`timer_main`]
+/// mode), as GNU time would start it, never by the bench itself: on exec Linux carries
+/// the RSS high-water mark of the address space the child was forked or vforked from
+/// into the child's peak RSS, so a child of the bench would report at least the bench's
+/// own peak (21 MiB instead of debless's 15 MiB for a warm build).
 pub fn timed(argv: &[OsString], stdout: &Path, stderr: &Path) -> anyhow::Result<Sample> {
-    let (program, args) = argv.split_first().context("an empty command line")?;
     let what = argv
         .iter()
         .map(|a| a.to_string_lossy())
@@ -66,16 +74,18 @@ pub fn timed(argv: &[OsString], stdout: &Path, stderr: &Path) -> anyhow::Result<
         File::create(stdout).with_context(|| format!("cannot create {}", stdout.display()))?;
     let err =
         File::create(stderr).with_context(|| format!("cannot create {}", stderr.display()))?;
-    let started = Instant::now();
-    let child = Process::new(program)
-        .args(args)
+    let report = stdout.with_extension("rusage");
+    let exe = std::env::current_exe().context("cannot find the bench's own binary")?;
+    let status = Process::new(exe)
+        .arg(TIMER)
+        .arg(&report)
+        .arg("--")
+        .args(argv)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
-        .spawn()
+        .status()
         .with_context(|| format!("cannot run {what}"))?;
-    let (status, usage) = wait4(child.id())?;
-    let wall = started.elapsed().as_secs_f64();
     if !status.success() {
         let text = std::fs::read_to_string(stderr).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -84,12 +94,76 @@ pub fn timed(argv: &[OsString], stdout: &Path, stderr: &Path) -> anyhow::Result<
         }
         bail!("failed ({status}): {what}");
     }
-    Ok(Sample {
-        wall,
+    let text = std::fs::read_to_string(&report)
+        .with_context(|| format!("the timer wrote no {}", report.display()))?;
+    Sample::parse(&text).with_context(|| format!("{}: not a timer report", report.display()))
+}
+
+/// The timer: `bench --timer REPORT -- COMMAND...` runs COMMAND with the timer's stdio,
+/// writes its [`Sample`] to REPORT and exits with its status. Never returns.
+pub fn timer_main(args: &[OsString]) -> ! {
+    let code = match args {
+        [report, dashdash, argv @ ..] if dashdash == "--" && !argv.is_empty() => {
+            match run_timed(argv) {
+                Ok((status, sample)) => match std::fs::write(report, sample.to_line()) {
+                    Ok(()) => status
+                        .code()
+                        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+                    Err(e) => {
+                        eprintln!(
+                            "bench timer: cannot write {}: {e}",
+                            Path::new(report).display()
+                        );
+                        125
+                    }
+                },
+                Err(e) => {
+                    eprintln!("bench timer: {e:#}");
+                    126
+                }
+            }
+        }
+        _ => {
+            eprintln!("usage: bench {TIMER} REPORT -- COMMAND [ARG...]");
+            2
+        }
+    };
+    std::process::exit(code)
+}
+
+/// Run `argv` with inherited stdio; its exit status, wall time and rusage.
+pub fn run_timed(argv: &[OsString]) -> anyhow::Result<(ExitStatus, Sample)> {
+    let (program, args) = argv.split_first().context("an empty command line")?;
+    let started = Instant::now();
+    let child = Process::new(program)
+        .args(args)
+        .spawn()
+        .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
+    let (status, usage) = wait4(child.id())?;
+    let sample = Sample {
+        wall: started.elapsed().as_secs_f64(),
         // Linux reports ru_maxrss in KiB and ru_oublock in 512-byte blocks.
         rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
         written: u64::try_from(usage.ru_oublock).unwrap_or(0) * 512,
-    })
+    };
+    Ok((status, sample))
+}
+
+impl Sample {
+    /// `WALL RSS_KIB WRITTEN`, how the timer reports it.
+    fn to_line(self) -> String {
+        format!("{} {} {}\n", self.wall, self.rss_kib, self.written)
+    }
+
+    fn parse(line: &str) -> Option<Sample> {
+        let mut words = line.split_whitespace();
+        let sample = Sample {
+            wall: words.next()?.parse().ok()?,
+            rss_kib: words.next()?.parse().ok()?,
+            written: words.next()?.parse().ok()?,
+        };
+        words.next().is_none().then_some(sample)
+    }
 }
 
 /// Reap the child `pid` and return its exit status and resource usage (its own and that of
@@ -280,15 +354,16 @@ mod tests {
     }
 
     #[test]
-    fn timed_reports_rusage_and_failures() -> anyhow::Result<()> {
-        let d = tempfile::tempdir()?;
-        let (out, err) = (d.path().join("out"), d.path().join("err"));
-        let argv = ["sh", "-c", "echo hi"].map(OsString::from);
-        let s = timed(&argv, &out, &err)?;
+    fn run_timed_reports_status_and_rusage() -> anyhow::Result<()> {
+        let (status, s) = run_timed(&["sh", "-c", "exit 0"].map(OsString::from))?;
+        assert!(status.success());
         assert!(s.rss_kib > 0);
-        assert_eq!(std::fs::read_to_string(&out)?, "hi\n");
-        let argv = ["sh", "-c", "echo why >&2; exit 3"].map(OsString::from);
-        assert!(timed(&argv, &out, &err).is_err());
+        assert_eq!(
+            Sample::parse(&s.to_line()).map(|p| p.rss_kib),
+            Some(s.rss_kib)
+        );
+        let (status, _) = run_timed(&["sh", "-c", "exit 3"].map(OsString::from))?;
+        assert_eq!(status.code(), Some(3));
         Ok(())
     }
 }
