@@ -224,6 +224,17 @@ impl RunsLog {
 
 /// Every case in order, `BENCH_RUNS` times each.
 pub fn measure_all(ctx: &Ctx, cases: &[Case]) -> anyhow::Result<Results> {
+    // Checked before the first run, not an hour into the bench.
+    let mut keys = std::collections::BTreeSet::new();
+    for case in cases {
+        if !keys.insert((case.target.key, case.state)) {
+            bail!(
+                "two cases measure {} {}: give one its own target or state",
+                case.target.key,
+                case.state.name()
+            );
+        }
+    }
     let mut log = RunsLog::create(&ctx.cfg.bench_dir.join("runs.tsv"))?;
     let mut results = Results::new();
     for case in cases {
