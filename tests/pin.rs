@@ -805,3 +805,26 @@ fn a_repin_keeps_the_lock_file_mode() {
     assert!(f.pin(&server, &["--upgrade"]).status.success());
     assert_eq!(mode(), 0o664);
 }
+
+#[test]
+fn paths_for_a_package_a_parent_layer_holds_are_refused_at_pin() {
+    let f = Fixture::live();
+    f.project.write(
+        "rules/child.toml",
+        "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\npaths = ['/usr/lib/**']\n",
+    );
+    let server = Server::serve(&f.archive.root);
+    let out = f.pin(&server, &[]);
+    assert_failed_with(
+        &out,
+        "rules/child.toml: [packages.libc6] chooses files (paths, drop or allow_setuid), but libc6 is already in the layer of parent rule img on amd64; declare them in ",
+    );
+    assert!(!f.project.path().join("snapshots/test.lock").exists());
+    // Naming it as a root alone is fine: it is simply there already.
+    f.project.write(
+        "rules/child.toml",
+        "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\n",
+    );
+    let out = f.pin(&server, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -312,6 +312,9 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         }
     };
     let resolve_secs = t1.elapsed().as_secs_f64();
+    for closures in &results {
+        check_declarations(&rules, &opts.distro, closures)?;
+    }
 
     let suite_names: Vec<String> = fetched.iter().map(|f| f.spec.suite.clone()).collect();
     let mut pkgs: BTreeMap<(Arch, String), LockedPackage> = BTreeMap::new();
@@ -459,6 +462,44 @@ fn preferences(old: Option<&Lock>, upgrade: &Upgrade) -> BTreeMap<Arch, BTreeMap
         }
     }
     out
+}
+
+/// A rule that says which files of a package to take (`paths`, `drop`, `allow_setuid`)
+/// where a parent rule's layer already holds the package would have no effect: the
+/// parent's layer ships it. Refused here, naming both rules, rather than at build time.
+fn check_declarations(
+    rules: &RuleSet,
+    distro: &str,
+    (arch, closures): &ArchClosures<'_>,
+) -> Result<(), PinError> {
+    let by_rule: BTreeMap<&str, &resolve::Closure<'_>> =
+        closures.iter().map(|(r, c)| (r.as_str(), c)).collect();
+    for rule in rules.for_distro(distro) {
+        let Some(parent) = rule.parent.as_deref() else {
+            continue;
+        };
+        let Some(parent_closure) = by_rule.get(parent) else {
+            continue;
+        };
+        for (name, p) in &rule.packages {
+            let applies = p
+                .distros
+                .as_ref()
+                .is_none_or(|d| d.iter().any(|x| x == distro));
+            let selects = p.paths.is_some() || !p.drop.is_empty() || !p.allow_setuid.is_empty();
+            if applies && selects && parent_closure.selected.contains_key(name) {
+                let parent_file = rules
+                    .get(parent)
+                    .map(|r| r.file.display().to_string())
+                    .unwrap_or_else(|_| parent.to_owned());
+                return Err(PinError::Config(format!(
+                    "{}: [packages.{name}] chooses files (paths, drop or allow_setuid), but {name} is already in the layer of parent rule {parent} on {arch}; declare them in {parent_file} instead",
+                    rule.file.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A package that rules resolved to different versions on one architecture:
