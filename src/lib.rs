@@ -13,6 +13,7 @@ pub mod generate;
 pub mod inspect;
 pub mod layer;
 pub mod oci;
+pub mod pin;
 pub mod registry;
 pub mod resolve;
 pub mod rules;

@@ -11,10 +11,10 @@ use debless::layer::Compression;
 
 use debless::fetch::cache::Cache;
 use debless::fetch::mirror::{MIRRORS_ENV, SNAPSHOT_ENV};
+use debless::pin::why::{Why, why};
+use debless::pin::{PinChanges, PinOptions, Upgrade, pin};
 use debless::rules::RuleSet;
 use debless::snapshot::lock::Lock;
-use debless::snapshot::pin::{PinChanges, PinOptions, Upgrade, pin};
-use debless::snapshot::why::{Why, why};
 
 /// Build distroless OCI images from pinned, signature-verified Debian snapshots.
 #[derive(Parser)]
