@@ -22,3 +22,4 @@ pub mod snapshot;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod text;
+pub mod tmp;

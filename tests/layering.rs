@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 /// Basics with no knowledge of the pipeline: any module may use them.
-const BASICS: &[&str] = &["text", "arch", "digest", "deb822"];
+const BASICS: &[&str] = &["text", "tmp", "arch", "digest", "deb822"];
 
 /// Every other top-level module of `src/lib.rs`, in pipeline order, with the modules it
 /// may use besides the basics. Each may only name modules listed above it.

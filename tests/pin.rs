@@ -828,3 +828,27 @@ fn paths_for_a_package_a_parent_layer_holds_are_refused_at_pin() {
     let out = f.pin(&server, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn a_pin_sweeps_the_temporary_a_killed_pin_left() {
+    let f = Fixture::live();
+    let server = Server::serve(&f.archive.root);
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let snapshots = f.project.path().join("snapshots");
+    let left = snapshots.join(format!(".test.lock.debless-{dead}-3.tmp"));
+    std::fs::write(&left, "half a lock").unwrap();
+    let other = snapshots.join("notes.tmp");
+    std::fs::write(&other, "the user's").unwrap();
+    let out = f.pin(&server, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!left.exists(), "the killed pin's temporary is still there");
+    assert!(other.exists(), "a file debless did not write was removed");
+    let names: Vec<String> = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert_eq!(names, ["notes.tmp"]);
+}
