@@ -355,6 +355,14 @@ fn good_pin_resolves_and_records_everything() {
         stdout(&why),
         "debconf is not in img for arm64: excluded by snapshots/test.toml (a dependency of app)\n"
     );
+    let why = f
+        .project
+        .run(&["why", "nosuchpkg", "--image", "img", "--distro", "test"]);
+    assert!(!why.status.success());
+    assert_eq!(
+        stderr(&why),
+        "error: nosuchpkg is not in the test lock for any image or architecture, nor excluded anywhere; check the name (`debless inspect` lists an image's packages)\n"
+    );
 }
 
 #[test]
