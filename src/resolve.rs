@@ -1,7 +1,8 @@
 //! The dependency solver: per architecture, the closure of a rule's root packages.
 //!
 //! Deterministic and apt-like: one version per package name (the highest across suites
-//! that satisfies the first constraint met), alternatives prefer an already selected
+//! that satisfies the first constraint met, or the locked one when the pin is
+//! incremental: see [`Universe::with_preferences`]), alternatives prefer an already selected
 //! package, then an excluded one (treated as satisfied), then the first satisfiable; a
 //! virtual package with several providers takes the first provider by name.
 //! Unmet dependencies and Conflicts/Breaks between selected packages are hard errors
@@ -33,7 +34,13 @@ pub struct Universe<'a> {
     /// Real names -> candidate indices, best (highest version, earliest suite) first.
     by_name: HashMap<&'a str, Vec<usize>>,
     /// Virtual names -> (provider candidate, provided version).
-    provides: HashMap<String, Vec<(usize, Option<String>)>>,
+    provides: HashMap<&'a str, Vec<(usize, Option<&'a str>)>>,
+    /// Per candidate, what its Provides field names: (virtual name, provided version).
+    provided_by: Vec<Vec<(&'a str, Option<&'a str>)>>,
+    /// Per candidate, the rank of its name in name order (names compare as integers).
+    name_rank: Vec<u32>,
+    /// Real names in name order: `names[name_rank[i]]` is candidate `i`'s name.
+    names: Vec<&'a str>,
 }
 
 impl<'a> Universe<'a> {
@@ -41,7 +48,8 @@ impl<'a> Universe<'a> {
     pub fn new(arch: &str, suites: &[&'a [Package]]) -> Universe<'a> {
         let mut cands = Vec::new();
         let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut provides: HashMap<String, Vec<(usize, Option<String>)>> = HashMap::new();
+        let mut provides: HashMap<&str, Vec<(usize, Option<&str>)>> = HashMap::new();
+        let mut provided_by = Vec::new();
         for (suite, pkgs) in suites.iter().enumerate() {
             for pkg in pkgs.iter() {
                 if pkg.architecture != arch && pkg.architecture != "all" {
@@ -54,9 +62,11 @@ impl<'a> Universe<'a> {
                     index: i,
                 });
                 by_name.entry(pkg.name.as_str()).or_default().push(i);
-                for (name, ver) in parse_provides(&pkg.provides) {
+                let own = parse_provides(&pkg.provides);
+                for &(name, ver) in &own {
                     provides.entry(name).or_default().push((i, ver));
                 }
+                provided_by.push(own);
             }
         }
         for list in by_name.values_mut() {
@@ -76,21 +86,80 @@ impl<'a> Universe<'a> {
                 *list = key.into_iter().map(|(i, _)| i).collect();
             }
         }
-        for list in provides.values_mut() {
-            list.sort_by(|a, b| {
-                cands[a.0]
-                    .pkg
-                    .name
-                    .cmp(&cands[b.0].pkg.name)
-                    .then(a.0.cmp(&b.0))
-            });
-        }
-        Universe {
+        let mut u = Universe {
             arch: arch.to_owned(),
             cands,
             by_name,
             provides,
+            provided_by,
+            name_rank: Vec::new(),
+            names: Vec::new(),
+        };
+        u.rank_names();
+        u.sort_providers();
+        u
+    }
+
+    /// [`Universe::new`] preferring, for each name in `locked`, that version over the
+    /// highest one wherever it satisfies what is asked: an incremental pin keeps what the
+    /// lock has and moves a package only when a constraint needs it to.
+    pub fn with_preferences(
+        arch: &str,
+        suites: &[&'a [Package]],
+        locked: &BTreeMap<String, String>,
+    ) -> Universe<'a> {
+        let mut u = Universe::new(arch, suites);
+        for (name, list) in u.by_name.iter_mut() {
+            let Some(want) = locked.get(*name) else {
+                continue;
+            };
+            if let Some(pos) = list.iter().position(|&i| &u.cands[i].pkg.version == want) {
+                let i = list.remove(pos);
+                list.insert(0, i);
+            }
         }
+        u.sort_providers();
+        u
+    }
+
+    /// Number every candidate's name in name order, so that orderings by name compare
+    /// integers (a wide index has millions of Provides entries to sort).
+    fn rank_names(&mut self) {
+        let mut names: Vec<&str> = self.by_name.keys().copied().collect();
+        names.sort_unstable();
+        let rank: HashMap<&str, u32> = names
+            .iter()
+            .enumerate()
+            .map(|(r, n)| (*n, r as u32))
+            .collect();
+        self.name_rank = self
+            .cands
+            .iter()
+            .map(|c| rank[c.pkg.name.as_str()])
+            .collect();
+        self.names = names;
+    }
+
+    /// Providers of each virtual name by provider name, then in the order that name's own
+    /// candidates are preferred (highest version, or the locked one, first).
+    fn sort_providers(&mut self) {
+        let mut pref = vec![0u32; self.cands.len()];
+        for list in self.by_name.values() {
+            for (r, &i) in list.iter().enumerate() {
+                pref[i] = r as u32;
+            }
+        }
+        let name_rank = &self.name_rank;
+        for list in self.provides.values_mut() {
+            list.sort_unstable_by_key(|(i, _)| (name_rank[*i], pref[*i], *i));
+        }
+    }
+
+    /// Is `version` of `name` a candidate here (offered by some suite)?
+    pub fn offers(&self, name: &str, version: &str) -> bool {
+        self.by_name
+            .get(name)
+            .is_some_and(|l| l.iter().any(|&i| self.cands[i].pkg.version == version))
     }
 
     /// Number of candidates.
@@ -139,11 +208,8 @@ impl<'a> Universe<'a> {
         {
             return false;
         }
-        let Some(list) = self.provides.get(&rel.name) else {
-            return false;
-        };
-        list.iter().any(|(p, ver)| {
-            *p == i
+        self.provided_by[i].iter().any(|&(name, ver)| {
+            name == rel.name
                 && match (&rel.version, ver) {
                     (None, _) => true,
                     (Some(_), None) => false,
@@ -158,24 +224,27 @@ impl<'a> Universe<'a> {
         self.satisfies_real(rel, i) || self.satisfies_virtual(rel, i)
     }
 
-    /// Candidates that could satisfy `rel`, real ones first (best version first), then providers.
-    fn candidates_for(&self, rel: &Relation) -> Vec<usize> {
-        let mut out: Vec<usize> = self
+    /// Candidates that could satisfy `rel`, real ones first (best version first), then
+    /// providers by name; lazy, so a caller that takes the first acceptable one does not
+    /// walk every provider of a virtual name.
+    fn candidates_for<'r>(&'r self, rel: &'r Relation) -> impl Iterator<Item = usize> + 'r {
+        let real = self
             .by_name
             .get(rel.name.as_str())
             .into_iter()
             .flatten()
             .copied()
-            .filter(|&i| self.satisfies_real(rel, i))
-            .collect();
-        if let Some(list) = self.provides.get(&rel.name) {
-            for (p, _) in list {
-                if !out.contains(p) && self.satisfies_virtual(rel, *p) {
-                    out.push(*p);
-                }
-            }
-        }
-        out
+            .filter(move |&i| self.satisfies_real(rel, i));
+        let virt = self
+            .provides
+            .get(rel.name.as_str())
+            .into_iter()
+            .flatten()
+            .map(|(p, _)| *p)
+            // A package providing its own name is already among the real candidates.
+            .filter(move |&p| self.cands[p].pkg.name != rel.name || !self.satisfies_real(rel, p))
+            .filter(move |&p| self.satisfies_virtual(rel, p));
+        real.chain(virt)
     }
 
     /// Names (real packages) that provide `name`.
@@ -189,7 +258,7 @@ impl<'a> Universe<'a> {
 }
 
 /// `Provides:` entries: name and optional `= version`.
-fn parse_provides(field: &str) -> Vec<(String, Option<String>)> {
+fn parse_provides(field: &str) -> Vec<(&str, Option<&str>)> {
     field
         .split(',')
         .filter_map(|e| {
@@ -200,13 +269,12 @@ fn parse_provides(field: &str) -> Vec<(String, Option<String>)> {
             let (name, ver) = match e.split_once('(') {
                 Some((n, v)) => {
                     let v = v.trim().trim_end_matches(')').trim();
-                    let v = v.strip_prefix('=').map(|x| x.trim().to_owned());
-                    (n.trim(), v)
+                    (n.trim(), v.strip_prefix('=').map(str::trim))
                 }
                 None => (e, None),
             };
             let name = name.split(':').next().unwrap_or(name);
-            Some((name.to_owned(), ver))
+            Some((name, ver))
         })
         .collect()
 }
@@ -247,6 +315,9 @@ pub fn resolve<'a>(
     excludes: &Excludes,
 ) -> Result<Closure<'a>, ResolveError> {
     let mut cl = Closure::default();
+    // Virtual name -> the selected packages providing it, so that checking whether a
+    // dependency is already met costs the providers selected, not the whole selection.
+    let mut providing: Providing = HashMap::new();
     // Who first required each package: a tree, so walking it up always ends at a root.
     let mut parent: HashMap<String, String> = HashMap::new();
     let mut queue = VecDeque::new();
@@ -269,6 +340,7 @@ pub fn resolve<'a>(
                 u.arch
             )));
         };
+        note_provides(u, &mut providing, &c);
         cl.selected.insert(root.clone(), c);
         queue.push_back(root.clone());
     }
@@ -280,7 +352,7 @@ pub fn resolve<'a>(
             cur = p;
         }
         parts.reverse();
-        parts.join(" -> ")
+        bounded_chain(&parts)
     };
     while let Some(name) = queue.pop_front() {
         let c = cl.selected[&name];
@@ -307,12 +379,10 @@ pub fn resolve<'a>(
                     continue;
                 }
                 // 1. An alternative already selected.
-                if let Some(hit) = group.iter().find_map(|r| {
-                    cl.selected
-                        .iter()
-                        .find(|(_, s)| u.satisfies(r, s.index))
-                        .map(|(n, _)| n.clone())
-                }) {
+                if let Some(hit) = group
+                    .iter()
+                    .find_map(|r| selected_satisfying(u, &cl, &providing, r, None))
+                {
                     deps.insert(hit);
                     continue;
                 }
@@ -334,7 +404,7 @@ pub fn resolve<'a>(
                     }
                     // A provider already selected in another version did not satisfy step 1,
                     // and one name holds one version: skip it as well as excluded ones.
-                    if let Some(&i) = u.candidates_for(r).iter().find(|&&i| {
+                    if let Some(i) = u.candidates_for(r).find(|&i| {
                         let n = &u.cands[i].pkg.name;
                         !excludes.by_name.contains_key(n) && !cl.selected.contains_key(n)
                     }) {
@@ -358,13 +428,14 @@ pub fn resolve<'a>(
                 deps.insert(pname.clone());
                 // The pick is never already selected (filtered above): select it.
                 parent.insert(pname.clone(), name.clone());
+                note_provides(u, &mut providing, &pick);
                 cl.selected.insert(pname.clone(), pick);
                 queue.push_back(pname);
             }
         }
         cl.edges.insert(name, deps);
     }
-    check_conflicts(u, &cl, &|n: &str| chain(&parent, n))?;
+    check_conflicts(u, &cl, &providing, &|n: &str| chain(&parent, n))?;
     Ok(cl)
 }
 
@@ -393,23 +464,73 @@ fn excluded_match(u: &Universe<'_>, r: &Relation, ex: &Excludes) -> Option<(Stri
     if u.by_name.contains_key(r.name.as_str()) {
         return None;
     }
-    let providers: Vec<usize> = u
+    // Every provider that would satisfy `r` is excluded: stop at the first that is not.
+    let mut providers = u
         .provides
-        .get(&r.name)
+        .get(r.name.as_str())
         .into_iter()
         .flatten()
         .map(|(p, _)| *p)
-        .filter(|&p| u.satisfies_virtual(r, p))
-        .collect();
-    let first = *providers.first()?;
-    if providers
-        .iter()
-        .all(|&p| ex.by_name.contains_key(&u.cands[p].pkg.name))
-    {
-        let name = &u.cands[first].pkg.name;
-        return Some((name.clone(), ex.by_name[name].clone()));
+        .filter(|&p| u.satisfies_virtual(r, p));
+    let first = providers.next()?;
+    let name = &u.cands[first].pkg.name;
+    let src = ex.by_name.get(name)?;
+    if providers.all(|p| ex.by_name.contains_key(&u.cands[p].pkg.name)) {
+        return Some((name.clone(), src.clone()));
     }
     None
+}
+
+/// Virtual name -> the name ranks of the selected packages providing it.
+type Providing<'a> = HashMap<&'a str, BTreeSet<u32>>;
+
+/// Record what a newly selected candidate provides.
+fn note_provides<'a>(u: &Universe<'a>, providing: &mut Providing<'a>, c: &Candidate<'_>) {
+    for &(name, _) in &u.provided_by[c.index] {
+        providing
+            .entry(name)
+            .or_default()
+            .insert(u.name_rank[c.index]);
+    }
+}
+
+/// The first (by name) selected package other than `except` that satisfies `r`, by its
+/// own name or through Provides.
+fn selected_satisfying(
+    u: &Universe<'_>,
+    cl: &Closure<'_>,
+    providing: &Providing,
+    r: &Relation,
+    except: Option<&str>,
+) -> Option<String> {
+    let ok =
+        |n: &str| except != Some(n) && cl.selected.get(n).is_some_and(|s| u.satisfies(r, s.index));
+    let real = Some(r.name.as_str()).filter(|n| ok(n));
+    let virt = providing
+        .get(r.name.as_str())
+        .into_iter()
+        .flatten()
+        .map(|&rank| u.names[rank as usize])
+        .find(|n| ok(n));
+    match (real, virt) {
+        (Some(a), Some(b)) => Some(a.min(b).to_owned()),
+        (a, b) => a.or(b).map(str::to_owned),
+    }
+}
+
+/// A dependency chain for a message: whole when short, else its first and last links
+/// around a count, so a deep chain cannot make a message of megabytes.
+fn bounded_chain(parts: &[String]) -> String {
+    const KEEP: usize = 4;
+    if parts.len() <= 2 * KEEP + 1 {
+        return parts.join(" -> ");
+    }
+    format!(
+        "{} -> ... ({} more) -> {}",
+        parts[..KEEP].join(" -> "),
+        parts.len() - 2 * KEEP,
+        parts[parts.len() - KEEP..].join(" -> ")
+    )
 }
 
 fn unmet_reason(u: &Universe<'_>, cl: &Closure<'_>, group: &[&Relation]) -> String {
@@ -424,12 +545,18 @@ fn unmet_reason(u: &Universe<'_>, cl: &Closure<'_>, group: &[&Relation]) -> Stri
     let r = group[0];
     match u.by_name.get(r.name.as_str()) {
         Some(list) if r.version.is_some() => {
+            const SHOWN: usize = 8;
             let have: Vec<&str> = list
                 .iter()
+                .take(SHOWN)
                 .map(|&i| u.cands[i].pkg.version.as_str())
                 .collect();
+            let more = match list.len().saturating_sub(SHOWN) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
             format!(
-                "no candidate for {} (available: {})",
+                "no candidate for {} (available: {}{more})",
                 u.arch,
                 have.join(", ")
             )
@@ -441,13 +568,9 @@ fn unmet_reason(u: &Universe<'_>, cl: &Closure<'_>, group: &[&Relation]) -> Stri
 fn check_conflicts(
     u: &Universe<'_>,
     cl: &Closure<'_>,
+    providing: &Providing,
     chain: &dyn Fn(&str) -> String,
 ) -> Result<(), ResolveError> {
-    let selected_idx: Vec<(String, usize)> = cl
-        .selected
-        .iter()
-        .map(|(n, c)| (n.clone(), c.index))
-        .collect();
     for (name, c) in &cl.selected {
         for (field, raw) in [("Conflicts", &c.pkg.conflicts), ("Breaks", &c.pkg.breaks)] {
             if raw.is_empty() {
@@ -460,20 +583,16 @@ fn check_conflicts(
                 ))
             })?;
             for r in rels.0.iter().flatten() {
-                for (other, i) in &selected_idx {
-                    if other == name {
-                        continue;
-                    }
-                    if u.satisfies(r, *i) {
-                        return Err(ResolveError(format!(
-                            "{} {} {field} {r}, but {other} {} is selected too ({} ; {})",
-                            name,
-                            c.pkg.version,
-                            u.cands[*i].pkg.version,
-                            chain(name),
-                            chain(other)
-                        )));
-                    }
+                if let Some(other) = selected_satisfying(u, cl, providing, r, Some(name)) {
+                    let i = cl.selected[&other].index;
+                    return Err(ResolveError(format!(
+                        "{} {} {field} {r}, but {other} {} is selected too ({} ; {})",
+                        name,
+                        c.pkg.version,
+                        u.cands[i].pkg.version,
+                        chain(name),
+                        chain(&other)
+                    )));
                 }
             }
         }
@@ -653,5 +772,87 @@ mod tests {
             run(&ok, &["a"], &[]).is_ok(),
             "self-conflict via Provides is allowed"
         );
+    }
+
+    fn run_preferring(pkgs: &[Package], roots: &[&str], locked: &[(&str, &str)]) -> Vec<String> {
+        let locked = locked
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let u = Universe::with_preferences("amd64", &[pkgs], &locked);
+        let roots: Vec<_> = roots
+            .iter()
+            .map(|r| (r.to_string(), "rules/t.toml".to_string()))
+            .collect();
+        let ex = Excludes {
+            by_name: BTreeMap::new(),
+        };
+        resolve(&u, &roots, &ex)
+            .unwrap()
+            .selected
+            .iter()
+            .map(|(n, c)| format!("{n}={}", c.pkg.version))
+            .collect()
+    }
+
+    #[test]
+    fn locked_versions_are_kept_while_they_satisfy() {
+        let pkgs = [
+            pkg("a", "1", &[("Depends", "lib")]),
+            pkg("lib", "1", &[]),
+            pkg("lib", "2", &[]),
+            pkg("lib", "3", &[]),
+            pkg("b", "1", &[("Depends", "lib (>= 3)")]),
+        ];
+        // Unlocked: the highest. Locked: the locked one, as a root or a dependency.
+        assert_eq!(run_preferring(&pkgs, &["a"], &[]), ["a=1", "lib=3"]);
+        assert_eq!(
+            run_preferring(&pkgs, &["a"], &[("lib", "2")]),
+            ["a=1", "lib=2"]
+        );
+        assert_eq!(run_preferring(&pkgs, &["lib"], &[("lib", "1")]), ["lib=1"]);
+        // A constraint the locked version does not meet moves it, to the highest.
+        assert_eq!(
+            run_preferring(&pkgs, &["b"], &[("lib", "2")]),
+            ["b=1", "lib=3"]
+        );
+        // A locked version the archive no longer offers cannot be kept.
+        assert_eq!(
+            run_preferring(&pkgs, &["a"], &[("lib", "0.9")]),
+            ["a=1", "lib=3"]
+        );
+    }
+
+    #[test]
+    fn a_locked_provider_version_is_kept_for_a_virtual_dependency() {
+        let pkgs = [
+            pkg("a", "1", &[("Depends", "v")]),
+            pkg("p", "1", &[("Provides", "v")]),
+            pkg("p", "2", &[("Provides", "v")]),
+        ];
+        assert_eq!(run_preferring(&pkgs, &["a"], &[]), ["a=1", "p=2"]);
+        assert_eq!(run_preferring(&pkgs, &["a"], &[("p", "1")]), ["a=1", "p=1"]);
+    }
+
+    #[test]
+    fn a_deep_unmet_chain_is_reported_in_bounded_space() {
+        let mut pkgs: Vec<Package> = (0..2000)
+            .map(|i| {
+                pkg(
+                    &format!("link{i}"),
+                    "1",
+                    &[("Depends", &format!("link{}", i + 1))],
+                )
+            })
+            .collect();
+        pkgs.push(pkg("link2000", "1", &[("Depends", "gone (>= 2)")]));
+        pkgs.extend((0..100).map(|v| pkg("gone", &format!("1.{v}"), &[])));
+        let e = run(&pkgs, &["link0"], &[]).unwrap_err();
+        assert!(e.len() < 400, "{} bytes: {e}", e.len());
+        assert!(
+            e.starts_with("link0 -> link1 -> link2 -> link3 -> ... (1993 more) -> link1997 -> link1998 -> link1999 -> link2000 -> gone (>= 2): no candidate for amd64 (available: 1.99, 1.98,"),
+            "{e}"
+        );
+        assert!(e.ends_with(" and 92 more)"), "{e}");
     }
 }

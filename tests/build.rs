@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{
-    Archive, DebFile, Fault, Gpg, Pkg, Project, Server, SuiteOpts, build_deb, pkg, raw_deb, run_ok,
-    stderr,
+    Archive, DebFile, Fault, Gpg, Pkg, Project, Server, SuiteOpts, build_deb, pkg, run_ok, stderr,
 };
+use debless::deb::testdeb::{Raw, hostile};
 
 const MANIFEST: &str = r#"
 distro = "test"
@@ -891,55 +891,33 @@ fn a_mirror_serving_other_bytes_is_refused_and_nothing_is_cached() {
 
 #[test]
 fn unsafe_packages_fail_naming_the_package_and_path() {
-    let evil = |entry: &str, kind: tar::EntryType, link: Option<&str>, mode: u32| {
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        let name = h.as_gnu_mut().unwrap();
-        name.name[..entry.len()].copy_from_slice(entry.as_bytes());
-        h.set_entry_type(kind);
-        h.set_mode(mode);
-        h.set_size(if kind == tar::EntryType::Regular {
-            3
-        } else {
-            0
-        });
-        if let Some(l) = link {
-            h.set_link_name(l).unwrap();
-        }
-        h.set_cksum();
-        let data: &[u8] = if kind == tar::EntryType::Regular {
-            b"abc"
-        } else {
-            b""
-        };
-        b.append(&h, data).unwrap();
-        b.into_inner().unwrap()
-    };
-    let cases: Vec<(Vec<u8>, &str)> = vec![
+    let cases: Vec<(Raw, &str)> = vec![
+        (Raw::file("./../../etc/evil", b"abc"), "/../../etc/evil"),
         (
-            evil("./../../etc/evil", tar::EntryType::Regular, None, 0o644),
-            "/../../etc/evil",
-        ),
-        (
-            evil("./dev/sda", tar::EntryType::Block, None, 0o644),
+            Raw {
+                kind: tar::EntryType::Block,
+                ..Raw::file("./dev/sda", b"")
+            },
             "dev/sda",
         ),
         (
-            evil(
-                "./usr/lib/esc",
+            Raw::link(
                 tar::EntryType::Symlink,
-                Some("../../../etc/shadow"),
-                0o777,
+                "./usr/lib/esc",
+                "../../../etc/shadow",
             ),
             "usr/lib/esc",
         ),
         (
-            evil("./usr/bin/sudo", tar::EntryType::Regular, None, 0o4755),
+            Raw {
+                mode: 0o4755,
+                ..Raw::file("./usr/bin/sudo", b"abc")
+            },
             "usr/bin/sudo",
         ),
     ];
-    for (data, needle) in cases {
-        let deb = raw_deb(&data);
+    for (entry, needle) in cases {
+        let deb = hostile(&[entry]);
         let f = Fixture::with_packages(&|a| {
             let mut v = debs(a);
             let mut p = pkg("evil", "1", a, &[]);
@@ -1141,6 +1119,13 @@ fn a_truncated_pinned_deb_fails_naming_the_package() {
 #[test]
 fn a_full_disk_fails_cleanly_and_leaves_no_temporary_files() {
     // A real ENOSPC needs a small filesystem: a 64 KiB tmpfs (root only, as in CI).
+    if !common::require(
+        euid() == 0,
+        "root (to mount a 64 KiB tmpfs)",
+        "sudo -E make test (CI runs as root)",
+    ) {
+        return;
+    }
     let f = Fixture::new();
     let out = f.out("full");
     std::fs::create_dir_all(&out).unwrap();
@@ -1149,15 +1134,10 @@ fn a_full_disk_fails_cleanly_and_leaves_no_temporary_files() {
         .arg(&out)
         .status()
         .is_ok_and(|s| s.success());
-    if !mounted {
-        assert_ne!(
-            euid(),
-            0,
-            "root could not mount a tmpfs for the full-disk test"
-        );
-        eprintln!("skipped: mounting a tmpfs needs root");
-        return;
-    }
+    assert!(
+        mounted,
+        "root could not mount a tmpfs for the full-disk test"
+    );
     let o = f.build("full", &[]);
     let _ = Command::new("umount").arg(&out).status();
     assert!(!o.status.success(), "the build cannot fit in 64 KiB");

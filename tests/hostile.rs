@@ -11,9 +11,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{
-    Archive, DebFile, Fault, Gpg, Pkg, Project, Server, SuiteOpts, ar_deb, build_deb, control_tar,
-    gz, one_entry_tar, pkg, raw_deb, sha256, stderr,
+    Archive, DebFile, Fault, Gpg, Pkg, Project, Server, SuiteOpts, build_deb, pkg, sha256, stderr,
 };
+use debless::deb::testdeb::{Raw, compress, hostile, raw_ar, raw_tar};
 
 const MANIFEST: &str = r#"
 distro = "test"
@@ -506,6 +506,14 @@ fn a_lock_with_an_unknown_field_is_a_clear_error() {
 
 // ---- .deb layout and contents -------------------------------------------------------------
 
+/// A gzipped control.tar for the hand-laid-out .debs below.
+fn control_tar_gz() -> Vec<u8> {
+    compress(
+        "gz",
+        &raw_tar(&[Raw::file("./control", b"Package: evil\nVersion: 1\n")]),
+    )
+}
+
 fn evil_fixture(deb: Vec<u8>) -> Fixture {
     Fixture::new(
         vec![with_deb("evil", deb)],
@@ -515,18 +523,11 @@ fn evil_fixture(deb: Vec<u8>) -> Fixture {
 
 #[test]
 fn ar_members_in_the_wrong_order_are_refused() {
-    let f = evil_fixture(ar_deb(&[
-        ("debian-binary", b"2.0\n".to_vec()),
-        (
-            "data.tar.gz",
-            gz(&one_entry_tar(
-                "./usr/share/x",
-                tar::EntryType::Regular,
-                None,
-                0o644,
-            )),
-        ),
-        ("control.tar.gz", gz(&control_tar("evil"))),
+    let data = compress("gz", &raw_tar(&[Raw::file("./usr/share/x", b"abc")]));
+    let f = evil_fixture(raw_ar(&[
+        ("debian-binary", b"2.0\n"),
+        ("data.tar.gz", &data),
+        ("control.tar.gz", &control_tar_gz()),
     ]));
     f.build_refused(
         "evil",
@@ -541,9 +542,9 @@ fn ar_members_in_the_wrong_order_are_refused() {
 
 #[test]
 fn a_deb_without_data_tar_is_refused() {
-    let f = evil_fixture(ar_deb(&[
-        ("debian-binary", b"2.0\n".to_vec()),
-        ("control.tar.gz", gz(&control_tar("evil"))),
+    let f = evil_fixture(raw_ar(&[
+        ("debian-binary", b"2.0\n"),
+        ("control.tar.gz", &control_tar_gz()),
     ]));
     f.build_refused(
         "evil",
@@ -555,10 +556,10 @@ fn a_deb_without_data_tar_is_refused() {
 
 #[test]
 fn a_data_tar_in_an_unknown_compression_is_refused() {
-    let f = evil_fixture(ar_deb(&[
-        ("debian-binary", b"2.0\n".to_vec()),
-        ("control.tar.gz", gz(&control_tar("evil"))),
-        ("data.tar.bz2", b"BZh91AY&SY".to_vec()),
+    let f = evil_fixture(raw_ar(&[
+        ("debian-binary", b"2.0\n"),
+        ("control.tar.gz", &control_tar_gz()),
+        ("data.tar.bz2", b"BZh91AY&SY"),
     ]));
     f.build_refused(
         "evil",
@@ -573,12 +574,10 @@ fn a_data_tar_in_an_unknown_compression_is_refused() {
 
 #[test]
 fn a_fifo_is_refused() {
-    let f = evil_fixture(raw_deb(&one_entry_tar(
-        "./usr/lib/pipe",
-        tar::EntryType::Fifo,
-        None,
-        0o644,
-    )));
+    let f = evil_fixture(hostile(&[Raw {
+        kind: tar::EntryType::Fifo,
+        ..Raw::file("./usr/lib/pipe", b"")
+    }]));
     f.build_refused(
         "evil",
         true,
@@ -589,12 +588,11 @@ fn a_fifo_is_refused() {
 
 #[test]
 fn a_hard_link_outside_the_root_is_refused() {
-    let f = evil_fixture(raw_deb(&one_entry_tar(
-        "./usr/bin/shadow",
+    let f = evil_fixture(hostile(&[Raw::link(
         tar::EntryType::Link,
-        Some("../../../etc/shadow"),
-        0o644,
-    )));
+        "./usr/bin/shadow",
+        "../../../etc/shadow",
+    )]));
     f.build_refused(
         "evil",
         true,
@@ -618,15 +616,7 @@ fn a_file_written_through_another_packages_symlink_is_refused() {
         ),
     );
     // Hand-made: dpkg-deb would also ship the directory /usr/lib/x, a plain conflict.
-    let writer = with_deb(
-        "writer",
-        raw_deb(&one_entry_tar(
-            "./usr/lib/x/evil",
-            tar::EntryType::Regular,
-            None,
-            0o644,
-        )),
-    );
+    let writer = with_deb("writer", hostile(&[Raw::file("./usr/lib/x/evil", b"abc")]));
     let f = Fixture::new(
         vec![linker, writer],
         &[("rules/evil.toml", rule(&["linker", "writer"]))],

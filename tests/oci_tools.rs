@@ -1,6 +1,8 @@
 //! The layouts and archives debless writes, read by the tools people will point at them:
-//! skopeo (inspect, copy) and umoci (unpack). A test prints SKIPPED and returns if a tool is
-//! missing (`apt-get install -y skopeo umoci runc`).
+//! skopeo (inspect, copy) and umoci (unpack). A missing tool fails the test on CI and is a
+//! loud SKIPPED elsewhere (`make deps` installs them).
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -163,11 +165,7 @@ fn fixture(c: Compression) -> Fixture {
 }
 
 fn have(tool: &str) -> bool {
-    let ok = Command::new(tool).arg("--version").output().is_ok();
-    if !ok {
-        println!("SKIPPED: {tool} is not installed; run `apt-get install -y skopeo umoci runc`");
-    }
-    ok
+    common::require_tool(tool, &format!("make deps (apt-get install {tool})"))
 }
 
 /// Run a tool, fail the test with its stderr if it fails, return its stdout.

@@ -355,6 +355,14 @@ fn good_pin_resolves_and_records_everything() {
         stdout(&why),
         "debconf is not in img for arm64: excluded by snapshots/test.toml (a dependency of app)\n"
     );
+    let why = f
+        .project
+        .run(&["why", "nosuchpkg", "--image", "img", "--distro", "test"]);
+    assert!(!why.status.success());
+    assert_eq!(
+        stderr(&why),
+        "error: nosuchpkg is not in the test lock for any image or architecture, nor excluded anywhere; check the name (`debless inspect` lists an image's packages)\n"
+    );
 }
 
 #[test]
@@ -393,7 +401,8 @@ fn tampered_inrelease_is_rejected_and_the_old_lock_kept() {
         .replace("Label: Test", "Label: Evil");
     std::fs::write(&p, text).unwrap();
     let server = Server::serve(&f.archive.root);
-    let out = f.pin(&server, &[]);
+    // --upgrade: the old "lock" is not one to keep versions from.
+    let out = f.pin(&server, &["--upgrade"]);
     assert_failed_with(
         &out,
         "dists/test/InRelease: no valid signature by a trusted key: bad signature by",
@@ -623,4 +632,231 @@ fn key_file_with_the_wrong_fingerprint_is_refused() {
         .write("snapshots/keys/main.asc", &f.gpg.export(&f.security_key));
     let server = Server::serve(&f.archive.root);
     assert_failed_with(&f.pin(&server, &[]), "but the manifest pins");
+}
+
+impl Fixture {
+    /// Publish a new test-updates suite (the archive moved on), signed like the first.
+    fn publish_updates(&self, pkgs: &dyn Fn(&str) -> Vec<Pkg>) {
+        let per_arch: Vec<(&str, Vec<Pkg>)> =
+            ["amd64", "arm64"].iter().map(|a| (*a, pkgs(a))).collect();
+        self.archive.write_suite(
+            "debian",
+            "test-updates",
+            &per_arch,
+            &self.gpg,
+            &self.main_key,
+            &SuiteOpts::default(),
+        );
+    }
+
+    fn version(&self, arch: &str, name: &str) -> Option<String> {
+        self.lock()
+            .packages
+            .iter()
+            .find(|p| p.arch == arch && p.name == name)
+            .map(|p| p.version.clone())
+    }
+}
+
+fn libc(version: &str) -> impl Fn(&str) -> Pkg + '_ {
+    move |a| pkg("libc6", version, a, &[("Depends", "libgcc-s1")])
+}
+
+#[test]
+fn a_repin_keeps_locked_versions_and_adds_only_the_new_rule() {
+    let f = Fixture::live();
+    let server = Server::serve(&f.archive.root);
+    assert!(f.pin(&server, &[]).status.success());
+    assert_eq!(f.version("amd64", "libc6").as_deref(), Some("2.41-2"));
+    let before = f.lock();
+
+    // The archive moves on: a newer libc6 and a new package only a new rule uses.
+    f.publish_updates(&|a| {
+        vec![
+            libc("2.41-2")(a),
+            libc("2.41-3")(a),
+            pkg("newtool", "1", a, &[("Depends", "libc6")]),
+        ]
+    });
+    f.project
+        .write("rules/new.toml", "distros = ['test']\n[packages.newtool]\n");
+    let out = f.pin(&server, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = f.lock();
+    assert_eq!(f.version("amd64", "libc6").as_deref(), Some("2.41-2"));
+    // Every package locked before keeps its entry byte for byte, but for the new rule
+    // joining the rules lists of what it shares.
+    for p in &before.packages {
+        let q = after
+            .packages
+            .iter()
+            .find(|q| q.arch == p.arch && q.name == p.name)
+            .unwrap();
+        assert_eq!(
+            (&q.version, &q.sha256),
+            (&p.version, &p.sha256),
+            "{}",
+            p.name
+        );
+    }
+    let added: Vec<String> = after
+        .packages
+        .iter()
+        .filter(|q| {
+            !before
+                .packages
+                .iter()
+                .any(|p| p.arch == q.arch && p.name == q.name)
+        })
+        .map(|q| format!("{} {}", q.arch, q.name))
+        .collect();
+    assert_eq!(added, ["amd64 newtool", "arm64 newtool"]);
+    let err = stderr(&out);
+    assert!(err.contains(", 2 added, 0 changed, 0 removed"), "{err}");
+
+    // --upgrade PKG moves just that package; --upgrade moves everything.
+    let out = f.pin(&server, &["--upgrade", "libc6"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(f.version("arm64", "libc6").as_deref(), Some("2.41-3"));
+    assert!(
+        stderr(&out).contains("libc6 (arm64): 2.41-2 -> 2.41-3"),
+        "{}",
+        stderr(&out)
+    );
+    let out = f.pin(&server, &["--upgrade"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(", 0 changed,"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_new_rule_needing_a_newer_version_moves_only_that_package() {
+    let f = Fixture::live();
+    let server = Server::serve(&f.archive.root);
+    assert!(f.pin(&server, &[]).status.success());
+    let before = f.lock();
+    f.publish_updates(&|a| {
+        vec![
+            libc("2.41-2")(a),
+            libc("2.41-3")(a),
+            pkg("newer", "1", a, &[("Depends", "libc6 (>= 2.41-3)")]),
+        ]
+    });
+    f.project
+        .write("rules/new.toml", "distros = ['test']\n[packages.newer]\n");
+    let out = f.pin(&server, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // One image holds one libc6: every rule that has it moves with the new one.
+    let after = f.lock();
+    for p in after.packages.iter().filter(|p| p.name == "libc6") {
+        assert_eq!(p.version, "2.41-3", "{}", p.arch);
+    }
+    for p in before.packages.iter().filter(|p| p.name != "libc6") {
+        assert_eq!(f.version(p.arch.name(), &p.name), Some(p.version.clone()));
+    }
+    let err = stderr(&out);
+    assert!(err.contains("1 added") || err.contains("2 added"), "{err}");
+    assert!(err.contains("2 changed"), "{err}");
+    assert!(err.contains("libc6 (amd64): 2.41-2 -> 2.41-3"), "{err}");
+}
+
+#[test]
+fn a_locked_version_the_archive_dropped_moves_with_a_note() {
+    let f = Fixture::live();
+    let server = Server::serve(&f.archive.root);
+    assert!(f.pin(&server, &[]).status.success());
+    f.publish_updates(&|a| vec![libc("2.41-4")(a)]);
+    let out = f.pin(&server, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(f.version("amd64", "libc6").as_deref(), Some("2.41-4"));
+    let err = stderr(&out);
+    assert!(
+        err.contains("note: libc6 2.41-2 (amd64) is no longer offered by the archive"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pinning_one_architecture_keeps_the_others_until_dropped() {
+    let f = Fixture::live();
+    let server = Server::serve(&f.archive.root);
+    assert!(f.pin(&server, &[]).status.success());
+    let before = f.lock();
+    let out = f.pin(&server, &["--arch", "amd64"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(f.lock().architectures, ["amd64", "arm64"]);
+    assert_eq!(f.lock().packages, before.packages);
+    assert!(
+        stderr(&out).contains(
+            "note: kept arm64 from the existing lock; `debless pin --drop-arch arm64` removes it"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = f.pin(&server, &["--drop-arch", "arm64"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lock = f.lock();
+    assert_eq!(lock.architectures, ["amd64"]);
+    assert!(lock.packages.iter().all(|p| p.arch == "amd64"));
+    assert!(stderr(&out).contains("removed"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_repin_keeps_the_lock_file_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::live();
+    let server = Server::serve(&f.archive.root);
+    assert!(f.pin(&server, &[]).status.success());
+    let path = f.project.path().join("snapshots/test.lock");
+    let mode = || std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(), 0o644);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+    assert!(f.pin(&server, &["--upgrade"]).status.success());
+    assert_eq!(mode(), 0o664);
+}
+
+#[test]
+fn paths_for_a_package_a_parent_layer_holds_are_refused_at_pin() {
+    let f = Fixture::live();
+    f.project.write(
+        "rules/child.toml",
+        "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\npaths = ['/usr/lib/**']\n",
+    );
+    let server = Server::serve(&f.archive.root);
+    let out = f.pin(&server, &[]);
+    assert_failed_with(
+        &out,
+        "rules/child.toml: [packages.libc6] chooses files (paths, drop or allow_setuid), but libc6 is already in the layer of parent rule img on amd64; declare them in ",
+    );
+    assert!(!f.project.path().join("snapshots/test.lock").exists());
+    // Naming it as a root alone is fine: it is simply there already.
+    f.project.write(
+        "rules/child.toml",
+        "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\n",
+    );
+    let out = f.pin(&server, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_pin_sweeps_the_temporary_a_killed_pin_left() {
+    let f = Fixture::live();
+    let server = Server::serve(&f.archive.root);
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let snapshots = f.project.path().join("snapshots");
+    let left = snapshots.join(format!(".test.lock.debless-{dead}-3.tmp"));
+    std::fs::write(&left, "half a lock").unwrap();
+    let other = snapshots.join("notes.tmp");
+    std::fs::write(&other, "the user's").unwrap();
+    let out = f.pin(&server, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!left.exists(), "the killed pin's temporary is still there");
+    assert!(other.exists(), "a file debless did not write was removed");
+    let names: Vec<String> = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert_eq!(names, ["notes.tmp"]);
 }

@@ -1,6 +1,8 @@
 //! `debless push` against a real registry: Debian's `docker-registry` (the CNCF distribution
-//! server) started per test on 127.0.0.1, read back with skopeo. A test prints SKIPPED and
-//! returns if a tool is missing (`apt-get install -y docker-registry apache2-utils skopeo`).
+//! server) started per test on 127.0.0.1, read back with skopeo. A missing tool fails the
+//! test on CI and is a loud SKIPPED elsewhere (`make deps` installs them all).
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,7 +18,10 @@ use debless::oci::{Config, Descriptor, Image, LayerRef, Layout, platform_for};
 use debless::registry::{Credentials, PushOptions, PushReport, push_layout};
 use serde_json::Value;
 
+use common::require_tool;
+
 const REGISTRY: &str = "/usr/bin/docker-registry";
+const INSTALL: &str = "make deps (apt-get install docker-registry apache2-utils skopeo)";
 
 /// A registry on a free 127.0.0.1 port with its storage in a temporary directory; killed
 /// on drop.
@@ -29,17 +34,19 @@ struct Registry {
 impl Registry {
     /// Start one (`htpasswd`: require this user and password); `None` if a tool is missing.
     fn start(htpasswd: Option<(&str, &str)>) -> Option<Registry> {
-        if !Path::new(REGISTRY).exists() || !have("skopeo") {
-            println!("SKIPPED: run `apt-get install -y docker-registry apache2-utils skopeo`");
+        if !require_tool(REGISTRY, INSTALL) || !require_tool("skopeo", INSTALL) {
             return None;
         }
         let mut dir = tempfile::tempdir().unwrap();
         let mut auth = String::new();
         if let Some((user, pass)) = htpasswd {
-            let Ok(o) = Command::new("htpasswd").args(["-Bbn", user, pass]).output() else {
-                println!("SKIPPED: htpasswd is missing; run `apt-get install -y apache2-utils`");
+            if !require_tool("htpasswd", INSTALL) {
                 return None;
-            };
+            }
+            let o = Command::new("htpasswd")
+                .args(["-Bbn", user, pass])
+                .output()
+                .unwrap();
             assert!(o.status.success(), "htpasswd: {}", stderr(&o));
             let file = dir.path().join("htpasswd");
             std::fs::write(&file, &o.stdout).unwrap();
@@ -115,10 +122,6 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn have(tool: &str) -> bool {
-    Command::new(tool).arg("--version").output().is_ok()
 }
 
 fn stderr(o: &Output) -> String {

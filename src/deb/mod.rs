@@ -4,14 +4,15 @@
 //! `select` decides which paths a rule wants, and `tree` merges the entries of many packages
 //! into layers that cannot silently overwrite each other.
 
+// Our own ar reader, hand-written for hostile input; the `ar` crate is a test-only writer.
 mod ar;
 mod paths;
 pub mod read;
 pub mod select;
 pub mod tree;
 
-#[cfg(test)]
-mod testdeb;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testdeb;
 
 pub(crate) use paths::{MERGED_DIRS, merge_usr};
 pub use read::{Deb, ReadOptions, read_deb};

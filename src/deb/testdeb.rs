@@ -1,5 +1,8 @@
 //! Real .debs for tests: `dpkg-deb --build` for well-formed ones, `ar` + `tar` by hand for
 //! the hostile ones dpkg-deb refuses to make.
+//!
+//! Unit tests use it under `cfg(test)`; integration tests through the `test-support`
+//! feature, which `cargo test` turns on (Cargo.toml's self dev-dependency).
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -7,16 +10,16 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The mtime every built entry gets: dpkg-deb clamps to `SOURCE_DATE_EPOCH`.
-pub(crate) const EPOCH: u64 = 1_700_000_000;
+pub const EPOCH: u64 = 1_700_000_000;
 
 /// A package's root tree, built into a .deb with dpkg-deb.
-pub(crate) struct PackageDir {
+pub struct PackageDir {
     dir: tempfile::TempDir,
 }
 
 impl PackageDir {
     /// An empty package `name` with a minimal control file.
-    pub(crate) fn new(name: &str) -> PackageDir {
+    pub fn new(name: &str) -> PackageDir {
         let dir = tempfile::tempdir().unwrap();
         let debian = dir.path().join("root/DEBIAN");
         fs::create_dir_all(&debian).unwrap();
@@ -44,13 +47,13 @@ impl PackageDir {
     }
 
     /// A control-area file next to `control` (e.g. `md5sums`).
-    pub(crate) fn control_file(&self, name: &str, text: &str) -> &Self {
+    pub fn control_file(&self, name: &str, text: &str) -> &Self {
         fs::write(self.root().join("DEBIAN").join(name), text).unwrap();
         self
     }
 
     /// A directory with `mode`.
-    pub(crate) fn dir(&self, path: &str, mode: u32) -> &Self {
+    pub fn dir(&self, path: &str, mode: u32) -> &Self {
         let p = self.at(path);
         fs::create_dir_all(&p).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
@@ -58,7 +61,7 @@ impl PackageDir {
     }
 
     /// A regular file with `mode`.
-    pub(crate) fn file(&self, path: &str, data: &[u8], mode: u32) -> &Self {
+    pub fn file(&self, path: &str, data: &[u8], mode: u32) -> &Self {
         let p = self.at(path);
         fs::write(&p, data).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
@@ -66,19 +69,19 @@ impl PackageDir {
     }
 
     /// A symlink.
-    pub(crate) fn symlink(&self, path: &str, target: &str) -> &Self {
+    pub fn symlink(&self, path: &str, target: &str) -> &Self {
         symlink(target, self.at(path)).unwrap();
         self
     }
 
     /// A hard link to an existing file of the package.
-    pub(crate) fn hardlink(&self, path: &str, existing: &str) -> &Self {
+    pub fn hardlink(&self, path: &str, existing: &str) -> &Self {
         fs::hard_link(self.root().join(existing), self.at(path)).unwrap();
         self
     }
 
     /// Build with `dpkg-deb -Z<compression>` (`none`, `gzip`, `xz`, `zstd`).
-    pub(crate) fn build(&self, compression: &str) -> Vec<u8> {
+    pub fn build(&self, compression: &str) -> Vec<u8> {
         // The package root itself ends up as `./` in data.tar; give it a normal mode.
         fs::set_permissions(self.root(), fs::Permissions::from_mode(0o755)).unwrap();
         let out = self.dir.path().join("out.deb");
@@ -96,17 +99,22 @@ impl PackageDir {
 }
 
 /// One handcrafted tar member, with any path bytes (tar's builder refuses unsafe ones).
-pub(crate) struct Raw<'a> {
+pub struct Raw<'a> {
+    /// The member name as stored, unchecked (`./../etc/x` is fine).
     pub path: &'a [u8],
+    /// Regular, directory, symlink, hard link, FIFO, device...
     pub kind: tar::EntryType,
+    /// The link target, for links.
     pub link: &'a [u8],
+    /// The content, for regular files.
     pub data: &'a [u8],
+    /// Permission bits, setuid/setgid included.
     pub mode: u32,
 }
 
 impl<'a> Raw<'a> {
     /// A regular file.
-    pub(crate) fn file(path: &'a str, data: &'a [u8]) -> Raw<'a> {
+    pub fn file(path: &'a str, data: &'a [u8]) -> Raw<'a> {
         Raw {
             path: path.as_bytes(),
             kind: tar::EntryType::Regular,
@@ -117,7 +125,7 @@ impl<'a> Raw<'a> {
     }
 
     /// A directory.
-    pub(crate) fn dir(path: &'a str) -> Raw<'a> {
+    pub fn dir(path: &'a str) -> Raw<'a> {
         Raw {
             kind: tar::EntryType::Directory,
             mode: 0o755,
@@ -126,7 +134,7 @@ impl<'a> Raw<'a> {
     }
 
     /// A symlink or hard link (`kind`) to `link`.
-    pub(crate) fn link(kind: tar::EntryType, path: &'a str, link: &'a str) -> Raw<'a> {
+    pub fn link(kind: tar::EntryType, path: &'a str, link: &'a str) -> Raw<'a> {
         Raw {
             kind,
             link: link.as_bytes(),
@@ -137,7 +145,7 @@ impl<'a> Raw<'a> {
 }
 
 /// A tar stream of `entries`, written with raw GNU headers.
-pub(crate) fn raw_tar(entries: &[Raw]) -> Vec<u8> {
+pub fn raw_tar(entries: &[Raw]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for e in entries {
         let mut h = tar::Header::new_gnu();
@@ -157,7 +165,7 @@ pub(crate) fn raw_tar(entries: &[Raw]) -> Vec<u8> {
 }
 
 /// An ar archive of `members`, as dpkg-deb lays them out.
-pub(crate) fn raw_ar(members: &[(&str, &[u8])]) -> Vec<u8> {
+pub fn raw_ar(members: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = ar::Builder::new(Vec::new());
     for (name, data) in members {
         b.append(
@@ -170,7 +178,7 @@ pub(crate) fn raw_ar(members: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 /// A .deb with a valid control.tar and `data` stored as member `data_name`.
-pub(crate) fn deb_with(data_name: &str, data: &[u8]) -> Vec<u8> {
+pub fn deb_with(data_name: &str, data: &[u8]) -> Vec<u8> {
     let control = b"Package: evil\nVersion: 1\n";
     let control_tar = raw_tar(&[Raw::file("./control", control)]);
     raw_ar(&[
@@ -181,12 +189,12 @@ pub(crate) fn deb_with(data_name: &str, data: &[u8]) -> Vec<u8> {
 }
 
 /// A .deb whose uncompressed data.tar holds `entries`.
-pub(crate) fn hostile(entries: &[Raw]) -> Vec<u8> {
+pub fn hostile(entries: &[Raw]) -> Vec<u8> {
     deb_with("data.tar", &raw_tar(entries))
 }
 
 /// Compress `data` as dpkg would for member suffix `ext` (`gz`, `xz`, `zst`).
-pub(crate) fn compress(ext: &str, data: &[u8]) -> Vec<u8> {
+pub fn compress(ext: &str, data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     match ext {
         "gz" => {

@@ -284,12 +284,13 @@ ITZmi5GucDoK8DxGK012Q53SMVw=
         (format!("/usr/share/ca-certificates/{rel}"), body.to_vec())
     }
 
-    fn tool_present(tool: &str) -> bool {
-        let found = Path::new(tool).exists();
-        if !found {
-            println!("SKIPPED: {tool} is not installed (apt-get install -y ca-certificates)");
-        }
-        found
+    /// The oracle and the certificates it reads come with Debian's ca-certificates.
+    fn have_ca_certificates(shipped: Option<&Path>) -> bool {
+        const INSTALL: &str = "make deps (apt-get install ca-certificates)";
+        crate::testing::require_tool("/usr/sbin/update-ca-certificates", INSTALL)
+            && shipped.is_none_or(|dir| {
+                crate::testing::require(dir.is_dir(), &dir.display().to_string(), INSTALL)
+            })
     }
 
     /// Every regular `*.crt` under `root`, as (image path under /usr/share/ca-certificates,
@@ -356,7 +357,7 @@ ITZmi5GucDoK8DxGK012Q53SMVw=
     #[test]
     fn bundle_matches_update_ca_certificates_on_the_shipped_certs() {
         let shipped = Path::new("/usr/share/ca-certificates");
-        if !tool_present("/usr/sbin/update-ca-certificates") || !shipped.is_dir() {
+        if !have_ca_certificates(Some(shipped)) {
             return;
         }
         let mut certs = crt_files(shipped);
@@ -392,7 +393,7 @@ ITZmi5GucDoK8DxGK012Q53SMVw=
 
     #[test]
     fn bundle_matches_update_ca_certificates_on_awkward_files() {
-        if !tool_present("/usr/sbin/update-ca-certificates") {
+        if !have_ca_certificates(None) {
             return;
         }
         let a = pem(TEST_CERT_A);

@@ -300,13 +300,7 @@ mod tests {
     }
 
     fn tool_present(tool: &str) -> bool {
-        let found = Command::new(tool).arg("-help").output().is_ok();
-        if !found {
-            println!(
-                "SKIPPED: {tool} is not installed (apt-get install -y openjdk-17-jdk-headless)"
-            );
-        }
-        found
+        crate::testing::require_tool(tool, "make deps (apt-get install default-jdk-headless)")
     }
 
     /// The bundle ca-certificates would give this host's image, or the fixtures without it.
@@ -584,7 +578,15 @@ mod tests {
     fn holds_the_certificates_debian_put_in_the_hosts_keystore() {
         let debian = Path::new("/etc/ssl/certs/java/cacerts");
         let host_bundle = Path::new("/etc/ssl/certs/ca-certificates.crt");
-        if !tool_present("keytool") || !debian.exists() || !host_bundle.exists() {
+        let install = "make deps (apt-get install default-jdk-headless ca-certificates-java)";
+        if !tool_present("keytool")
+            || !crate::testing::require(debian.exists(), "/etc/ssl/certs/java/cacerts", install)
+            || !crate::testing::require(
+                host_bundle.exists(),
+                "/etc/ssl/certs/ca-certificates.crt",
+                install,
+            )
+        {
             return;
         }
         // The host's keystore and bundle both come from its /etc/ssl/certs, local CAs included.

@@ -3,7 +3,9 @@
 //! they are appended.
 //!
 //! Hand-written rather than through `tar::Builder` because the crate writes GNU long-name
-//! records instead of PAX and fills fields we want to control (see research/crates.md §4).
+//! records instead of PAX (`././@LongLink`, in `prepare_header_path` of the tar 0.4 crate's
+//! `src/builder.rs`) and fills fields we want to control; `pax_headers_appear_only_where_needed`
+//! in `src/layer/tests.rs` pins what we write instead.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};

@@ -143,11 +143,7 @@ fn typeflags(tar: &[u8]) -> Vec<u8> {
 }
 
 fn tool_present(tool: &str) -> bool {
-    let found = Command::new(tool).arg("--version").output().is_ok();
-    if !found {
-        println!("SKIPPED: {tool} is not installed (apt-get install -y {tool})");
-    }
-    found
+    crate::testing::require_tool(tool, &format!("apt-get install {tool}"))
 }
 
 #[test]

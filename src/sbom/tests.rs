@@ -572,36 +572,21 @@ fn host_copyrights() -> Vec<(String, String)> {
 
 // ---- a real validator ----
 
-/// Python with the `spdx-tools` package (PyPI), installed with pip if missing; `None`
-/// with the reason printed when it cannot be had.
+/// Python with the `spdx-tools` package (PyPI), which `make deps` installs; `None` (or a
+/// failure on CI) without it. Tests do not pip-install it themselves: they stay off the
+/// network.
 fn spdx_tools() -> Option<String> {
     let python = "python3";
-    let has = || {
-        Command::new(python)
-            .args(["-c", "import spdx_tools.spdx.clitools.pyspdxtools"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if has() {
-        return Some(python.to_owned());
-    }
-    for extra in [&[][..], &["--break-system-packages"][..]] {
-        let o = Command::new(python)
-            .args(["-m", "pip", "install", "--quiet", "spdx-tools"])
-            .args(extra)
-            .output();
-        if has() {
-            return Some(python.to_owned());
-        }
-        if let Ok(o) = o {
-            println!(
-                "pip install spdx-tools: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-    }
-    println!("SKIPPED: spdx-tools (PyPI) could not be installed with pip");
-    None
+    let has = Command::new(python)
+        .args(["-c", "import spdx_tools.spdx.clitools.pyspdxtools"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    crate::testing::require(
+        has,
+        "the Python package spdx-tools",
+        "make deps (python3 -m pip install spdx-tools)",
+    )
+    .then(|| python.to_owned())
 }
 
 /// Run pyspdxtools' validation on a file; Err(its messages) when it rejects it.

@@ -4,6 +4,7 @@
 //! few-line diff. Written atomically; unknown fields are rejected when read.
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -162,6 +163,7 @@ impl Lock {
                 "cannot read the lock ({e}); run `debless pin` to create it"
             ))
         })?;
+        check_entries(&text).map_err(err)?;
         let lock: Lock = toml::from_str(&text).map_err(|e| {
             err(format!(
                 "not a valid debless lock: {}; run `debless pin` to regenerate it",
@@ -174,10 +176,17 @@ impl Lock {
                 lock.lock_version
             )));
         }
+        let mut seen = std::collections::BTreeSet::new();
         for p in &lock.packages {
             if !crate::archive::packages::safe_pool_path(&p.filename) {
                 return Err(err(format!(
                     "package {} ({}) has a malformed filename; run `debless pin`",
+                    p.name, p.arch
+                )));
+            }
+            if !seen.insert((p.arch, p.name.as_str())) {
+                return Err(err(format!(
+                    "package {} ({}) is listed twice; an image holds one version of a package: run `debless pin` to rewrite the lock",
                     p.name, p.arch
                 )));
             }
@@ -195,22 +204,192 @@ impl Lock {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        // A rewritten lock keeps its mode (a repository may want 0664); a new one is 0644
+        // like any file a user writes, not the temporary file's 0600.
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o644);
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("lock");
+        // A pin killed while writing left a temporary here: it goes now.
+        crate::tmp::sweep(dir, Some(name));
+        let tmp = crate::tmp::TempFile::new_in(dir, name, mode)
             .map_err(|e| err(format!("cannot create a temporary file next to it ({e})")))?;
-        tmp.write_all(self.to_toml().as_bytes())
-            .and_then(|_| tmp.as_file().sync_all())
+        tmp.file()
+            .write_all(self.to_toml().as_bytes())
+            .and_then(|_| {
+                // The mode is set again: creation masks it with the umask.
+                tmp.file()
+                    .set_permissions(std::fs::Permissions::from_mode(mode))
+            })
             .map_err(|e| err(format!("cannot write ({e}); the old lock is unchanged")))?;
-        tmp.persist(path).map_err(|e| {
-            err(format!(
-                "cannot replace ({}); the old lock is unchanged",
-                e.error
-            ))
-        })?;
+        tmp.persist(path)
+            .map_err(|e| err(format!("cannot replace ({e}); the old lock is unchanged")))?;
         Ok(())
+    }
+
+    /// The locked package `name` for `arch`.
+    pub fn package(&self, arch: Arch, name: &str) -> Option<&LockedPackage> {
+        self.packages
+            .iter()
+            .find(|p| p.arch == arch && p.name == name)
     }
 
     /// Packages of one architecture.
     pub fn packages_for(&self, arch: Arch) -> impl Iterator<Item = &LockedPackage> + '_ {
         self.packages.iter().filter(move |p| p.arch == arch)
+    }
+}
+
+/// Every digest in the lock in its canonical form (64 lower-case hex digits), checked
+/// before the typed parse so that the error names the entry, not a line and column.
+fn check_entries(text: &str) -> Result<(), String> {
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        // Not TOML at all: the typed parse reports where.
+        return Ok(());
+    };
+    let s = |v: Option<&toml::Value>| v.and_then(toml::Value::as_str).unwrap_or("?").to_owned();
+    for p in doc
+        .get("package")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(h) = p.get("sha256").and_then(toml::Value::as_str)
+            && Digest::from_hex(h).is_err()
+        {
+            return Err(format!(
+                "package {} ({}): sha256 {h:?} is not 64 lower-case hex digits; run `debless pin` to rewrite the lock",
+                s(p.get("name")),
+                s(p.get("arch"))
+            ));
+        }
+    }
+    for suite in doc
+        .get("suite")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let hashes = std::iter::once(suite.get("inrelease_sha256")).chain(
+            suite
+                .get("indices")
+                .and_then(toml::Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|i| i.get("sha256")),
+        );
+        for h in hashes.flatten().filter_map(toml::Value::as_str) {
+            if Digest::from_hex(h).is_err() {
+                return Err(format!(
+                    "suite {}: sha256 {h:?} is not 64 lower-case hex digits; run `debless pin` to rewrite the lock",
+                    s(suite.get("suite"))
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Lock {
+        let pkg = |name: &str, arch: Arch| LockedPackage {
+            name: name.into(),
+            arch,
+            version: "1.0-1".into(),
+            architecture: arch.name().into(),
+            suite: "trixie".into(),
+            source: name.into(),
+            source_version: "1.0-1".into(),
+            filename: format!("pool/main/x/{name}_1.0-1_{arch}.deb"),
+            size: 10,
+            sha256: Digest::of(format!("{name} {arch}").as_bytes()),
+            installed_size: 1,
+            depends: vec![],
+            rules: vec!["base".into()],
+        };
+        Lock {
+            lock_version: LOCK_VERSION,
+            distro: "debian13".into(),
+            timestamp: "2026-11-21T09:15:44Z".into(),
+            snapshot: None,
+            merged_usr: true,
+            architectures: vec![Arch::Amd64, Arch::Arm64],
+            suites: vec![LockedSuite {
+                archive: "debian".into(),
+                suite: "trixie".into(),
+                inrelease_sha256: Digest::of(b"inrelease"),
+                signed_by: "ABCD".into(),
+                date: "2026-11-21T09:15:44Z".into(),
+                valid_until: None,
+                release_version: None,
+                indices: vec![LockedIndex {
+                    architecture: "amd64".into(),
+                    path: "main/binary-amd64/Packages.xz".into(),
+                    sha256: Digest::of(b"index"),
+                    size: 1,
+                }],
+            }],
+            packages: vec![pkg("libc6", Arch::Amd64), pkg("libc6", Arch::Arm64)],
+            excluded: vec![],
+        }
+    }
+
+    fn read_text(text: &str) -> Result<Lock, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        std::fs::write(&path, text).unwrap();
+        Lock::read(&path).map_err(|e| e.what)
+    }
+
+    #[test]
+    fn a_written_lock_reads_back_identical() {
+        let lock = sample();
+        assert_eq!(read_text(&lock.to_toml()).unwrap(), lock);
+    }
+
+    #[test]
+    fn duplicate_entries_are_refused_naming_them() {
+        let text = sample().to_toml();
+        let dup = text.replace("arch = \"arm64\"", "arch = \"amd64\"");
+        assert_eq!(
+            read_text(&dup).unwrap_err(),
+            "package libc6 (amd64) is listed twice; an image holds one version of a package: run `debless pin` to rewrite the lock"
+        );
+    }
+
+    #[test]
+    fn non_canonical_hashes_are_refused_naming_the_entry() {
+        let lock = sample();
+        let hex = lock.packages[1].sha256.hex();
+        let upper = lock.to_toml().replace(&hex, &hex.to_uppercase());
+        assert_eq!(
+            read_text(&upper).unwrap_err(),
+            format!(
+                "package libc6 (arm64): sha256 \"{}\" is not 64 lower-case hex digits; run `debless pin` to rewrite the lock",
+                hex.to_uppercase()
+            )
+        );
+        let index = lock.suites[0].indices[0].sha256.hex();
+        let short = lock.to_toml().replace(&index, &index[1..]);
+        assert!(
+            read_text(&short)
+                .unwrap_err()
+                .starts_with("suite trixie: sha256 "),
+        );
+    }
+
+    #[test]
+    fn a_rewritten_lock_keeps_its_mode_and_a_new_one_is_0644() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        sample().write(&path).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&path), 0o644);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+        sample().write(&path).unwrap();
+        assert_eq!(mode(&path), 0o664);
     }
 }

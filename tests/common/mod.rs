@@ -13,6 +13,11 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
+/// Gate a test on a real tool: a missing one fails the test when `$CI` is set, and
+/// otherwise prints `SKIPPED: <test>: <tool> missing; install with ...` so it can return.
+#[allow(unused_imports)] // each test binary uses what it needs
+pub use debless::testing::{require, require_tool};
+
 /// Lower-case hex SHA256.
 pub fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -649,30 +654,6 @@ pub fn build_deb_with_fields(
     std::fs::read(out).unwrap()
 }
 
-/// A .deb whose data.tar is hand-made (for entries dpkg-deb refuses to build).
-pub fn raw_deb(data_tar: &[u8]) -> Vec<u8> {
-    let control = {
-        let mut b = tar::Builder::new(Vec::new());
-        let text = b"Package: evil\nVersion: 1\nArchitecture: amd64\nMaintainer: T <t@invalid>\nDescription: x\n";
-        let mut h = tar::Header::new_gnu();
-        h.set_size(text.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append_data(&mut h, "./control", &text[..]).unwrap();
-        b.into_inner().unwrap()
-    };
-    let mut ar = ar::Builder::new(Vec::new());
-    for (name, data) in [
-        ("debian-binary", b"2.0\n".to_vec()),
-        ("control.tar.gz", gz(&control)),
-        ("data.tar.gz", gz(data_tar)),
-    ] {
-        let h = ar::Header::new(name.as_bytes().to_vec(), data.len() as u64);
-        ar.append(&h, &data[..]).unwrap();
-    }
-    ar.into_inner().unwrap()
-}
-
 /// Run a command, panicking with its output unless it succeeds; returns stdout.
 pub fn run_ok(cmd: &mut Command) -> String {
     let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -701,53 +682,4 @@ pub fn scratch_project(dir: &Path) {
             }
         }
     }
-}
-
-/// A control.tar for package `name` (uncompressed).
-pub fn control_tar(name: &str) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let text = format!(
-        "Package: {name}\nVersion: 1\nArchitecture: amd64\nMaintainer: T <t@invalid>\nDescription: x\n"
-    );
-    let mut h = tar::Header::new_gnu();
-    h.set_size(text.len() as u64);
-    h.set_mode(0o644);
-    h.set_cksum();
-    b.append_data(&mut h, "./control", text.as_bytes()).unwrap();
-    b.into_inner().unwrap()
-}
-
-/// An ar archive of these members, in this order (for .debs laid out wrongly).
-pub fn ar_deb(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut ar = ar::Builder::new(Vec::new());
-    for (name, data) in members {
-        let h = ar::Header::new(name.as_bytes().to_vec(), data.len() as u64);
-        ar.append(&h, &data[..]).unwrap();
-    }
-    ar.into_inner().unwrap()
-}
-
-/// A one-entry data.tar: `kind` at `path` (`./usr/...`), with a link target if any.
-pub fn one_entry_tar(path: &str, kind: tar::EntryType, link: Option<&str>, mode: u32) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    let name = h.as_gnu_mut().unwrap();
-    name.name[..path.len()].copy_from_slice(path.as_bytes());
-    h.set_entry_type(kind);
-    h.set_mode(mode);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(1_700_000_000);
-    let data: &[u8] = if kind == tar::EntryType::Regular {
-        b"abc"
-    } else {
-        b""
-    };
-    h.set_size(data.len() as u64);
-    if let Some(l) = link {
-        h.set_link_name(l).unwrap();
-    }
-    h.set_cksum();
-    b.append(&h, data).unwrap();
-    b.into_inner().unwrap()
 }

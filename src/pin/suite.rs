@@ -1,26 +1,23 @@
-//! `debless pin`: fetch and verify each suite's InRelease and Packages, resolve every
-//! rule's closure per architecture, and write the lock atomically.
+//! One suite of a pin: its InRelease fetched from the first mirror that has it and
+//! verified against the manifest's keys, then every Packages index it lists for the
+//! pinned architectures, checked against the signed Release, decompressed and parsed.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
 
+use super::{PinError, log, now};
 use crate::arch::Arch;
 use crate::archive::packages::{self, Package};
 use crate::archive::release::Release;
 use crate::archive::trust::{Keyring, ValidAt};
 use crate::digest::Digest;
 use crate::fetch::cache::Cache;
-use crate::fetch::mirror::{Mirror, MirrorConfig, mirror_list};
+use crate::fetch::mirror::Mirror;
 use crate::http::{Http, error_chain};
-use crate::resolve::{self, Excludes, Universe};
-use crate::rules::{Kind, RuleSet};
-use crate::snapshot::lock::{
-    LOCK_VERSION, Lock, LockedExclude, LockedIndex, LockedPackage, LockedSuite,
-};
+use crate::snapshot::lock::{LockedIndex, LockedSuite};
 use crate::snapshot::manifest::{Manifest, SuiteSpec};
 
 /// Largest InRelease accepted.
@@ -30,347 +27,36 @@ const MAX_INDEX: u64 = 512 << 20;
 /// Largest decompressed Packages index accepted (bounds decompression bombs).
 const MAX_INDEX_TEXT: u64 = 2 << 30;
 
-/// Everything `pin` needs to know.
-#[derive(Debug, Clone)]
-pub struct PinOptions {
-    /// Project root holding `rules/` and `snapshots/`.
-    pub project: PathBuf,
-    /// Distro to pin (`debian13`).
-    pub distro: String,
-    /// Snapshot date (RFC 3339) for a dated pin; falls back to the manifest's `date`.
-    pub date: Option<String>,
-    /// `--mirror` flags (replace the default list).
-    pub mirrors: Vec<String>,
-    /// `--arch` flags (replace the manifest's list).
-    pub arches: Vec<Arch>,
-    /// Snapshot service template or prefix.
-    pub snapshot_service: Option<String>,
-    /// Where to write the lock (default `snapshots/<distro>.lock`).
-    pub output: Option<PathBuf>,
-    /// Content-addressed cache for indices.
-    pub cache_dir: PathBuf,
-    /// Host apt configuration directory (`/etc/apt`).
-    pub etc_apt: PathBuf,
-    /// `$DEBLESS_MIRRORS`.
-    pub env_mirrors: Option<String>,
-    /// Suppress progress lines.
-    pub quiet: bool,
-}
-
-/// What a pin did, for the summary line and the benchmark.
-#[derive(Debug, Clone)]
-pub struct PinReport {
-    /// Where the lock was written.
-    pub lock_path: PathBuf,
-    /// Packages per architecture.
-    pub packages: BTreeMap<Arch, usize>,
-    /// Exclusions recorded.
-    pub excluded: usize,
-    /// Wall-clock seconds to fetch, verify, decompress and parse every index.
-    pub fetch_secs: f64,
-    /// CPU seconds spent parsing Packages stanzas (summed over threads).
-    pub parse_secs: f64,
-    /// Seconds spent resolving.
-    pub resolve_secs: f64,
-    /// Stanzas parsed in all.
-    pub stanzas: usize,
-}
-
-/// A pin failure: one line naming the suite, URL or package and what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum PinError {
-    /// Manifest, keys or rules are unusable.
-    #[error("{0}")]
-    Config(String),
-    /// No mirror could serve a file.
-    #[error("{0}")]
-    Unreachable(String),
-    /// A signature or hash check failed: never retried on another mirror.
-    #[error("{0}")]
-    Integrity(String),
-    /// An index is malformed.
-    #[error("{0}")]
-    Index(String),
-    /// Dependency resolution failed.
-    #[error("pin {distro} for {arch}, rule {rule}: {what}")]
-    Resolve {
-        /// Distro.
-        distro: String,
-        /// Architecture.
-        arch: Arch,
-        /// The rule being resolved.
-        rule: String,
-        /// The chain and reason.
-        what: String,
-    },
-    /// The lock could not be written.
-    #[error("{0}")]
-    Write(String),
-}
-
 /// One index: its architecture, lock entry, stanzas and parse time.
 type FetchedIndex = (String, LockedIndex, Vec<Package>, f64);
 
 /// One suite after verification and index download.
-struct FetchedSuite {
-    spec: SuiteSpec,
-    locked: LockedSuite,
-    release_date: jiff::Timestamp,
+pub(super) struct FetchedSuite {
+    pub(super) spec: SuiteSpec,
+    pub(super) locked: LockedSuite,
+    pub(super) release_date: jiff::Timestamp,
     /// Per image architecture: its packages (arch index plus binary-all when separate).
-    packages: BTreeMap<String, Vec<Package>>,
-    parse_secs: f64,
-    stanzas: usize,
-}
-
-/// Convert an RFC 3339 `--date` into (normalised RFC 3339, snapshot timestamp).
-pub fn parse_snapshot_date(date: &str) -> Result<(jiff::Timestamp, String), String> {
-    let ts: jiff::Timestamp = date.trim().parse().map_err(|e| {
-        format!("--date {date:?} is not an RFC 3339 timestamp like 2026-11-20T00:00:00Z ({e})")
-    })?;
-    let stamp = ts.strftime("%Y%m%dT%H%M%SZ").to_string();
-    Ok((ts, stamp))
-}
-
-fn now() -> i64 {
-    jiff::Timestamp::now().as_second()
-}
-
-fn log(quiet: bool, msg: impl AsRef<str>) {
-    if !quiet {
-        eprintln!("{}", msg.as_ref());
-    }
-}
-
-/// Run a pin.
-pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
-    let snapshots = opts.project.join("snapshots");
-    let manifest =
-        Manifest::load(&snapshots, &opts.distro).map_err(|e| PinError::Config(e.to_string()))?;
-    let keyring =
-        Keyring::load(&manifest.key_files()).map_err(|e| PinError::Config(e.to_string()))?;
-    let rules =
-        RuleSet::load(&opts.project.join("rules")).map_err(|e| PinError::Config(e.to_string()))?;
-    let arches = if opts.arches.is_empty() {
-        manifest.architectures.clone()
-    } else {
-        opts.arches.clone()
-    };
-    let date = opts.date.clone().or(manifest.date.clone());
-    let dated = match &date {
-        Some(d) => Some(parse_snapshot_date(d).map_err(PinError::Config)?),
-        None => None,
-    };
-    let archives: Vec<&str> = manifest.suites.iter().map(|s| s.archive.as_str()).collect();
-    let mirrors = mirror_list(
-        &MirrorConfig {
-            flags: &opts.mirrors,
-            env: opts.env_mirrors.clone(),
-            etc_apt: &opts.etc_apt,
-            snapshot_service: opts
-                .snapshot_service
-                .clone()
-                .or(manifest.snapshot_service.clone()),
-            dated: dated.is_some(),
-        },
-        &archives,
-    )
-    .map_err(|e| PinError::Config(e.to_string()))?;
-    let http = Http::new().map_err(|e| PinError::Config(error_chain(&e)))?;
-    let cache = Cache::new(&opts.cache_dir);
-    let stamp = dated.as_ref().map(|(_, s)| s.as_str());
-    let fetcher = Fetcher {
-        manifest: &manifest,
-        keyring: &keyring,
-        mirrors: &mirrors,
-        http: &http,
-        cache: &cache,
-        arches: &arches,
-        dated: dated.as_ref(),
-        quiet: opts.quiet,
-    };
-
-    // Every parallel step collects all results before looking for an error, so the error
-    // reported is the first in manifest order, not whichever thread happened to fail first.
-    let t0 = Instant::now();
-    let fetched: Vec<FetchedSuite> = manifest
-        .suites
-        .par_iter()
-        .map(|spec| fetcher.suite(spec))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .collect::<Result<_, _>>()?;
-    let parse_secs: f64 = fetched.iter().map(|f| f.parse_secs).sum();
-    let fetch_secs = t0.elapsed().as_secs_f64();
-
-    // Per architecture, every rule's closure.
-    let t1 = Instant::now();
-    let global: Vec<(String, String)> = manifest
-        .exclude
-        .iter()
-        .map(|e| (e.clone(), manifest.path.display().to_string()))
-        .collect();
-    let results: Vec<(Arch, Vec<(String, resolve::Closure<'_>)>)> = arches
-        .par_iter()
-        .map(|arch| {
-            let lists: Vec<&[Package]> = fetched
-                .iter()
-                .map(|f| {
-                    f.packages
-                        .get(arch.name())
-                        .map(Vec::as_slice)
-                        .unwrap_or(&[])
-                })
-                .collect();
-            let universe = Universe::new(arch.name(), &lists);
-            let mut closures = Vec::new();
-            for rule in rules.for_distro(&opts.distro) {
-                let chain = match rule.kind {
-                    Kind::Image => rules
-                        .chain(&rule.name)
-                        .map_err(|e| PinError::Config(e.to_string()))?,
-                    Kind::Variant => vec![rule],
-                };
-                let mut roots = Vec::new();
-                let mut ex: BTreeMap<String, String> = global.iter().cloned().collect();
-                for r in &chain {
-                    for root in r.roots(&opts.distro) {
-                        roots.push((root.to_owned(), r.file.display().to_string()));
-                    }
-                    for e in &r.exclude {
-                        ex.entry(e.clone())
-                            .or_insert_with(|| r.file.display().to_string());
-                    }
-                }
-                let closure = resolve::resolve(&universe, &roots, &Excludes { by_name: ex })
-                    .map_err(|e| PinError::Resolve {
-                        distro: opts.distro.clone(),
-                        arch: *arch,
-                        rule: rule.name.clone(),
-                        what: e.to_string(),
-                    })?;
-                closures.push((rule.name.clone(), closure));
-            }
-            Ok((*arch, closures))
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .collect::<Result<_, PinError>>()?;
-    let resolve_secs = t1.elapsed().as_secs_f64();
-
-    let suite_names: Vec<String> = fetched.iter().map(|f| f.spec.suite.clone()).collect();
-    let mut pkgs: BTreeMap<(Arch, String), LockedPackage> = BTreeMap::new();
-    let mut excl: BTreeMap<(Arch, String, String), LockedExclude> = BTreeMap::new();
-    for (arch, closures) in &results {
-        for (rule, cl) in closures {
-            for (name, c) in &cl.selected {
-                let entry = pkgs
-                    .entry((*arch, name.clone()))
-                    .or_insert_with(|| LockedPackage {
-                        name: name.clone(),
-                        arch: *arch,
-                        version: c.pkg.version.clone(),
-                        architecture: c.pkg.architecture.clone(),
-                        suite: suite_names[c.suite].clone(),
-                        source: c.pkg.source.clone(),
-                        source_version: c.pkg.source_version.clone(),
-                        filename: c.pkg.filename.clone(),
-                        size: c.pkg.size,
-                        sha256: c.pkg.sha256,
-                        installed_size: c.pkg.installed_size,
-                        depends: Vec::new(),
-                        rules: Vec::new(),
-                    });
-                let deps = cl.edges.get(name).cloned().unwrap_or_default();
-                merge_sorted(&mut entry.depends, deps);
-                merge_sorted(&mut entry.rules, [rule.clone()]);
-            }
-            for (name, (by, required_by)) in &cl.excluded {
-                let entry = excl
-                    .entry((*arch, name.clone(), by.clone()))
-                    .or_insert_with(|| LockedExclude {
-                        name: name.clone(),
-                        arch: *arch,
-                        excluded_by: relative_to(by, &opts.project),
-                        required_by: Vec::new(),
-                        rules: Vec::new(),
-                    });
-                merge_sorted(&mut entry.required_by, required_by.iter().cloned());
-                merge_sorted(&mut entry.rules, [rule.clone()]);
-            }
-        }
-    }
-
-    let timestamp = match &dated {
-        Some((ts, _)) => ts.to_string(),
-        None => fetched
-            .iter()
-            .map(|f| f.release_date)
-            .max()
-            .map(|t| t.to_string())
-            .unwrap_or_default(),
-    };
-    let lock = Lock {
-        lock_version: LOCK_VERSION,
-        distro: opts.distro.clone(),
-        timestamp,
-        snapshot: stamp.map(str::to_owned),
-        merged_usr: manifest.merged_usr,
-        architectures: arches.clone(),
-        suites: fetched.iter().map(|f| f.locked.clone()).collect(),
-        packages: pkgs.into_values().collect(),
-        excluded: excl.into_values().collect(),
-    };
-    let lock_path = opts
-        .output
-        .clone()
-        .unwrap_or_else(|| snapshots.join(format!("{}.lock", opts.distro)));
-    lock.write(&lock_path)
-        .map_err(|e| PinError::Write(e.to_string()))?;
-    let mut per_arch = BTreeMap::new();
-    for p in &lock.packages {
-        *per_arch.entry(p.arch).or_insert(0) += 1;
-    }
-    Ok(PinReport {
-        lock_path,
-        packages: per_arch,
-        excluded: lock.excluded.len(),
-        fetch_secs,
-        parse_secs,
-        resolve_secs,
-        stanzas: fetched.iter().map(|f| f.stanzas).sum(),
-    })
-}
-
-fn merge_sorted(v: &mut Vec<String>, more: impl IntoIterator<Item = String>) {
-    let mut set: BTreeSet<String> = v.drain(..).collect();
-    set.extend(more);
-    *v = set.into_iter().collect();
-}
-
-/// Paths in the lock are project-relative so locks match across checkouts.
-fn relative_to(path: &str, project: &Path) -> String {
-    Path::new(path)
-        .strip_prefix(project)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| path.to_owned())
+    pub(super) packages: BTreeMap<String, Vec<Package>>,
+    pub(super) parse_secs: f64,
+    pub(super) stanzas: usize,
 }
 
 /// What fetching a suite needs: trust, mirrors, transport and the pin's scope.
-struct Fetcher<'a> {
-    manifest: &'a Manifest,
-    keyring: &'a Keyring,
-    mirrors: &'a [Mirror],
-    http: &'a Http,
-    cache: &'a Cache,
-    arches: &'a [Arch],
+pub(super) struct Fetcher<'a> {
+    pub(super) manifest: &'a Manifest,
+    pub(super) keyring: &'a Keyring,
+    pub(super) mirrors: &'a [Mirror],
+    pub(super) http: &'a Http,
+    pub(super) cache: &'a Cache,
+    pub(super) arches: &'a [Arch],
     /// The requested date and its snapshot timestamp, for a dated pin.
-    dated: Option<&'a (jiff::Timestamp, String)>,
-    quiet: bool,
+    pub(super) dated: Option<&'a (jiff::Timestamp, String)>,
+    pub(super) quiet: bool,
 }
 
 impl Fetcher<'_> {
     /// Verify one suite's InRelease and fetch its Packages indices for every architecture.
-    fn suite(&self, spec: &SuiteSpec) -> Result<FetchedSuite, PinError> {
+    pub(super) fn suite(&self, spec: &SuiteSpec) -> Result<FetchedSuite, PinError> {
         let Fetcher {
             manifest,
             keyring,

@@ -69,6 +69,16 @@ pub fn why(
             .filter(|p| p.name == pkg)
             .flat_map(|p| p.rules.iter().map(String::as_str))
             .collect();
+        let known = !ex.is_empty()
+            || !elsewhere.is_empty()
+            || lock.packages.iter().any(|p| p.name == pkg)
+            || lock.excluded.iter().any(|e| e.name == pkg);
+        if !known {
+            return Err(format!(
+                "{pkg} is not in the {} lock for any image or architecture, nor excluded anywhere; check the name (`debless inspect` lists an image's packages)",
+                lock.distro
+            ));
+        }
         let mut msg = format!("{pkg} is not in {image} for {arch}");
         if !ex.is_empty() {
             msg.push_str(&format!(": {}", ex.join("; ")));
