@@ -13,7 +13,6 @@ use crypto_secretbox::aead::{Aead as _, KeyInit as _};
 use crypto_secretbox::{Nonce, XSalsa20Poly1305};
 use p256::elliptic_curve::zeroize::Zeroizing;
 use p256::pkcs8::der::pem::{self, LineEnding};
-
 use rand_core::RngCore as _;
 use serde::{Deserialize, Serialize};
 
@@ -204,6 +203,13 @@ mod tests {
             open(&pem, b"hunter3", "k"),
             Err(SignError::WrongPassword { .. })
         ));
+        // Go's pem.Decode takes CRLF and any line width; so does this.
+        let crlf = pem.replace('\n', "\r\n");
+        assert_eq!(&*open(&crlf, b"hunter2", "k").unwrap(), secret);
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let one_line =
+            format!("-----BEGIN {SIGSTORE_LABEL}-----\n{body}\n-----END {SIGSTORE_LABEL}-----\n");
+        assert_eq!(&*open(&one_line, b"hunter2", "k").unwrap(), secret);
         // The empty password is a password like any other (cosign allows it).
         let pem = seal(secret, b"").unwrap();
         assert_eq!(&*open(&pem, b"", "k").unwrap(), secret);
