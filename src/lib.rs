@@ -19,6 +19,7 @@ pub mod registry;
 pub mod resolve;
 pub mod rules;
 pub mod sbom;
+pub mod sign;
 pub mod snapshot;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

@@ -41,7 +41,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // SPDX documents.
     ("sbom", &[]),
     // Signatures and provenance.
-    ("sign", &["oci"]),
+    ("sign", &["snapshot", "oci"]),
     // Pushing layouts to registries.
     ("registry", &["http", "oci", "sbom", "sign"]),
     // Reading images back.
