@@ -599,21 +599,14 @@ impl Ctx<'_> {
             ),
             None => (None, &[][..], &[][..], String::new()),
         };
-        // `?/path` marks a pattern that may match nothing (architecture-specific).
-        let include: Option<Vec<String>> = include.map(|pats| {
-            pats.iter()
-                .map(|p| p.strip_prefix('?').unwrap_or(p).to_owned())
-                .collect()
-        });
-        let required: Vec<&str> = declared
-            .and_then(|(_, pr)| pr.paths.as_ref())
-            .map(|pats| {
-                pats.iter()
-                    .filter(|p| !p.starts_with('?'))
-                    .map(String::as_str)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let required: Vec<&str> = include
+            .into_iter()
+            .flatten()
+            .filter(|p| p.required)
+            .map(|p| p.glob.as_str())
+            .collect();
+        let include: Option<Vec<String>> =
+            include.map(|pats| pats.iter().map(|p| p.glob.clone()).collect());
         let (include, exclude, keep): (Option<Vec<String>>, Vec<String>, &[String]) =
             if self.opts.whole_packages {
                 (None, Vec::new(), &[])
@@ -811,7 +804,7 @@ impl Ctx<'_> {
                     let s = &tp.settings;
                     let mut env = Vec::new();
                     for (k, v) in &s.env {
-                        let v = expand_versions(v, lock, ip.arch)
+                        let v = crate::rules::template::expand_versions(v, lock, ip.arch)
                             .map_err(|e| BuildError::Config(format!("{image}: env {k}: {e}")))?;
                         env.push(format!("{k}={v}"));
                     }
@@ -1074,33 +1067,6 @@ fn merged_links(candidates: &[Entry], done: &mut BTreeSet<String>, mtime: u64) -
         }
     }
     out
-}
-
-/// Replace `{version:PKG}` with PKG's upstream version in the lock (no epoch, no Debian
-/// revision), so e.g. `JAVA_VERSION` follows the pinned JRE.
-fn expand_versions(value: &str, lock: &Lock, arch: Arch) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = value;
-    while let Some(i) = rest.find("{version:") {
-        out.push_str(&rest[..i]);
-        let end = rest[i..]
-            .find('}')
-            .ok_or_else(|| format!("unclosed {{version: in {value:?}"))?;
-        let name = &rest[i + "{version:".len()..i + end];
-        let p = lock
-            .packages
-            .iter()
-            .find(|p| p.arch == arch && p.name == name)
-            .ok_or_else(|| format!("{{version:{name}}}: {name} is not in the lock for {arch}"))?;
-        let v = p
-            .version
-            .split_once(':')
-            .map_or(p.version.as_str(), |(_, v)| v);
-        out.push_str(v.rsplit_once('-').map_or(v, |(u, _)| u));
-        rest = &rest[i + end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// A stable description of an entry's content and metadata.
