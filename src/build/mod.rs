@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::arch::Arch;
 use crate::deb::{MERGED_DIRS, ReadOptions, Selection, Tree, read_deb};
 use crate::digest::Digest;
-use crate::fetch::cache::Cache;
+use crate::fetch::cache::{Cache, CacheError};
 use crate::fetch::debs::{DebSpec, FetchOptions, FetchReport, fetch_debs};
 use crate::fetch::http::Http;
 use crate::fetch::mirror::{MirrorConfig, mirror_list};
@@ -616,21 +616,21 @@ impl Ctx<'_> {
             };
         let sel = Selection::new(include.as_deref(), &exclude, keep, setuid)
             .map_err(|e| BuildError::Config(format!("{file}: package {}: {e}", locked.name)))?;
-        let bytes = std::fs::read(self.cache.path(&locked.sha256)).map_err(|e| {
-            BuildError::Package(format!(
-                "{} {} ({}): cannot read its .deb from the cache ({e}); run `debless fetch`",
-                locked.name, locked.version, locked.arch
-            ))
-        })?;
         // Hashing what is already in memory costs little next to decompressing
         // it, and a flipped bit in the cache must not reach an image.
-        if bytes.len() as u64 != locked.size || Digest::of(&bytes) != locked.sha256 {
-            let _ = std::fs::remove_file(self.cache.path(&locked.sha256));
-            return Err(BuildError::Package(format!(
-                "{} {} ({}): the cached .deb does not match the lock's sha256 and was removed; run the build again to re-download it",
-                locked.name, locked.version, locked.arch
-            )));
-        }
+        let bytes = self
+            .cache
+            .read_verified(&locked.sha256, locked.size)
+            .map_err(|e| match e {
+                CacheError::Read { source, .. } => BuildError::Package(format!(
+                    "{} {} ({}): cannot read its .deb from the cache ({source}); run `debless fetch`",
+                    locked.name, locked.version, locked.arch
+                )),
+                CacheError::Mismatch { .. } => BuildError::Package(format!(
+                    "{} {} ({}): the cached .deb does not match the lock's sha256 and was removed; run the build again to re-download it",
+                    locked.name, locked.version, locked.arch
+                )),
+            })?;
         let read_opts = ReadOptions {
             merged_usr,
             max_data_bytes: Some(max_data_bytes(locked.installed_size)),
