@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::arch::Arch;
-use crate::deb::{MERGED_DIRS, ReadOptions, Selection, Tree, read_deb};
+use crate::deb::{MergedLinks, ReadOptions, Selection, Tree, max_data_bytes, read_deb};
 use crate::digest::Digest;
 use crate::fetch::cache::{Cache, CacheError};
 use crate::fetch::debs::{DebSpec, FetchOptions, FetchReport, fetch_debs};
@@ -439,7 +439,7 @@ type ImageOut = (String, Layout, Vec<(Vec<String>, Descriptor)>);
 
 /// The union of the layers below, the merged-/usr links already made, and the generators
 /// they switched on: what a layer is assembled on top of.
-type Below = (Tree, BTreeSet<String>, generators::Inherited);
+type Below = (Tree, MergedLinks, generators::Inherited);
 
 impl Ctx<'_> {
     fn run(
@@ -507,7 +507,7 @@ impl Ctx<'_> {
         };
         let root: Below = (
             Tree::new(self.l.lock.merged_usr),
-            BTreeSet::new(),
+            MergedLinks::default(),
             generators::Inherited::default(),
         );
         for lp in children.get(&None).into_iter().flatten() {
@@ -704,7 +704,7 @@ impl Ctx<'_> {
             ))
         })?;
         if self.l.lock.merged_usr {
-            candidates.extend(merged_links(&candidates, links, self.epoch));
+            candidates.extend(links.add_for(&candidates, self.epoch));
         }
         tree.add_layer(candidates, self.epoch).map_err(|e| {
             BuildError::Image(format!(
@@ -1040,35 +1040,6 @@ fn release_freed_memory() {
     }
 }
 
-/// Top-level merged-/usr symlinks (`bin -> usr/bin`), each added by the first layer that
-/// ships something under its `/usr` directory, so an image has each exactly once.
-fn merged_links(candidates: &[Entry], done: &mut BTreeSet<String>, mtime: u64) -> Vec<Entry> {
-    let mut out = Vec::new();
-    for d in MERGED_DIRS {
-        if done.contains(d) {
-            continue;
-        }
-        let usr = format!("usr/{d}");
-        let prefix = format!("usr/{d}/");
-        if candidates
-            .iter()
-            .any(|e| e.path == usr || e.path.starts_with(&prefix))
-        {
-            done.insert(d.to_owned());
-            out.push(Entry {
-                path: d.to_owned(),
-                kind: EntryKind::Symlink { target: usr },
-                mode: 0o777,
-                uid: 0,
-                gid: 0,
-                mtime,
-                origin: "generated:merged-usr".to_owned(),
-            });
-        }
-    }
-    out
-}
-
 /// A stable description of an entry's content and metadata.
 fn fingerprint(e: &Entry) -> (String, String) {
     let what = match &e.kind {
@@ -1161,22 +1132,6 @@ pub fn default_out(project: &Path) -> PathBuf {
     project.join("out")
 }
 
-/// The most data.tar may decompress to for a package of `installed_size` KiB.
-///
-/// dpkg-gencontrol computes Installed-Size as every file rounded up to 1 KiB plus 1 KiB per
-/// directory, symlink and other entry. The tar stream spends a 512-byte header per entry,
-/// pads data to 512 bytes, and adds 1–3 more blocks for long names or PAX records, so it can
-/// exceed Installed-Size for trees of tiny files with long names, but not by twice the
-/// 1 KiB each entry is counted at. The 1 MiB on top covers the end-of-archive blocks, tiny
-/// packages and hand-written Installed-Size values that are a little low. Anything beyond
-/// is not the package the signed index describes (a decompression bomb): it is refused
-/// before it can fill memory or the disk.
-pub fn max_data_bytes(installed_size_kib: u64) -> u64 {
-    installed_size_kib
-        .saturating_mul(1024 * 2)
-        .saturating_add(1 << 20)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1251,29 +1206,5 @@ mod tests {
                 && e.contains("first differing file: /etc/b (file sha256:"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn merged_links_appear_once_where_usr_dirs_first_appear() {
-        let mut done = BTreeSet::new();
-        let first = merged_links(&[Entry::dir("usr/lib", 0, "t")], &mut done, 5);
-        assert_eq!(first.len(), 1);
-        assert_eq!(first[0].path, "lib");
-        assert_eq!(
-            first[0].kind,
-            EntryKind::Symlink {
-                target: "usr/lib".into()
-            }
-        );
-        let again = merged_links(
-            &[
-                Entry::dir("usr/lib/x", 0, "t"),
-                Entry::dir("usr/bin", 0, "t"),
-            ],
-            &mut done,
-            5,
-        );
-        let paths: Vec<&str> = again.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths, ["bin"]);
     }
 }
