@@ -204,7 +204,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", debless::text::error_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
