@@ -5,20 +5,20 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use super::PkgRead;
 use super::layer_cache::BuiltLayer;
 use super::plan::{LayerKey, LayerPlan};
+use super::read::PackageRead;
 use crate::digest::Digest;
 use crate::layer::{Entry, EntryKind};
 use crate::sbom::{SbomFile, SbomImage, SbomPackage};
-use crate::snapshot::lock::{Lock, LockedPackage};
+use crate::snapshot::lock::Lock;
 
 /// Each package of a layer just assembled as the SBOM lists it: its lock fields, its
 /// control fields, its licence text, and the regular files the layer ships from it
 /// (hashed in parallel).
 pub(crate) fn layer_packages(
     lp: &LayerPlan<'_>,
-    reads: &[(&LockedPackage, PkgRead)],
+    reads: &[PackageRead<'_>],
     entries: &[Entry],
 ) -> BTreeMap<String, SbomPackage> {
     let hashed: Vec<(&str, SbomFile)> = entries
@@ -38,7 +38,7 @@ pub(crate) fn layer_packages(
     for p in &lp.packages {
         let l = p.locked;
         let name = l.name.as_str();
-        let read = reads.iter().find(|(l, _)| l.name == name).map(|(_, r)| r);
+        let read = reads.iter().find(|r| r.locked.name == name).map(|r| &r.deb);
         let control = read.map(|r| r.control.as_str()).unwrap_or_default();
         // The licence text as the package ships it, even where the image keeps it.
         let copyright_path = format!("usr/share/doc/{name}/copyright");
@@ -113,3 +113,4 @@ pub(crate) fn image_input(
         packages,
     }
 }
+
