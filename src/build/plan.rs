@@ -531,3 +531,6 @@ fn declared_in<'a>(
             .map(|p| (*r, p))
     })
 }
+
+#[cfg(test)]
+mod tests;
