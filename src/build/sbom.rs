@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use super::layer_cache::BuiltLayer;
 use super::plan::{LayerKey, LayerPlan};
 use super::read::PackageRead;
+use crate::deb822;
 use crate::digest::Digest;
 use crate::layer::{Entry, EntryKind};
 use crate::sbom::{SbomFile, SbomImage, SbomPackage};
@@ -69,13 +70,11 @@ pub(crate) fn layer_packages(
     out
 }
 
+/// The first line of a control field (for `Description`, the synopsis), if not empty.
 fn field(control: &str, name: &str) -> Option<String> {
-    let prefix = format!("{name}:");
-    control
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+    let stanza = deb822::paragraphs(control).next()?.ok()?;
+    let first = stanza.get(name)?.lines().next()?.trim();
+    (!first.is_empty()).then(|| first.to_owned())
 }
 
 /// What a build knows that an SBOM draws on.
@@ -114,3 +113,22 @@ pub(crate) fn image_input(
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_their_first_line() {
+        let control = "Package: tzdata\nMaintainer: GNU Libc Maintainers <x@y>\nHomepage:\nDescription: time zone data\n This package contains data.\n .\n More.\n";
+        assert_eq!(
+            field(control, "Description").as_deref(),
+            Some("time zone data")
+        );
+        assert_eq!(
+            field(control, "Maintainer").as_deref(),
+            Some("GNU Libc Maintainers <x@y>")
+        );
+        assert_eq!(field(control, "Homepage"), None);
+        assert_eq!(field(control, "Source"), None);
+    }
+}
