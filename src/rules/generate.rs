@@ -1,5 +1,5 @@
 //! A rule's `[generate]` table: which files no package ships its layer gets, and the
-//! settings of each generator. The generators themselves live in `crate::generate`; the
+//! settings of each generator. The generators themselves are the generate module's; the
 //! rules own only the data they are configured with.
 
 use std::collections::BTreeMap;
