@@ -16,10 +16,11 @@ use crate::archive::packages::Package;
 use crate::archive::trust::{Keyring, TrustError};
 use crate::fetch::cache::Cache;
 use crate::fetch::mirror::{MirrorConfig, mirror_list};
-use crate::http::{Http, error_chain};
+use crate::http::Http;
 use crate::rules::{RuleError, RuleSet};
 use crate::snapshot::lock::{LOCK_VERSION, Lock};
 use crate::snapshot::manifest::{Manifest, ManifestError};
+use crate::text::error_line;
 use closures::{changes, check_declarations, lock_entries, preferences, resolve_all};
 use suite::{FetchedSuite, Fetcher};
 
@@ -200,7 +201,7 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         &archives,
     )
     .map_err(|e| PinError::Config(e.to_string()))?;
-    let http = Http::new().map_err(|e| PinError::Config(error_chain(&e)))?;
+    let http = Http::new().map_err(|e| PinError::Config(error_line(&e)))?;
     let cache = Cache::new(&opts.cache_dir);
     let stamp = dated.as_ref().map(|(_, s)| s.as_str());
     let fetcher = Fetcher {
