@@ -2,6 +2,9 @@
 //! basic, bearer tokens), blob existence, mounts, uploads and manifest PUTs. Every request
 //! that can be answered 401 is retried once after (re-)authenticating. The HTTP itself is
 //! [`crate::http`]'s; retrying whole operations is the caller's ([`super::push`]).
+//!
+//! Over 600 lines on purpose: one client, one state (the repository, its auth and its
+//! retries) shared by every request; split, the auth dance would be spread over files.
 
 use std::collections::BTreeSet;
 use std::fs::File;
