@@ -139,6 +139,7 @@ mod tests {
                 BuiltLayer {
                     info,
                     packages: BTreeMap::new(),
+                    time: 0,
                 },
             )]),
             listings: BTreeMap::from([(key, entries.iter().map(fingerprint).collect())]),

@@ -1,7 +1,13 @@
 //! The images on the finished layers: per image, tag and architecture a config (runtime
-//! settings, history) and a manifest; per tag a multi-arch index; annotations naming the
-//! distro, snapshot and lock; the docker-archive entries; the SPDX documents; and the
-//! report rows.
+//! settings, history) and a manifest; per tag a multi-arch index; the docker-archive
+//! entries; the SPDX documents; and the report rows.
+//!
+//! Digests are a contract with whoever pins an image: every byte here comes from the
+//! image's own layers, settings and packages. `created` is the newest of the layers'
+//! times (each derived from its own content, see `walk`), annotations name the distro
+//! and a digest of the image's own package set, never the lock as a whole, so re-pinning
+//! against a newer archive, or adding an unrelated image, moves no digest that did not
+//! change content.
 
 use std::collections::BTreeMap;
 
@@ -53,6 +59,8 @@ struct ImageDoc {
     digest: Digest,
     platform: String,
     layers: Vec<LayerKey>,
+    /// RFC 3339.
+    created: String,
 }
 
 /// An index document: where, and which image documents it refers to.
@@ -63,6 +71,8 @@ struct IndexDoc {
     digest: Digest,
     /// Positions in the image documents.
     members: Vec<usize>,
+    /// RFC 3339.
+    created: String,
 }
 
 impl Ctx<'_> {
@@ -73,12 +83,6 @@ impl Ctx<'_> {
         layers: &BTreeMap<LayerKey, BuiltLayer>,
         use_cache: bool,
     ) -> Result<Images, BuildError> {
-        let created = jiff::Timestamp::from_second(self.epoch as i64)
-            .map(|t| t.to_string())
-            .map_err(|source| BuildError::Epoch {
-                epoch: self.epoch as i64,
-                source,
-            })?;
         let mut by_image: BTreeMap<&str, Vec<&ImagePlan>> = BTreeMap::new();
         for ip in &self.plan.images {
             by_image.entry(ip.image.as_str()).or_default().push(ip);
@@ -91,16 +95,22 @@ impl Ctx<'_> {
             let mut layout = Layout::new();
             let mut docker = Vec::new();
             let repo = format!("{image}-{}", self.l.lock.distro);
-            let annotations = self.annotations(&repo, &created);
             let tag_names: Vec<&str> = plans[0].tags.iter().map(|t| t.tag.as_str()).collect();
             for tag in tag_names {
                 let mut per_arch = Vec::new();
                 let mut members = Vec::new();
+                let mut member_packages = Vec::new();
+                let mut index_time = 0;
                 for ip in &plans {
                     let Some(tp) = ip.tags.iter().find(|t| t.tag == tag) else {
                         continue;
                     };
                     let arch_tag = format!("{tag}-{}", ip.arch);
+                    let time = tp.layers.iter().map(|k| layers[k].time).max().unwrap_or(0);
+                    index_time = index_time.max(time);
+                    let created = rfc3339(time)?;
+                    let packages = self.package_set(&tp.layers);
+                    let annotations = self.annotations(&repo, &created, &packages);
                     for k in &tp.layers {
                         let layer = &layers[k].info;
                         layout.add_file_blob(
@@ -134,12 +144,19 @@ impl Ctx<'_> {
                             .map(|p| p.to_string())
                             .unwrap_or_default(),
                         layers: tp.layers.clone(),
+                        created,
                     });
                     docker.push((vec![format!("{repo}:{arch_tag}")], desc.clone()));
                     tags.push(built_tag(image, ip.arch, tp, &desc, layers));
+                    member_packages.push(format!("{} {packages}\n", ip.arch));
                     per_arch.push(desc);
                 }
-                let index = layout.add_index(&per_arch, annotations.clone());
+                // The index says what its members say: the newest of their times, and a
+                // digest over their package sets.
+                let created = rfc3339(index_time)?;
+                let packages = Digest::of(member_packages.concat().as_bytes());
+                let annotations = self.annotations(&repo, &created, &packages);
+                let index = layout.add_index(&per_arch, annotations);
                 layout.tag(&index, tag);
                 index_docs.push(IndexDoc {
                     repo: repo.clone(),
@@ -147,6 +164,7 @@ impl Ctx<'_> {
                     name: format!("{repo}:{tag}"),
                     digest: index.digest,
                     members,
+                    created,
                 });
             }
             repositories.push(Repository {
@@ -155,7 +173,7 @@ impl Ctx<'_> {
                 docker,
             });
         }
-        let sboms = self.sboms(&image_docs, &index_docs, layers, &created, use_cache);
+        let sboms = self.sboms(&image_docs, &index_docs, layers, use_cache);
         Ok(Images {
             tags,
             repositories,
@@ -163,30 +181,42 @@ impl Ctx<'_> {
         })
     }
 
-    /// The annotations of every manifest and index of a repository.
-    fn annotations(&self, repo: &str, created: &str) -> BTreeMap<String, String> {
-        let lock = &self.l.lock;
+    /// A manifest's or index's annotations: its `created`, the repository, the distro and
+    /// the digest of its own package set (see [`Ctx::package_set`]).
+    fn annotations(
+        &self,
+        repo: &str,
+        created: &str,
+        packages: &Digest,
+    ) -> BTreeMap<String, String> {
         let mut a = BTreeMap::new();
         a.insert(
             "org.opencontainers.image.created".to_owned(),
             created.to_owned(),
         );
         a.insert("org.opencontainers.image.title".to_owned(), repo.to_owned());
-        a.insert("dev.debless.distro".to_owned(), lock.distro.clone());
-        a.insert(
-            "dev.debless.snapshot".to_owned(),
-            lock.snapshot
-                .clone()
-                .unwrap_or_else(|| lock.timestamp.clone()),
-        );
-        a.insert(
-            "dev.debless.lock.digest".to_owned(),
-            self.l.lock_digest.to_string(),
-        );
+        a.insert("dev.debless.distro".to_owned(), self.l.lock.distro.clone());
+        a.insert("dev.debless.packages".to_owned(), packages.to_string());
         if let Some(src) = &self.opts.source_url {
             a.insert("org.opencontainers.image.source".to_owned(), src.clone());
         }
         a
+    }
+
+    /// The digest of an image's package set: one line per package of its layers,
+    /// `name version arch sha256`, sorted. Two images with it equal hold the same .debs.
+    fn package_set(&self, layer_keys: &[LayerKey]) -> Digest {
+        let mut lines: Vec<String> = layer_keys
+            .iter()
+            .flat_map(|k| self.plan.layers[k].packages.iter())
+            .map(|p| {
+                let l = p.locked;
+                format!("{} {} {} {}\n", l.name, l.version, l.arch, l.sha256.hex())
+            })
+            .collect();
+        lines.sort();
+        lines.dedup();
+        Digest::of(lines.concat().as_bytes())
     }
 
     /// The runtime config of `image` on `arch`: its merged settings, with `env`
@@ -234,14 +264,13 @@ impl Ctx<'_> {
         image_docs: &[ImageDoc],
         index_docs: &[IndexDoc],
         layers: &BTreeMap<LayerKey, BuiltLayer>,
-        created: &str,
         use_cache: bool,
     ) -> BTreeMap<String, Vec<SpdxFile>> {
         let tool = env!("CARGO_PKG_VERSION");
         let written: Vec<Vec<u8>> = image_docs
             .par_iter()
             .map(|d| {
-                let key = self.sbom_key(d, created);
+                let key = self.sbom_key(d);
                 if let Some(bytes) = key
                     .as_deref()
                     .filter(|_| use_cache)
@@ -253,7 +282,7 @@ impl Ctx<'_> {
                     &sbom::image_input(
                         &d.name,
                         &d.digest,
-                        created,
+                        &d.created,
                         &d.layers,
                         &sbom::Sources {
                             lock: &self.l.lock,
@@ -284,7 +313,7 @@ impl Ctx<'_> {
                     })
                     .collect();
                 crate::sbom::to_json(&crate::sbom::index_sbom_of(
-                    &x.name, &x.digest, created, &members, tool,
+                    &x.name, &x.digest, &x.created, &members, tool,
                 ))
             })
             .collect();
@@ -305,19 +334,29 @@ impl Ctx<'_> {
     }
 
     /// The document cache's key for an image document: everything it is made from (the
-    /// layers' keys cover their packages' .debs; the lock covers the rest of the fields).
-    fn sbom_key(&self, d: &ImageDoc, created: &str) -> Option<String> {
-        let mut key = KeyHasher::new("sbom-1");
+    /// layers' keys cover their packages and the facts the layers recorded of them).
+    fn sbom_key(&self, d: &ImageDoc) -> Option<String> {
+        let mut key = KeyHasher::new("sbom-2");
         key.line("tool", tool_digest()?);
         key.line("name", &d.name);
         key.line("digest", &d.digest.to_string());
-        key.line("created", created);
-        key.line("lock", &self.l.lock_digest.to_string());
+        key.line("created", &d.created);
+        key.line("distro", &self.l.lock.distro);
         for k in &d.layers {
             key.line("layer", self.keys.get(k)?);
         }
         Some(key.finish())
     }
+}
+
+/// `secs` as RFC 3339, as `created` is written.
+fn rfc3339(secs: u64) -> Result<String, BuildError> {
+    jiff::Timestamp::from_second(secs as i64)
+        .map(|t| t.to_string())
+        .map_err(|source| BuildError::Epoch {
+            epoch: secs as i64,
+            source,
+        })
 }
 
 /// How a manifest refers to a layer.
