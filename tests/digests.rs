@@ -329,3 +329,178 @@ fn created_and_generated_files_take_the_time_of_the_layers_content() {
         .expect("static has a generated /etc/passwd");
     assert_eq!(mtime as i64, common::DEB_EPOCH);
 }
+
+impl Fixture {
+    /// Build `extra` (images, --arch, --variant...) into `out`; the `--json` summary.
+    fn build_some(&self, out: &str, extra: &[&str]) -> serde_json::Value {
+        let dir = self.out(out);
+        let mut args = vec![
+            "build",
+            "--distro",
+            "test",
+            "--json",
+            "--out",
+            dir.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let o = self.run(&args);
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+}
+
+/// File name -> bytes of every file in a directory.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_partial_build_keeps_every_tag_and_document_it_did_not_rebuild() {
+    let f = Fixture::new();
+    f.pin(&[]);
+    f.build("out");
+    let layout = f.out("out").join("app-test");
+    let spdx = f.out("out").join("app-test.spdx");
+    let full_index = std::fs::read(layout.join("index.json")).unwrap();
+    let full_spdx = files(&spdx);
+    assert_eq!(full_spdx.len(), 6, "{:?}", full_spdx.keys());
+
+    // One tag on one architecture, nothing changed: the layout is exactly as before,
+    // the other tags, the arm64 member of `latest` and their documents included.
+    let s = f.build_some("out", &["app", "--arch", "amd64", "--variant", "latest"]);
+    assert_eq!(std::fs::read(layout.join("index.json")).unwrap(), full_index);
+    assert_eq!(files(&spdx), full_spdx);
+    let kept: Vec<&str> = s["tag_changes"]["app-test"]["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(kept, ["latest-arm64", "nonroot", "nonroot-amd64", "nonroot-arm64"]);
+    assert_eq!(s["tag_changes"]["app-test"]["removed"], serde_json::json!([]));
+
+    // A bump rebuilt on amd64 only: latest-amd64 and latest move, latest's index keeps the
+    // old arm64 member; nonroot is untouched.
+    f.publish("1.1", false, &SuiteOpts::default());
+    f.pin(&["--upgrade", "app"]);
+    let s = f.build_some("out", &["app", "--arch", "amd64", "--variant", "latest"]);
+    let (old, new) = (
+        tags(&full_index),
+        tags(&std::fs::read(layout.join("index.json")).unwrap()),
+    );
+    assert_eq!(new.len(), 6, "{new:?}");
+    for t in ["latest-arm64", "nonroot", "nonroot-amd64", "nonroot-arm64"] {
+        assert_eq!(new[t], old[t], "{t} moved");
+    }
+    for t in ["latest", "latest-amd64"] {
+        assert_ne!(new[t], old[t], "{t} did not move");
+    }
+    let replaced = &s["tag_changes"]["app-test"]["replaced"];
+    assert_eq!(replaced, &serde_json::json!(["latest", "latest-amd64"]));
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(new["latest"].trim_start_matches("sha256:")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let members: Vec<(&str, &str)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["platform"]["architecture"].as_str().unwrap(),
+                m["digest"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("amd64", new["latest-amd64"].as_str()),
+            ("arm64", old["latest-arm64"].as_str())
+        ]
+    );
+    // Every document is there: the kept ones as they were, the rebuilt ones new.
+    let docs = files(&spdx);
+    assert_eq!(docs.len(), 6);
+    assert_eq!(docs["nonroot.spdx.json"], full_spdx["nonroot.spdx.json"]);
+    assert_ne!(docs["latest-amd64.spdx.json"], full_spdx["latest-amd64.spdx.json"]);
+}
+
+#[test]
+fn only_a_whole_image_build_removes_tags_the_rules_no_longer_define() {
+    let f = Fixture::new();
+    f.pin(&[]);
+    f.build("out");
+    let layout = f.out("out").join("app-test");
+    std::fs::remove_file(f.project.path().join("rules/variants/nonroot.toml")).unwrap();
+    let s = f.build_some("out", &["app", "--arch", "amd64"]);
+    let after = tags(&std::fs::read(layout.join("index.json")).unwrap());
+    assert!(after.contains_key("nonroot-amd64"), "a partial build dropped a tag");
+    assert_eq!(s["tag_changes"]["app-test"]["removed"], serde_json::json!([]));
+    let s = f.build_some("out", &["app"]);
+    let after = tags(&std::fs::read(layout.join("index.json")).unwrap());
+    let names: Vec<&str> = after.keys().map(String::as_str).collect();
+    assert_eq!(names, ["latest", "latest-amd64", "latest-arm64"]);
+    assert_eq!(
+        s["tag_changes"]["app-test"]["removed"],
+        serde_json::json!(["nonroot", "nonroot-amd64", "nonroot-arm64"])
+    );
+    let docs: Vec<String> = files(&f.out("out").join("app-test.spdx"))
+        .into_keys()
+        .collect();
+    assert_eq!(
+        docs,
+        [
+            "latest-amd64.spdx.json",
+            "latest-arm64.spdx.json",
+            "latest.spdx.json"
+        ]
+    );
+}
+
+#[test]
+fn a_partial_build_never_replaces_an_archive_holding_more() {
+    let f = Fixture::new();
+    f.pin(&[]);
+    f.build_some("out", &["--format", "oci-archive"]);
+    let archive = f.out("out").join("app-test.tar");
+    let before = std::fs::read(&archive).unwrap();
+    let cache = f.project.path().join("cache");
+    let mirror = f.server.url() + "debian";
+    let out = f.out("out");
+    let o = f.project.run(&[
+        "build",
+        "--distro",
+        "test",
+        "--format",
+        "oci-archive",
+        "--arch",
+        "amd64",
+        "--out",
+        out.to_str().unwrap(),
+        "--mirror",
+        &mirror,
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("app-test.tar: a build of some tags or architectures (--arch/--variant) would replace this archive with fewer"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&archive).unwrap(), before);
+}

@@ -144,6 +144,7 @@ mod tests {
             )]),
             listings: BTreeMap::from([(key, entries.iter().map(fingerprint).collect())]),
             images: Images {
+                changes: BTreeMap::new(),
                 tags: Vec::new(),
                 repositories: Vec::new(),
                 sboms: BTreeMap::new(),

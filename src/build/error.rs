@@ -177,6 +177,21 @@ pub enum BuildError {
         #[source]
         source: Box<OciError>,
     },
+    /// The layout a partial build merges into could not be read.
+    #[error("{}: cannot read the layout a partial build keeps tags of; rebuild every tag and architecture (no --arch/--variant) or write elsewhere with --out", path.display())]
+    Previous {
+        /// The layout.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<crate::oci::ReadError>,
+    },
+    /// A partial build would replace an archive holding more than it builds.
+    #[error("{}: a build of some tags or architectures (--arch/--variant) would replace this archive with fewer; build every tag and architecture, or write elsewhere with --out", path.display())]
+    PartialArchive {
+        /// The archive.
+        path: PathBuf,
+    },
     /// A layout, archive or SPDX directory could not be written.
     #[error("{}", path.display())]
     Output {

@@ -9,14 +9,15 @@
 //! against a newer archive, or adding an unrelated image, moves no digest that did not
 //! change content.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 
 use super::layer_cache::{BuiltLayer, KeyHasher, tool_digest};
 use super::plan::{ImagePlan, LayerKey, TagPlan};
+use super::previous::{Previous, TagChanges, tag_changes};
 use super::template::expand_versions;
-use super::{BuildError, BuiltTag, Ctx, sbom};
+use super::{BuildError, BuiltTag, Ctx, Format, sbom};
 use crate::arch::Arch;
 use crate::digest::Digest;
 use crate::oci::{self, Descriptor, Layout};
@@ -49,6 +50,8 @@ pub(super) struct Images {
     pub repositories: Vec<Repository>,
     /// SPDX documents by repository name.
     pub sboms: BTreeMap<String, Vec<SpdxFile>>,
+    /// By repository name, how its tags change against the layout already at `--out`.
+    pub changes: BTreeMap<String, TagChanges>,
 }
 
 /// An image document to write: where, and what it describes.
@@ -71,6 +74,8 @@ struct IndexDoc {
     digest: Digest,
     /// Positions in the image documents.
     members: Vec<usize>,
+    /// Members a partial build kept from the previous layout, with their documents.
+    kept_members: Vec<crate::sbom::IndexMember>,
     /// RFC 3339.
     created: String,
 }
@@ -91,23 +96,30 @@ impl Ctx<'_> {
         let mut repositories = Vec::new();
         let mut image_docs: Vec<ImageDoc> = Vec::new();
         let mut index_docs: Vec<IndexDoc> = Vec::new();
+        let mut changes = BTreeMap::new();
+        let mut kept_sboms: BTreeMap<String, Vec<SpdxFile>> = BTreeMap::new();
         for (image, plans) in by_image {
             let mut layout = Layout::new();
             let mut docker = Vec::new();
             let repo = format!("{image}-{}", self.l.lock.distro);
+            let previous = self.previous(&repo);
+            // A build of some tags or architectures keeps the rest of the layout.
+            let keep = if self.partial() {
+                previous.as_ref()
+            } else {
+                None
+            };
+            let built_arches: BTreeSet<Arch> = plans.iter().map(|p| p.arch).collect();
             let tag_names: Vec<&str> = plans[0].tags.iter().map(|t| t.tag.as_str()).collect();
             for tag in tag_names {
                 let mut per_arch = Vec::new();
                 let mut members = Vec::new();
-                let mut member_packages = Vec::new();
-                let mut index_time = 0;
                 for ip in &plans {
                     let Some(tp) = ip.tags.iter().find(|t| t.tag == tag) else {
                         continue;
                     };
                     let arch_tag = format!("{tag}-{}", ip.arch);
                     let time = tp.layers.iter().map(|k| layers[k].time).max().unwrap_or(0);
-                    index_time = index_time.max(time);
                     let created = rfc3339(time)?;
                     let packages = self.package_set(&tp.layers);
                     let annotations = self.annotations(&repo, &created, &packages);
@@ -148,14 +160,23 @@ impl Ctx<'_> {
                     });
                     docker.push((vec![format!("{repo}:{arch_tag}")], desc.clone()));
                     tags.push(built_tag(image, ip.arch, tp, &desc, layers));
-                    member_packages.push(format!("{} {packages}\n", ip.arch));
                     per_arch.push(desc);
                 }
-                // The index says what its members say: the newest of their times, and a
-                // digest over their package sets.
-                let created = rfc3339(index_time)?;
-                let packages = Digest::of(member_packages.concat().as_bytes());
-                let annotations = self.annotations(&repo, &created, &packages);
+                let mut kept_members = Vec::new();
+                if let Some(prev) = keep {
+                    for m in prev.other_members(tag, &built_arches, &mut layout)? {
+                        let platform = m.platform.as_ref().map(|p| p.to_string());
+                        if let (Some(platform), Some(arch)) = (platform, member_arch(&m))
+                            && let Some(bytes) = prev.spdx(&format!("{tag}-{arch}"))
+                        {
+                            kept_members.push(kept_member(platform, bytes));
+                        }
+                        per_arch.push(m);
+                    }
+                    per_arch.sort_by_key(member_arch);
+                }
+                let annotations = self.index_annotations(&repo, &per_arch)?;
+                let created = annotations.get(CREATED).cloned().unwrap_or_default();
                 let index = layout.add_index(&per_arch, annotations);
                 layout.tag(&index, tag);
                 index_docs.push(IndexDoc {
@@ -164,21 +185,91 @@ impl Ctx<'_> {
                     name: format!("{repo}:{tag}"),
                     digest: index.digest,
                     members,
+                    kept_members,
                     created,
                 });
             }
+            let mut kept = Vec::new();
+            if let Some(prev) = keep {
+                for (tag, d) in prev.tags() {
+                    if layout.tags().contains_key(tag) {
+                        continue;
+                    }
+                    prev.copy_into(d, &mut layout)?;
+                    layout.tag(d, tag);
+                    kept.push(tag.clone());
+                    if let Some(bytes) = prev.spdx(tag) {
+                        kept_sboms.entry(repo.clone()).or_default().push(SpdxFile {
+                            name: format!("{tag}.spdx.json"),
+                            bytes,
+                        });
+                    }
+                }
+            }
+            changes.insert(
+                repo.clone(),
+                tag_changes(previous.as_ref().map(Previous::tags), layout.tags(), kept),
+            );
             repositories.push(Repository {
                 name: repo,
                 layout,
                 docker,
             });
         }
-        let sboms = self.sboms(&image_docs, &index_docs, layers, use_cache);
+        let mut sboms = self.sboms(&image_docs, &index_docs, layers, use_cache);
+        for (repo, files) in kept_sboms {
+            sboms.entry(repo).or_default().extend(files);
+        }
+        for files in sboms.values_mut() {
+            files.sort_by(|a, b| a.name.cmp(&b.name));
+        }
         Ok(Images {
             tags,
             repositories,
             sboms,
+            changes,
         })
+    }
+
+    /// Is this a build of some tags or architectures only (`--variant`, `--arch`)? Such a
+    /// build keeps what it does not make of a layout already at `--out`.
+    fn partial(&self) -> bool {
+        !self.opts.arches.is_empty() || !self.opts.variants.is_empty()
+    }
+
+    /// The layout (and SPDX directory) a previous build left for `repo` at `--out`.
+    fn previous(&self, repo: &str) -> Option<Previous> {
+        if self.opts.format != Format::Oci {
+            return None;
+        }
+        Previous::open(&self.opts.out.join(repo), self.sbom_dir(repo))
+    }
+
+    /// An index's annotations, from its members' alone: the newest of their `created`,
+    /// and a digest over their architectures' package sets. A multi-arch index made by
+    /// one build, by a partial build keeping older members, or assembled from members
+    /// built elsewhere is byte for byte the same when its members are.
+    fn index_annotations(
+        &self,
+        repo: &str,
+        members: &[Descriptor],
+    ) -> Result<BTreeMap<String, String>, BuildError> {
+        let created = members
+            .iter()
+            .filter_map(|m| m.annotations.get(CREATED))
+            .max()
+            .cloned()
+            .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned());
+        let lines: String = members
+            .iter()
+            .map(|m| {
+                let arch = member_arch(m).map_or("?", Arch::name);
+                let packages = m.annotations.get(PACKAGES).map_or("-", String::as_str);
+                format!("{arch} {packages}\n")
+            })
+            .collect();
+        let packages = Digest::of(lines.as_bytes());
+        Ok(self.annotations(repo, &created, &packages))
     }
 
     /// A manifest's or index's annotations: its `created`, the repository, the distro and
@@ -190,13 +281,10 @@ impl Ctx<'_> {
         packages: &Digest,
     ) -> BTreeMap<String, String> {
         let mut a = BTreeMap::new();
-        a.insert(
-            "org.opencontainers.image.created".to_owned(),
-            created.to_owned(),
-        );
+        a.insert(CREATED.to_owned(), created.to_owned());
         a.insert("org.opencontainers.image.title".to_owned(), repo.to_owned());
         a.insert("dev.debless.distro".to_owned(), self.l.lock.distro.clone());
-        a.insert("dev.debless.packages".to_owned(), packages.to_string());
+        a.insert(PACKAGES.to_owned(), packages.to_string());
         if let Some(src) = &self.opts.source_url {
             a.insert("org.opencontainers.image.source".to_owned(), src.clone());
         }
@@ -311,6 +399,7 @@ impl Ctx<'_> {
                         ),
                         bytes: written[i].clone(),
                     })
+                    .chain(x.kept_members.iter().cloned())
                     .collect();
                 crate::sbom::to_json(&crate::sbom::index_sbom_of(
                     &x.name, &x.digest, &x.created, &members, tool,
@@ -346,6 +435,30 @@ impl Ctx<'_> {
             key.line("layer", self.keys.get(k)?);
         }
         Some(key.finish())
+    }
+}
+
+/// The annotation every manifest and index carries its `created` in.
+const CREATED: &str = "org.opencontainers.image.created";
+/// The annotation with the digest of an image's package set.
+const PACKAGES: &str = "dev.debless.packages";
+
+/// The architecture of an index member, from its platform.
+fn member_arch(m: &Descriptor) -> Option<Arch> {
+    let p = m.platform.as_ref()?;
+    Arch::from_oci(&p.architecture, p.variant.as_deref())
+}
+
+/// An index document's member taken from a previous build's SPDX document.
+fn kept_member(platform: String, bytes: Vec<u8>) -> crate::sbom::IndexMember {
+    let namespace = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["documentNamespace"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    crate::sbom::IndexMember {
+        platform,
+        namespace,
+        bytes,
     }
 }
 

@@ -26,6 +26,7 @@ mod images;
 mod layer_cache;
 mod output;
 pub mod plan;
+mod previous;
 mod read;
 mod sbom;
 pub mod template;
@@ -46,6 +47,7 @@ use plan::{LayerKey, Plan};
 
 pub use error::BuildError;
 pub use layer_cache::LayerCacheError;
+pub use previous::TagChanges;
 pub use read::PackageError;
 
 /// How images are written.
@@ -164,6 +166,8 @@ pub struct BuildReport {
     pub layers_made: usize,
     /// Of those, how many more than one image uses (each made once all the same).
     pub layers_shared: usize,
+    /// By output (`base-debian13`), how its tags changed against what was there.
+    pub tag_changes: BTreeMap<String, TagChanges>,
 }
 
 /// The project files a build reads: the lock and the rules.
@@ -250,6 +254,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         source_date_epoch,
     };
     ctx.layer_cache.sweep();
+    ctx.refuse_partial_archives()?;
     // `--check` makes every layer twice from the packages, never from the layer cache.
     let cached = if opts.check {
         BTreeMap::new()
@@ -289,6 +294,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         layers: first.layers.len(),
         layers_made: first.made,
         layers_shared: shared,
+        tag_changes: first.images.changes.clone(),
     })
 }
 
