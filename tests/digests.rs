@@ -376,7 +376,10 @@ fn a_partial_build_keeps_every_tag_and_document_it_did_not_rebuild() {
     // One tag on one architecture, nothing changed: the layout is exactly as before,
     // the other tags, the arm64 member of `latest` and their documents included.
     let s = f.build_some("out", &["app", "--arch", "amd64", "--variant", "latest"]);
-    assert_eq!(std::fs::read(layout.join("index.json")).unwrap(), full_index);
+    assert_eq!(
+        std::fs::read(layout.join("index.json")).unwrap(),
+        full_index
+    );
     assert_eq!(files(&spdx), full_spdx);
     let kept: Vec<&str> = s["tag_changes"]["app-test"]["kept"]
         .as_array()
@@ -384,8 +387,14 @@ fn a_partial_build_keeps_every_tag_and_document_it_did_not_rebuild() {
         .iter()
         .map(|t| t.as_str().unwrap())
         .collect();
-    assert_eq!(kept, ["latest-arm64", "nonroot", "nonroot-amd64", "nonroot-arm64"]);
-    assert_eq!(s["tag_changes"]["app-test"]["removed"], serde_json::json!([]));
+    assert_eq!(
+        kept,
+        ["latest-arm64", "nonroot", "nonroot-amd64", "nonroot-arm64"]
+    );
+    assert_eq!(
+        s["tag_changes"]["app-test"]["removed"],
+        serde_json::json!([])
+    );
 
     // A bump rebuilt on amd64 only: latest-amd64 and latest move, latest's index keeps the
     // old arm64 member; nonroot is untouched.
@@ -436,7 +445,10 @@ fn a_partial_build_keeps_every_tag_and_document_it_did_not_rebuild() {
     let docs = files(&spdx);
     assert_eq!(docs.len(), 6);
     assert_eq!(docs["nonroot.spdx.json"], full_spdx["nonroot.spdx.json"]);
-    assert_ne!(docs["latest-amd64.spdx.json"], full_spdx["latest-amd64.spdx.json"]);
+    assert_ne!(
+        docs["latest-amd64.spdx.json"],
+        full_spdx["latest-amd64.spdx.json"]
+    );
 }
 
 #[test]
@@ -448,8 +460,14 @@ fn only_a_whole_image_build_removes_tags_the_rules_no_longer_define() {
     std::fs::remove_file(f.project.path().join("rules/variants/nonroot.toml")).unwrap();
     let s = f.build_some("out", &["app", "--arch", "amd64"]);
     let after = tags(&std::fs::read(layout.join("index.json")).unwrap());
-    assert!(after.contains_key("nonroot-amd64"), "a partial build dropped a tag");
-    assert_eq!(s["tag_changes"]["app-test"]["removed"], serde_json::json!([]));
+    assert!(
+        after.contains_key("nonroot-amd64"),
+        "a partial build dropped a tag"
+    );
+    assert_eq!(
+        s["tag_changes"]["app-test"]["removed"],
+        serde_json::json!([])
+    );
     let s = f.build_some("out", &["app"]);
     let after = tags(&std::fs::read(layout.join("index.json")).unwrap());
     let names: Vec<&str> = after.keys().map(String::as_str).collect();
