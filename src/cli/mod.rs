@@ -5,6 +5,7 @@
 pub mod build;
 pub mod diff;
 pub mod inspect;
+pub mod list;
 pub mod pin;
 pub mod push;
 pub mod why;
@@ -65,6 +66,12 @@ pub enum Command {
     /// What a snapshot bump changes: packages added, removed, upgraded per architecture,
     /// and which images and variants they reach.
     Diff(diff::DiffArgs),
+    /// What the project defines: distros (with codename and architectures), images (with
+    /// their parent and description), variants and architectures, one line each.
+    ///
+    /// `debless list images` prints only image names, one a line (likewise distros,
+    /// variants, arches); --json prints all of it as one document.
+    List(list::ListArgs),
     /// Push an image layout to a registry: blobs (skipped if there, mounted, or uploaded in
     /// parallel), then per-architecture manifests, then every tag (or the ones named).
     ///
@@ -85,6 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fetch(a) => build::run_fetch(a, g),
         Command::Inspect(a) => inspect::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::List(a) => list::run(a, g),
         Command::Push(a) => push::run(a, g.quiet),
         Command::Why(a) => why::run(a, g),
     }
