@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod list;
 pub mod pin;
 pub mod push;
+pub mod unpack;
 pub mod why;
 
 use std::path::PathBuf;
@@ -79,6 +80,14 @@ pub enum Command {
     /// $DEBLESS_REGISTRY_PASSWORD, else $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,
     /// ~/.docker/config.json.
     Push(push::PushArgs),
+    /// Unpack an image into a directory: its root filesystem, or with --bundle a runc
+    /// bundle (`runc run --bundle DIR NAME`).
+    ///
+    /// Reads gzip, zstd and plain layers, applies whiteouts, modes, owners (when run as
+    /// root), times and links; no entry can write outside DIR. A multi-arch tag unpacks
+    /// the host's platform unless --platform names another. DIR must be new or empty;
+    /// it appears whole or not at all.
+    Unpack(unpack::UnpackArgs),
     /// Show the dependency path(s) that put PKG into an image, or why it is absent.
     Why(why::WhyArgs),
 }
@@ -94,6 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Diff(a) => diff::run(a),
         Command::List(a) => list::run(a, g),
         Command::Push(a) => push::run(a, g.quiet),
+        Command::Unpack(a) => unpack::run(a, g),
         Command::Why(a) => why::run(a, g),
     }
 }
