@@ -970,6 +970,27 @@ fn rule_mistakes_are_reported_against_the_rule_file() {
         e.contains("rules/base.toml: package libc6: path /usr/lib65/* matches nothing"),
         "{e}"
     );
+    // A typo in a drop glob drops nothing, silently, unless it is an error; `?` marks one
+    // that may match nothing, and one that matches builds.
+    for (drop, fails) in [
+        ("/usr/lib/*/gconv/typo/**", true),
+        ("?/usr/lib/*/gconv/typo/**", false),
+        ("/usr/lib/*/gconv/**", false),
+    ] {
+        f.project
+            .write("rules/base.toml", &format!("{BASE}drop = [{drop:?}]\n"));
+        let o = f.build("drops", &["base"]);
+        let e = stderr(&o);
+        assert_eq!(!o.status.success(), fails, "{drop}: {e}");
+        if fails {
+            assert!(
+                e.lines().last().unwrap().contains(
+                    "rules/base.toml: package libc6: drop /usr/lib/*/gconv/typo/** matches nothing in libc6"
+                ),
+                "{e}"
+            );
+        }
+    }
     // A root the lock does not have: the lock predates the rule.
     f.project
         .write("rules/base.toml", &format!("{BASE}[packages.tools]\n"));
