@@ -213,6 +213,9 @@ pub fn plan<'a>(
             })
         };
         for image in &image_rules {
+            if !rules.builds_for(&image.name, arch) {
+                continue;
+            }
             let chain = rules
                 .chain(&image.name)
                 .map_err(|e| PlanError(e.to_string()))?;
@@ -331,6 +334,17 @@ pub fn plan<'a>(
                 arch,
                 tags: tag_plans,
             });
+        }
+    }
+    // An image named on the command line must be built for one of the architectures asked.
+    for name in images {
+        if !out.images.iter().any(|i| &i.image == name) {
+            let theirs = rules.architectures(name).unwrap_or_default();
+            return Err(PlanError(format!(
+                "image {name} is not built for {} (its architectures: {}); pass --arch with one of those",
+                join(&arches),
+                join(&theirs)
+            )));
         }
     }
     out.images

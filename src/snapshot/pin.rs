@@ -478,6 +478,11 @@ fn resolve_rules<'u>(
 ) -> Result<ArchClosures<'u>, PinError> {
     let mut closures = Vec::new();
     for rule in rules.for_distro(&opts.distro) {
+        // An image is not resolved (nor locked) for an architecture it is not built for;
+        // its packages may not even exist there.
+        if !rules.builds_for(&rule.name, arch) {
+            continue;
+        }
         let chain = match rule.kind {
             Kind::Image => rules
                 .chain(&rule.name)

@@ -31,6 +31,12 @@ pub fn why(
         ));
     }
     let rule = rules.get(image).map_err(|e| e.to_string())?;
+    if let Some(arches) = rules.architectures(image).filter(|a| !a.contains(&arch)) {
+        return Ok(Why::Absent(format!(
+            "{image} is not built for {arch}: its rules' architectures are {}",
+            crate::arch::join(&arches)
+        )));
+    }
     let chain = match rule.kind {
         Kind::Image => rules.chain(image).map_err(|e| e.to_string())?,
         Kind::Variant => vec![rule],
