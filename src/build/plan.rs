@@ -244,6 +244,14 @@ pub fn plan<'a>(
                     let mut pkgs = Vec::new();
                     for (name, p) in mine {
                         if lower.contains_key(name) {
+                            // A package a parent level ships comes again only where this
+                            // level names it with `paths`: this layer adds those files.
+                            if let Some(pr) = adds_paths(level, name, distro) {
+                                pkgs.push(LayerPackage {
+                                    locked: p,
+                                    declared: Some((*level, pr)),
+                                });
+                            }
                             continue;
                         }
                         pkgs.push(LayerPackage {
@@ -260,17 +268,6 @@ pub fn plan<'a>(
                             packages: pkgs,
                         },
                     );
-                }
-                // A child naming a package its parent already ships cannot change its files.
-                for name in level.roots(distro) {
-                    if lower.contains_key(name)
-                        && level.packages.get(name).is_some_and(|p| p.paths.is_some())
-                    {
-                        return Err(PlanError(format!(
-                            "{}: package {name} already comes from a parent layer, whose rule decides its paths; move `paths` there",
-                            level.file.display()
-                        )));
-                    }
                 }
                 lower = mine.clone();
                 image_layers.push(key.clone());
@@ -383,6 +380,16 @@ fn check_roots(
         }
     }
     Ok(())
+}
+
+/// What `level` says about `pkg` when it names it with `paths` for `distro`.
+fn adds_paths<'a>(level: &'a Rule, pkg: &str, distro: &str) -> Option<&'a PackageRule> {
+    level.packages.get(pkg).filter(|p| {
+        p.paths.is_some()
+            && p.distros
+                .as_ref()
+                .is_none_or(|d| d.iter().any(|x| x == distro))
+    })
 }
 
 /// The nearest rule (child-most first) in `rules` naming `pkg` for `distro`.
