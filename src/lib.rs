@@ -10,14 +10,18 @@ pub mod deb822;
 pub mod digest;
 pub mod fetch;
 pub mod generate;
+pub mod http;
 pub mod inspect;
 pub mod layer;
 pub mod oci;
+pub mod pin;
 pub mod registry;
 pub mod resolve;
 pub mod rules;
 pub mod sbom;
+pub mod sign;
 pub mod snapshot;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod text;
+pub mod tmp;

@@ -355,6 +355,14 @@ fn good_pin_resolves_and_records_everything() {
         stdout(&why),
         "debconf is not in img for arm64: excluded by snapshots/test.toml (a dependency of app)\n"
     );
+    let why = f
+        .project
+        .run(&["why", "nosuchpkg", "--image", "img", "--distro", "test"]);
+    assert!(!why.status.success());
+    assert_eq!(
+        stderr(&why),
+        "error: nosuchpkg is not in the test lock for any image or architecture, nor excluded anywhere; check the name (`debless inspect` lists an image's packages)\n"
+    );
 }
 
 #[test]
@@ -804,4 +812,56 @@ fn a_repin_keeps_the_lock_file_mode() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
     assert!(f.pin(&server, &["--upgrade"]).status.success());
     assert_eq!(mode(), 0o664);
+}
+
+#[test]
+fn drop_for_a_package_a_parent_layer_holds_is_refused_at_pin() {
+    let f = Fixture::live();
+    f.project.write(
+        "rules/child.toml",
+        "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\ndrop = ['/usr/lib/**']\n",
+    );
+    let server = Server::serve(&f.archive.root);
+    let out = f.pin(&server, &[]);
+    assert_failed_with(
+        &out,
+        "rules/child.toml: [packages.libc6] has drop or allow_setuid but no paths, and libc6 is already in the layer of parent rule img on amd64; declare them in ",
+    );
+    assert!(!f.project.path().join("snapshots/test.lock").exists());
+    // Naming it as a root alone is fine: it is simply there already; so is adding paths
+    // of it (the child's layer carries those files, tests/arches.rs builds one).
+    for decl in ["", "paths = ['/usr/lib/**']\n"] {
+        f.project.write(
+            "rules/child.toml",
+            &format!(
+                "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\n{decl}"
+            ),
+        );
+        let out = f.pin(&server, &[]);
+        assert!(out.status.success(), "{decl}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_pin_sweeps_the_temporary_a_killed_pin_left() {
+    let f = Fixture::live();
+    let server = Server::serve(&f.archive.root);
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let snapshots = f.project.path().join("snapshots");
+    let left = snapshots.join(format!(".test.lock.debless-{dead}-3.tmp"));
+    std::fs::write(&left, "half a lock").unwrap();
+    let other = snapshots.join("notes.tmp");
+    std::fs::write(&other, "the user's").unwrap();
+    let out = f.pin(&server, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!left.exists(), "the killed pin's temporary is still there");
+    assert!(other.exists(), "a file debless did not write was removed");
+    let names: Vec<String> = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert_eq!(names, ["notes.tmp"]);
 }

@@ -458,8 +458,7 @@ fn a_sibling_repository_mounts_shared_layers_and_a_failed_mount_uploads() {
     // A source that does not have the blob: the registry answers 202 and the blob is
     // uploaded into the session that answer opened.
     let opts = insecure();
-    opts.sources
-        .record(&host, &base.base.digest.to_string(), "nowhere");
+    opts.sources.record(&host, &base.base.digest, "nowhere");
     let r = push_layout(&base.dir, &format!("{host}/third/base"), &opts).unwrap();
     assert_eq!(counts(&r), (7, 0, 0));
     copy_back(&reg, "third/base:latest", tmp.path(), &[]);

@@ -1,6 +1,6 @@
 //! Table tests of pin's dependency resolution, run in-process at two levels over the same
 //! rows: the solver alone (`debless::resolve` on stanzas parsed by the real Packages
-//! reader), and the whole pin (`debless::snapshot::pin::pin` against a signed fake archive
+//! reader), and the whole pin (`debless::pin::pin` against a signed fake archive
 //! on 127.0.0.1, read back from the lock it writes). Each row states the exact package set
 //! (`name=version`, `@suite` when not the first suite) and exclusions, or the exact error.
 //!
@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 
 use common::{Archive, Gpg, Pkg, Project, Server, SuiteOpts, pkg};
 use debless::archive::packages;
+use debless::pin::{PinOptions, pin};
 use debless::resolve::{Excludes, Universe, resolve};
 use debless::snapshot::lock::Lock;
-use debless::snapshot::pin::{PinOptions, pin};
 
 /// The manifest's suites, in order; rows put packages in the first or the second.
 const SUITES: [&str; 2] = ["test", "test-updates"];
@@ -601,7 +601,7 @@ fn pin_row(signer: &Signer, row: &Row) -> Outcome {
         arches: vec![debless::arch::Arch::Amd64],
         drop_arches: vec![],
         // Each row is a resolution from scratch, whatever an earlier row's lock held.
-        upgrade: debless::snapshot::pin::Upgrade::All,
+        upgrade: debless::pin::Upgrade::All,
         snapshot_service: None,
         output: None,
         cache_dir: project.path().join("cache"),
@@ -658,7 +658,7 @@ fn pin_resolves_every_row_from_a_signed_archive() {
     let gpg = Gpg::new();
     let fpr = gpg.generate("Test Archive <archive@invalid>", "0", None);
     let signer = Signer { gpg, fpr };
-    check("debless::snapshot::pin::pin", &|row| pin_row(&signer, row));
+    check("debless::pin::pin", &|row| pin_row(&signer, row));
 }
 
 /// The harness itself: a wrong expectation must be reported, or every row above could

@@ -54,11 +54,7 @@ fn layer_tars(layout: &Path, tag: &str, dir: &Path) -> anyhow::Result<Vec<PathBu
     };
     let mut tars = Vec::new();
     for (i, layer) in image.layers.iter().enumerate() {
-        let hex = layer
-            .digest
-            .strip_prefix("sha256:")
-            .unwrap_or(&layer.digest);
-        let blob = layout.join("blobs/sha256").join(hex);
+        let blob = layout.join(layer.digest.blob_path());
         let file = File::open(&blob).with_context(|| format!("cannot read {}", blob.display()))?;
         let mut reader: Box<dyn Read> = if layer.media_type.ends_with("+zstd") {
             Box::new(zstd::stream::read::Decoder::new(file)?)

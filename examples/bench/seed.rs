@@ -11,7 +11,7 @@ use debless::archive::release::Release;
 use debless::archive::trust::{Keyring, ValidAt};
 use debless::digest::Digest;
 use debless::fetch::cache::Cache;
-use debless::fetch::http::Http;
+use debless::http::Http;
 use debless::snapshot::lock::Lock;
 use debless::snapshot::manifest::Manifest;
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,8 +12,9 @@ use rayon::prelude::*;
 use crate::arch::Arch;
 use crate::digest::Digest;
 use crate::fetch::cache::Cache;
-use crate::fetch::http::Http;
 use crate::fetch::mirror::Mirror;
+use crate::http::{Http, HttpError};
+use crate::text::error_line;
 
 /// One .deb the lock asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,23 +87,52 @@ pub enum FetchError {
     /// No mirror could deliver a pinned file.
     #[error(
         "{package}: no mirror has {filename} with the pinned sha256 (tried: {}); the lock may be older than the mirrors keep: run `debless pin` for a fresh snapshot, or add a mirror or snapshot service that keeps old versions (--mirror, --snapshot-service)",
-        tried.join("; ")
+        tried.iter().map(|f| error_line(f)).collect::<Vec<_>>().join("; ")
     )]
     Unavailable {
         /// `name version (arch)`.
         package: String,
         /// Pool path.
         filename: String,
-        /// `url: reason` per mirror.
-        tried: Vec<String>,
+        /// Why each mirror failed, in order (each with its whole cause: a list has no
+        /// single `source()`).
+        tried: Vec<MirrorFailure>,
     },
     /// The cache could not be written.
-    #[error("cache {path}: {what}; check the disk and permissions, or pass --cache-dir")]
+    #[error("cache {}: {what}; check the disk and permissions, or pass --cache-dir", path.display())]
     Cache {
-        /// The path involved.
-        path: String,
+        /// The file or directory involved.
+        path: PathBuf,
         /// What failed.
-        what: String,
+        what: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The download threads could not be started.
+    #[error("cannot start the download threads")]
+    Threads(#[source] rayon::ThreadPoolBuildError),
+}
+
+/// Why one mirror did not deliver a .deb.
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorFailure {
+    /// The download failed.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The download completed but is another file.
+    #[error("{url}: served sha256 {}", got.hex())]
+    WrongHash {
+        /// The URL.
+        url: String,
+        /// What the bytes hash to.
+        got: Digest,
+    },
+    /// No mirror in the list serves the package's archive.
+    #[error("no mirror serves the {archive} archive")]
+    NoMirror {
+        /// The archive (`debian-security`).
+        archive: String,
     },
 }
 
@@ -144,10 +175,7 @@ pub fn fetch_debs(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.clamp(1, 16))
         .build()
-        .map_err(|e| FetchError::Cache {
-            path: cache.dir().display().to_string(),
-            what: format!("cannot start download threads ({e})"),
-        })?;
+        .map_err(FetchError::Threads)?;
     let results: Vec<Result<(), FetchError>> = pool.install(|| {
         missing
             .par_iter()
@@ -202,21 +230,20 @@ fn fetch_one(
     opts: &FetchOptions,
     progress: &dyn Fn(u64),
 ) -> Result<(), FetchError> {
-    let cache_err = |what: String| FetchError::Cache {
-        path: cache.dir().display().to_string(),
-        what,
+    let cache_err = |path: PathBuf, what: &'static str| {
+        move |source: std::io::Error| FetchError::Cache { path, what, source }
     };
-    let _lock = cache
-        .lock(&spec.sha256)
-        .map_err(|e| cache_err(format!("cannot lock {} ({e})", spec.sha256.hex())))?;
+    let _lock = cache.lock(&spec.sha256).map_err(cache_err(
+        cache.lock_path(&spec.sha256),
+        "cannot lock the blob",
+    ))?;
     // Another build may have fetched it while we waited for the lock.
     if cache.has(&spec.sha256, spec.size, false) {
         return Ok(());
     }
     let partial = cache.partial_path(&spec.sha256);
     if let Some(dir) = partial.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| cache_err(format!("cannot create {} ({e})", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(cache_err(dir.to_owned(), "cannot create it"))?;
     }
     let mut tried = Vec::new();
     for m in mirrors {
@@ -227,22 +254,19 @@ fn fetch_one(
         match http.download(&url, &partial, spec.size, progress) {
             Ok(()) => match cache.promote(&partial, &spec.sha256) {
                 Ok(Ok(())) => return Ok(()),
-                Ok(Err(got)) => tried.push(format!("{url}: served sha256 {}", got.hex())),
-                Err(e) => {
-                    return Err(cache_err(format!(
-                        "cannot store {} ({e})",
-                        spec.sha256.hex()
-                    )));
-                }
+                Ok(Err(got)) => tried.push(MirrorFailure::WrongHash { url, got }),
+                Err(e) => return Err(cache_err(cache.path(&spec.sha256), "cannot store it")(e)),
             },
             // The partial file stays: every mirror serves the same bytes for a pinned
             // sha256, so the next mirror (or the next run) resumes it, and a wrong splice
             // is caught by the hash check in `promote`.
-            Err(e) => tried.push(e.to_string()),
+            Err(e) => tried.push(MirrorFailure::Http(e)),
         }
     }
     if tried.is_empty() {
-        tried.push(format!("no mirror serves the {} archive", spec.archive));
+        tried.push(MirrorFailure::NoMirror {
+            archive: spec.archive.clone(),
+        });
     }
     Err(FetchError::Unavailable {
         package: spec.label(),

@@ -9,6 +9,16 @@ pub const MIRRORS_ENV: &str = "DEBLESS_MIRRORS";
 /// Environment variable overriding the snapshot service URL template.
 pub const SNAPSHOT_ENV: &str = "DEBLESS_SNAPSHOT_SERVICE";
 
+/// A mirror URL that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("mirror {url:?} ({origin}) is not an http:// or https:// URL")]
+pub struct MirrorError {
+    /// What was given.
+    pub url: String,
+    /// Where it came from (`--mirror`, `$DEBLESS_MIRRORS`, a file).
+    pub origin: String,
+}
+
 /// One place an archive can be fetched from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mirror {
@@ -24,12 +34,13 @@ impl Mirror {
     /// Parse a user-supplied mirror. A URL with `{archive}` is a template; a URL whose last
     /// path segment is one of `archives` serves that archive; any other URL is a prefix under
     /// which each archive lives by name.
-    pub fn parse(url: &str, archives: &[&str], origin: &str) -> Result<Mirror, String> {
+    pub fn parse(url: &str, archives: &[&str], origin: &str) -> Result<Mirror, MirrorError> {
         let url = url.trim();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!(
-                "mirror {url:?} ({origin}) is not an http:// or https:// URL"
-            ));
+            return Err(MirrorError {
+                url: url.to_owned(),
+                origin: origin.to_owned(),
+            });
         }
         let trimmed = url.trim_end_matches('/');
         if url.contains("{archive}") {
@@ -174,7 +185,7 @@ pub struct MirrorConfig<'a> {
 
 /// The ordered mirror list: `--mirror` flags alone, or env, then apt sources, then the
 /// snapshot service for dated pins.
-pub fn mirror_list(cfg: &MirrorConfig<'_>, archives: &[&str]) -> Result<Vec<Mirror>, String> {
+pub fn mirror_list(cfg: &MirrorConfig<'_>, archives: &[&str]) -> Result<Vec<Mirror>, MirrorError> {
     let mut out = Vec::new();
     if !cfg.flags.is_empty() {
         for f in cfg.flags {

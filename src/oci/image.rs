@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Platform;
 use crate::digest::Digest;
@@ -96,21 +96,23 @@ pub struct Image {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// An OCI content descriptor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An OCI content descriptor. Read leniently (a missing media type is empty, for
+/// [`super::LayoutReader::document`] to take the document's own), written exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     /// What the content is.
+    #[serde(default)]
     pub media_type: String,
     /// Digest of the content.
     pub digest: Digest,
     /// Content length.
     pub size: u64,
     /// The platform of an image manifest inside an index.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
     /// Descriptor annotations.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
 

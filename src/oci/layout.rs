@@ -1,6 +1,6 @@
 //! The in-memory image layout: content-addressed blobs plus the tags of `index.json`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::image::{ConfigJson, IndexJson, ManifestJson};
 use super::{
-    CONFIG_MEDIA_TYPE, Descriptor, INDEX_MEDIA_TYPE, Image, LayerRef, MANIFEST_MEDIA_TYPE,
-    OciError, REF_NAME_ANNOTATION, io_err,
+    CONFIG_MEDIA_TYPE, Descriptor, INDEX_MEDIA_TYPE, Image, LayerRef, LayoutReader,
+    MANIFEST_MEDIA_TYPE, OciError, REF_NAME_ANNOTATION, io_err,
 };
 
 /// Content of the `oci-layout` file.
@@ -211,6 +211,11 @@ impl Layout {
         let mut desc = self.add_json(&index, INDEX_MEDIA_TYPE);
         desc.annotations = annotations;
         desc
+    }
+
+    /// `index.json`'s entries so far, by tag.
+    pub fn tags(&self) -> &BTreeMap<String, Descriptor> {
+        &self.tags
     }
 
     /// Name `desc` in `index.json` (annotation `org.opencontainers.image.ref.name`); tagging
@@ -412,29 +417,17 @@ fn copy_checked(from: &Path, to: &Path, digest: &Digest) -> Result<(), OciError>
 /// Does `dir` already hold exactly `files`? Every blob is re-hashed (in parallel), so a
 /// damaged output is rewritten rather than trusted; any doubt answers no.
 fn is_written_at(files: &[(String, Blob)], dir: &Path) -> bool {
-    let Ok(present) = fs::read_dir(dir.join("blobs/sha256")) else {
+    let Ok(reader) = LayoutReader::open(dir) else {
         return false;
     };
-    let present: std::collections::BTreeSet<String> = present
-        .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
-        .map(|n| format!("blobs/sha256/{n}"))
-        .collect();
-    let wanted: std::collections::BTreeSet<String> = files
-        .iter()
-        .map(|(rel, _)| rel.clone())
-        .filter(|rel| rel.starts_with("blobs/"))
-        .collect();
-    if present != wanted {
+    let wanted: BTreeSet<Digest> = files.iter().filter_map(|(rel, _)| digest_of(rel)).collect();
+    if reader.blob_digests() != Some(wanted) {
         return false;
     }
-    files.par_iter().all(|(rel, blob)| {
-        let path = dir.join(rel);
-        match blob {
-            Blob::Bytes(bytes) => fs::read(&path).is_ok_and(|b| b == **bytes),
-            Blob::File { size, .. } => {
-                fs::metadata(&path).is_ok_and(|m| m.len() == *size)
-                    && Digest::of_file(&path).is_ok_and(|h| Some(h) == digest_of(rel))
-            }
+    files.par_iter().all(|(rel, blob)| match blob {
+        Blob::Bytes(bytes) => fs::read(dir.join(rel)).is_ok_and(|b| b == **bytes),
+        Blob::File { size, .. } => {
+            digest_of(rel).is_some_and(|d| reader.verify_blob(&d, *size).is_ok())
         }
     })
 }

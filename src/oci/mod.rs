@@ -2,12 +2,14 @@
 //!
 //! Layers arrive as finished blobs (see [`crate::layer`]); this module wraps them in configs,
 //! manifests and indexes, keeps every blob in an in-memory [`Layout`], and writes that out as
-//! an image layout directory, an `oci-archive` tar, or a `docker save` tar.
+//! an image layout directory, an `oci-archive` tar, or a `docker save` tar. [`LayoutReader`]
+//! reads a layout directory back.
 
 mod archive;
 mod image;
 mod layout;
 mod platform;
+mod read;
 
 use std::io;
 use std::path::PathBuf;
@@ -20,6 +22,10 @@ pub use image::{
 };
 pub use layout::{Blob, Layout, replace_dir};
 pub use platform::{Platform, platform_for};
+pub use read::{
+    Content, DOCKER_LIST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE, Document, ImageRef, LayoutReader,
+    MAX_DOCUMENT, ReadError, Resolved,
+};
 
 /// Why an image could not be assembled or written.
 #[derive(Debug, thiserror::Error)]

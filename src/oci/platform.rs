@@ -2,19 +2,19 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
 
 /// OCI platform.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Platform {
     /// Operating system (`linux`).
     pub os: String,
     /// CPU architecture in Go's spelling (`amd64`, `arm64`, `386`, ...).
     pub architecture: String,
     /// CPU variant (`v8`, `v7`, ...), if the architecture has them.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
 }
 

@@ -1,4 +1,6 @@
 //! Layout tests: JSON shape, determinism, validation, and the three output forms.
+//!
+//! Over 600 lines: a test per document shape and output form; each reads alone.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -472,4 +474,159 @@ fn docker_archive_checks_layers_against_their_diff_ids() {
         Vec::<String>::new(),
         "no temp file left"
     );
+}
+
+/// `sample` written to `dir`.
+fn written(dir: &Path) -> (Layout, Descriptor, Descriptor, Descriptor) {
+    let s = sample(Compression::Gzip);
+    s.0.write_dir(dir).unwrap();
+    s
+}
+
+#[test]
+fn the_reader_resolves_a_tag_to_its_images_config_and_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("l");
+    let (layout, index, amd, arm) = written(&dir);
+    let reader = LayoutReader::open(&dir).unwrap();
+    let tags: Vec<&str> = reader.tags().keys().map(String::as_str).collect();
+    assert_eq!(tags, ["latest", "latest-amd64", "latest-arm64"]);
+
+    let r = reader.resolve("latest").unwrap();
+    assert_eq!(r.descriptor.digest, index.digest);
+    let platforms: Vec<String> = r
+        .images
+        .iter()
+        .map(|i| i.descriptor.platform.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64/v8"]);
+    assert_eq!(
+        [r.images[0].descriptor.digest, r.images[1].descriptor.digest],
+        [amd.digest, arm.digest]
+    );
+    let (base, app) = layers(Compression::Gzip);
+    for image in &r.images {
+        let layer_digests: Vec<Digest> = image.layers.iter().map(|l| l.digest).collect();
+        assert_eq!(layer_digests, [base.digest, app.digest]);
+        let config: Value = reader.read_json(&image.config, "config").unwrap();
+        assert_eq!(config["rootfs"]["diff_ids"][1], app.diff_id.to_string());
+        assert_eq!(
+            reader.read_blob(&image.config).unwrap(),
+            **layout.blob(&image.config.digest).unwrap()
+        );
+    }
+    // A tag on a manifest resolves to that one image; the index's bytes are the layout's.
+    let one = reader.resolve("latest-arm64").unwrap();
+    assert_eq!(one.images.len(), 1);
+    assert_eq!(one.images[0].descriptor.digest, arm.digest);
+    let doc = reader.document(&index).unwrap();
+    assert_eq!(doc.bytes, **layout.blob(&index.digest).unwrap());
+    assert!(matches!(doc.content, Content::Index(ref m) if m.len() == 2));
+
+    let e = reader.resolve("nope").unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("no tag \"nope\"; tags: latest, latest-amd64, latest-arm64"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_reader_checks_every_blob_against_its_descriptor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("l");
+    written(&dir);
+    let reader = LayoutReader::open(&dir).unwrap();
+    let image = reader.resolve("latest-amd64").unwrap().images.remove(0);
+    let layer = &image.layers[1];
+    let path = reader.check_blob(layer).unwrap();
+    // The same length with other bytes: only the hash tells.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(reader.check_blob(layer).is_ok(), "size only");
+    let e = reader.read_blob(layer).unwrap_err();
+    assert!(
+        matches!(e, ReadError::Corrupt { digest, .. } if digest == layer.digest),
+        "{e}"
+    );
+    let e = reader.verify_blob(&layer.digest, layer.size).unwrap_err();
+    assert!(matches!(e, ReadError::Corrupt { .. }), "{e}");
+    // Longer than declared.
+    bytes.push(0);
+    std::fs::write(&path, &bytes).unwrap();
+    let e = reader.read_blob(layer).unwrap_err();
+    assert!(
+        matches!(e, ReadError::WrongSize { actual, .. } if actual == layer.size + 1),
+        "{e}"
+    );
+    assert!(matches!(
+        reader.check_blob(layer),
+        Err(ReadError::WrongSize { .. })
+    ));
+    std::fs::remove_file(&path).unwrap();
+    let e = reader.read_blob(layer).unwrap_err();
+    assert!(
+        e.to_string().contains("missing") && e.to_string().contains("rebuild"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_reader_refuses_what_is_not_a_layout_and_hostile_descriptors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = LayoutReader::open(tmp.path()).unwrap_err();
+    assert!(matches!(e, ReadError::NotALayout { .. }), "{e}");
+
+    let dir = tmp.path().join("l");
+    let (_, index, amd, _) = written(&dir);
+    let text = std::fs::read_to_string(dir.join("index.json")).unwrap();
+    // A digest that would climb out of blobs/sha256 never becomes a path.
+    let climbing = text.replace(&amd.digest.hex(), "../../../../../etc/passwd");
+    std::fs::write(dir.join("index.json"), &climbing).unwrap();
+    let e = LayoutReader::open(&dir).unwrap_err();
+    assert!(matches!(e, ReadError::BadIndex { .. }), "{e}");
+    std::fs::write(dir.join("index.json"), &text).unwrap();
+
+    let reader = LayoutReader::open(&dir).unwrap();
+    // A document declared huge is refused before it is read.
+    let huge = Descriptor {
+        size: MAX_DOCUMENT + 1,
+        ..index.clone()
+    };
+    assert!(matches!(
+        reader.document(&huge),
+        Err(ReadError::TooLarge { .. })
+    ));
+    // A blob that is neither a manifest nor an index.
+    let odd = Descriptor {
+        media_type: "application/vnd.oci.image.config.v1+json".into(),
+        ..index
+    };
+    assert!(matches!(
+        reader.document(&odd),
+        Err(ReadError::UnknownMediaType { .. })
+    ));
+}
+
+#[test]
+fn write_dir_leaves_a_layout_alone_only_when_every_file_matches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("l");
+    let (layout, ..) = written(&dir);
+    assert!(!layout.write_dir(&dir).unwrap(), "already there");
+    // A stray file in blobs/sha256 (not even a digest) is doubt: rewritten, and gone.
+    let stray = dir.join("blobs/sha256/stray");
+    std::fs::write(&stray, b"x").unwrap();
+    assert!(layout.write_dir(&dir).unwrap());
+    assert!(!stray.exists());
+    assert!(!layout.write_dir(&dir).unwrap());
+    // A damaged blob of the same length is rewritten.
+    let (base, _) = layers(Compression::Gzip);
+    let path = dir.join(base.digest.blob_path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[3] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(layout.write_dir(&dir).unwrap());
+    assert_eq!(Digest::of_file(&path).unwrap(), base.digest);
 }

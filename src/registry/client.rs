@@ -1,26 +1,31 @@
 //! One repository of one registry over the distribution API: authentication (anonymous,
 //! basic, bearer tokens), blob existence, mounts, uploads and manifest PUTs. Every request
-//! that can be answered 401 is retried once after (re-)authenticating.
+//! that can be answered 401 is retried once after (re-)authenticating. The HTTP itself is
+//! [`crate::http`]'s; retrying whole operations is the caller's ([`super::push`]).
+//!
+//! Over 600 lines on purpose: one client, one state (the repository, its auth and its
+//! retries) shared by every request; split, the auth dance would be spread over files.
 
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Read;
+use std::path::Path;
 use std::sync::Mutex;
-use std::time::Duration;
 
-use reqwest::Url;
 use reqwest::blocking::{Body, RequestBuilder, Response};
 use reqwest::header::{
     AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
 };
+use reqwest::{Method, Url};
 
 use super::auth::{Credentials, parse_www_authenticate};
-use super::plan::{Blob, Document};
-use super::{PushError, Target};
-use crate::fetch::http::error_chain;
+use super::plan::{Blob, BlobData, Document};
+use super::{At, PushError, Target};
+use crate::digest::Digest;
+use crate::http::{Http, HttpError, display_url, retryable_status};
 
-/// Bodies of requests carrying blob data may take longer than the default 60 s.
-const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+/// The largest token answer read.
+const MAX_TOKEN_ANSWER: u64 = 1 << 20;
 
 /// What a mount attempt got.
 pub(super) enum Mount {
@@ -32,15 +37,15 @@ pub(super) enum Mount {
 
 /// A client for `host/repository`.
 pub(super) struct Client {
-    http: reqwest::blocking::Client,
+    http: Http,
     /// `scheme://host/v2/`.
-    base: String,
+    base: Url,
     /// Registry host (and port).
     pub host: String,
     /// Repository pushed to.
     pub repository: String,
     credentials: Option<Credentials>,
-    /// Searched auth files, for the message when none had credentials.
+    /// Where credentials were looked for, for the message when none were found.
     searched: String,
     auth: Mutex<AuthState>,
 }
@@ -60,32 +65,26 @@ struct Ctx<'a> {
 }
 
 impl Client {
-    /// A client for `target` (`insecure`: plain HTTP).
+    /// A client for `target` over `http` (`insecure`: plain HTTP).
     pub fn new(
+        http: Http,
         target: &Target,
         insecure: bool,
         credentials: Option<Credentials>,
         searched: String,
     ) -> Result<Client, PushError> {
-        let http = reqwest::blocking::Client::builder()
-            .user_agent(concat!("debless/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(20))
-            .timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .build()
-            .map_err(|e| PushError::Local(format!("cannot create an HTTP client: {e}")))?;
         let scheme = if insecure { "http" } else { "https" };
         // Parsed so that it is normalised (a default port dropped) like the URLs compared
         // with it.
         let base = Url::parse(&format!("{scheme}://{}/v2/", target.host)).map_err(|e| {
-            PushError::Target {
-                target: target.to_string(),
-                why: format!("{} is not a host name ({e})", target.host),
+            PushError::Host {
+                host: target.host.clone(),
+                source: e.into(),
             }
         })?;
         Ok(Client {
             http,
-            base: base.to_string(),
+            base,
             host: target.host.clone(),
             repository: target.repository.clone(),
             credentials,
@@ -95,31 +94,36 @@ impl Client {
     }
 
     fn url(&self, rest: &str) -> Result<Url, PushError> {
-        let s = format!("{}{rest}", self.base);
-        Url::parse(&s).map_err(|e| PushError::Local(format!("{s} is not a URL ({e})")))
+        self.base.join(rest).map_err(|e| PushError::Host {
+            host: self.host.clone(),
+            source: e.into(),
+        })
     }
 
     /// `GET /v2/`: check that the registry speaks the API and settle authentication before
     /// the parallel uploads start (so they do not all meet a 401 at once).
     pub fn ping(&self) -> Result<(), PushError> {
         let url = self.url("")?;
-        let what = "API check";
-        let resp = self.send(&Ctx { url: &url, what }, &|| Ok(self.http.get(url.clone())))?;
+        let ctx = Ctx {
+            url: &url,
+            what: "API check",
+        };
+        let resp = self.send(&ctx, &|| Ok(self.http.request(Method::GET, url.clone())))?;
         if resp.status().is_success() {
             return Ok(());
         }
-        Err(self.status_error(resp, &Ctx { url: &url, what }))
+        Err(self.status_error(resp, &ctx))
     }
 
     /// Does the repository have `digest`?
-    pub fn blob_exists(&self, digest: &str) -> Result<bool, PushError> {
+    pub fn blob_exists(&self, digest: &Digest) -> Result<bool, PushError> {
         let url = self.url(&format!("{}/blobs/{digest}", self.repository))?;
         let what = format!("blob {digest}");
         let ctx = Ctx {
             url: &url,
             what: &what,
         };
-        let resp = self.send(&ctx, &|| Ok(self.http.head(url.clone())))?;
+        let resp = self.send(&ctx, &|| Ok(self.http.request(Method::HEAD, url.clone())))?;
         match resp.status().as_u16() {
             200 => {
                 self.check_digest(&resp, digest, &ctx)?;
@@ -131,17 +135,22 @@ impl Client {
     }
 
     /// Ask the registry to link `digest` from repository `from` (same registry).
-    pub fn mount(&self, digest: &str, from: &str) -> Result<Mount, PushError> {
+    pub fn mount(&self, digest: &Digest, from: &str) -> Result<Mount, PushError> {
         let mut url = self.url(&format!("{}/blobs/uploads/", self.repository))?;
         url.query_pairs_mut()
-            .append_pair("mount", digest)
+            .append_pair("mount", &digest.to_string())
             .append_pair("from", from);
         let what = format!("blob {digest} (mount from {from})");
         let ctx = Ctx {
             url: &url,
             what: &what,
         };
-        let resp = self.send(&ctx, &|| Ok(self.http.post(url.clone()).body(Vec::new())))?;
+        let resp = self.send(&ctx, &|| {
+            Ok(self
+                .http
+                .request(Method::POST, url.clone())
+                .body(Vec::new()))
+        })?;
         match resp.status().as_u16() {
             201 => {
                 self.check_digest(&resp, digest, &ctx)?;
@@ -153,14 +162,19 @@ impl Client {
     }
 
     /// Open an upload session for `digest`.
-    pub fn start_upload(&self, digest: &str) -> Result<Url, PushError> {
+    pub fn start_upload(&self, digest: &Digest) -> Result<Url, PushError> {
         let url = self.url(&format!("{}/blobs/uploads/", self.repository))?;
         let what = format!("blob {digest}");
         let ctx = Ctx {
             url: &url,
             what: &what,
         };
-        let resp = self.send(&ctx, &|| Ok(self.http.post(url.clone()).body(Vec::new())))?;
+        let resp = self.send(&ctx, &|| {
+            Ok(self
+                .http
+                .request(Method::POST, url.clone())
+                .body(Vec::new()))
+        })?;
         match resp.status().as_u16() {
             202 => self.location(&resp, &ctx),
             _ => Err(self.status_error(resp, &ctx)),
@@ -172,15 +186,6 @@ impl Client {
     /// that carried data.
     pub fn upload(&self, session: Url, blob: &Blob, chunk_size: u64) -> Result<usize, PushError> {
         let what = format!("blob {}", blob.digest);
-        let open = || {
-            File::open(&blob.path).map_err(|e| {
-                PushError::Local(format!(
-                    "{}: cannot read blob {} ({e}); rebuild the layout",
-                    blob.path.display(),
-                    blob.digest
-                ))
-            })
-        };
         if blob.size <= chunk_size {
             let url = with_digest(&session, &blob.digest);
             let ctx = Ctx {
@@ -190,28 +195,22 @@ impl Client {
             let resp = self.send(&ctx, &|| {
                 Ok(self
                     .http
-                    .put(url.clone())
-                    .timeout(UPLOAD_TIMEOUT)
+                    .request(Method::PUT, url.clone())
+                    .timeout(self.http.upload_timeout())
                     .header(CONTENT_TYPE, "application/octet-stream")
-                    .body(Body::sized(open()?, blob.size)))
+                    .body(body(blob)?))
             })?;
             return self.finish(resp, &blob.digest, &ctx).map(|()| 1);
         }
 
-        let mut file = open()?;
+        let mut chunks_of = Chunks::open(blob)?;
         let mut loc = session;
         let mut offset = 0u64;
         let mut chunks = 0;
         let mut buf = vec![0u8; chunk_size as usize];
         while offset < blob.size {
             let n = chunk_size.min(blob.size - offset) as usize;
-            file.read_exact(&mut buf[..n]).map_err(|e| {
-                PushError::Local(format!(
-                    "{}: cannot read blob {} at byte {offset} ({e}); rebuild the layout",
-                    blob.path.display(),
-                    blob.digest
-                ))
-            })?;
+            chunks_of.read(&mut buf[..n], offset)?;
             let end = offset + n as u64 - 1;
             let ctx = Ctx {
                 url: &loc,
@@ -220,8 +219,8 @@ impl Client {
             let resp = self.send(&ctx, &|| {
                 Ok(self
                     .http
-                    .patch(loc.clone())
-                    .timeout(UPLOAD_TIMEOUT)
+                    .request(Method::PATCH, loc.clone())
+                    .timeout(self.http.upload_timeout())
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_RANGE, format!("{offset}-{end}"))
                     .header(CONTENT_LENGTH, n)
@@ -235,14 +234,15 @@ impl Client {
             if let Some(range) = header(&resp, "range")
                 && range != format!("0-{end}")
             {
-                return Err(PushError::Network {
-                    url: strip_query(&loc),
-                    repository: self.repository.clone(),
-                    what: what.clone(),
+                return Err(PushError::Protocol {
+                    at: self.at(&Ctx {
+                        url: &loc,
+                        what: &what,
+                    }),
                     problem: format!(
                         "after bytes {offset}-{end} the registry holds {range:?}, not 0-{end}"
                     ),
-                    hint: "the upload will be retried from the start".to_string(),
+                    hint: "the upload will be retried from the start",
                 });
             }
             loc = self.location(&resp, &ctx)?;
@@ -257,7 +257,7 @@ impl Client {
         let resp = self.send(&ctx, &|| {
             Ok(self
                 .http
-                .put(url.clone())
+                .request(Method::PUT, url.clone())
                 .header(CONTENT_LENGTH, 0)
                 .body(Vec::new()))
         })?;
@@ -268,7 +268,7 @@ impl Client {
     /// `PUT /v2/<repo>/manifests/<reference>` with the document's exact bytes.
     pub fn put_manifest(&self, reference: &str, doc: &Document) -> Result<(), PushError> {
         let url = self.url(&format!("{}/manifests/{reference}", self.repository))?;
-        let what = if reference == doc.digest {
+        let what = if reference == doc.digest.to_string() {
             format!("manifest {}", doc.digest)
         } else {
             format!("tag {reference} ({})", doc.digest)
@@ -280,7 +280,7 @@ impl Client {
         let resp = self.send(&ctx, &|| {
             Ok(self
                 .http
-                .put(url.clone())
+                .request(Method::PUT, url.clone())
                 .header(CONTENT_TYPE, doc.media_type.as_str())
                 .body(doc.bytes.clone()))
         })?;
@@ -288,20 +288,19 @@ impl Client {
     }
 
     /// A 201 whose Docker-Content-Digest (if any) is `digest`.
-    fn finish(&self, resp: Response, digest: &str, ctx: &Ctx) -> Result<(), PushError> {
+    fn finish(&self, resp: Response, digest: &Digest, ctx: &Ctx) -> Result<(), PushError> {
         if resp.status().as_u16() != 201 {
             return Err(self.status_error(resp, ctx));
         }
         self.check_digest(&resp, digest, ctx)
     }
 
-    fn check_digest(&self, resp: &Response, digest: &str, ctx: &Ctx) -> Result<(), PushError> {
+    /// Registries compare digests as text, and so does this.
+    fn check_digest(&self, resp: &Response, digest: &Digest, ctx: &Ctx) -> Result<(), PushError> {
         match header(resp, "docker-content-digest") {
-            Some(got) if got != digest => Err(PushError::DigestMismatch {
-                url: strip_query(ctx.url),
-                repository: self.repository.clone(),
-                what: ctx.what.to_string(),
-                expected: digest.to_string(),
+            Some(got) if got != digest.to_string() => Err(PushError::DigestMismatch {
+                at: self.at(ctx),
+                expected: *digest,
                 got,
             }),
             _ => Ok(()),
@@ -310,20 +309,19 @@ impl Client {
 
     /// The `Location` of an upload session, resolved against the request URL.
     fn location(&self, resp: &Response, ctx: &Ctx) -> Result<Url, PushError> {
-        let bad = |problem: String| PushError::Network {
-            url: strip_query(ctx.url),
-            repository: self.repository.clone(),
-            what: ctx.what.to_string(),
-            problem,
-            hint: "the registry does not follow the distribution API; report it to its \
-                   operator"
-                .to_string(),
+        let Some(loc) = header(resp, LOCATION.as_str()) else {
+            return Err(PushError::Protocol {
+                at: self.at(ctx),
+                problem: format!("HTTP {} without a Location", resp.status()),
+                hint: "the registry does not follow the distribution API; report it to its \
+                       operator",
+            });
         };
-        let loc = header(resp, LOCATION.as_str())
-            .ok_or_else(|| bad(format!("HTTP {} without a Location", resp.status())))?;
-        ctx.url
-            .join(&loc)
-            .map_err(|e| bad(format!("Location {loc:?} is not a URL ({e})")))
+        ctx.url.join(&loc).map_err(|e| PushError::BadLocation {
+            at: self.at(ctx),
+            location: loc,
+            source: e.into(),
+        })
     }
 
     /// Send the request `make` builds (it is rebuilt for the retry), with our
@@ -336,21 +334,15 @@ impl Client {
         let mut attempt = 0;
         loop {
             let used = self.lock_auth().header.clone();
-            let mut req = make()?.build().map_err(|e| self.network_error(&e, ctx))?;
+            let mut req = make()?;
             // Only the registry itself gets our credentials, not a host an upload
             // Location points elsewhere.
             if let Some(h) = &used
-                && self.is_registry(req.url())
+                && self.is_registry(ctx.url)
             {
-                let v = reqwest::header::HeaderValue::from_str(h).map_err(|_| {
-                    PushError::Local("the registry credentials are not a valid header".into())
-                })?;
-                req.headers_mut().insert(AUTHORIZATION, v);
+                req = req.header(AUTHORIZATION, h);
             }
-            let resp = self
-                .http
-                .execute(req)
-                .map_err(|e| self.network_error(&e, ctx))?;
+            let resp = self.http.send(req).map_err(|e| self.http_error(e, ctx))?;
             if resp.status().as_u16() == 401 && attempt == 0 {
                 let challenges: Vec<String> = resp
                     .headers()
@@ -369,8 +361,9 @@ impl Client {
 
     /// Is `url` on the registry (same scheme, host and port)?
     fn is_registry(&self, url: &Url) -> bool {
-        let origin = format!("{}://{}/", url.scheme(), url.authority());
-        self.base.starts_with(&origin)
+        url.scheme() == self.base.scheme()
+            && url.host() == self.base.host()
+            && url.port_or_known_default() == self.base.port_or_known_default()
     }
 
     fn lock_auth(&self) -> std::sync::MutexGuard<'_, AuthState> {
@@ -432,13 +425,10 @@ impl Client {
         scopes: &BTreeSet<String>,
         ctx: &Ctx,
     ) -> Result<String, PushError> {
-        let mut url = Url::parse(realm).map_err(|e| PushError::Network {
-            url: strip_query(ctx.url),
-            repository: self.repository.clone(),
-            what: ctx.what.to_string(),
-            problem: format!("the token realm {realm:?} is not a URL ({e})"),
-            hint: "the registry's auth configuration is broken; report it to its operator"
-                .to_string(),
+        let mut url = Url::parse(realm).map_err(|e| PushError::BadRealm {
+            at: self.at(ctx),
+            realm: realm.to_owned(),
+            source: e.into(),
         })?;
         {
             let mut q = url.query_pairs_mut();
@@ -454,11 +444,11 @@ impl Client {
             url: &url,
             what: &what,
         };
-        let mut rb = self.http.get(url.clone());
+        let mut req = self.http.request(Method::GET, url.clone());
         if let Some(c) = &self.credentials {
-            rb = rb.header(AUTHORIZATION, c.basic_header());
+            req = req.header(AUTHORIZATION, c.basic_header());
         }
-        let resp = rb.send().map_err(|e| self.network_error(&e, &tctx))?;
+        let resp = self.http.send(req).map_err(|e| self.http_error(e, &tctx))?;
         if !resp.status().is_success() {
             return Err(self.status_error(resp, &tctx));
         }
@@ -468,55 +458,58 @@ impl Client {
             access_token: Option<String>,
         }
         let mut text = Vec::new();
-        let read = resp
-            .take(1 << 20)
+        resp.take(MAX_TOKEN_ANSWER)
             .read_to_end(&mut text)
-            .map_err(|e| e.to_string());
-        let parsed = read
-            .and_then(|_| serde_json::from_slice::<TokenJson>(&text).map_err(|e| e.to_string()));
-        let body = parsed.map_err(|e| PushError::Network {
-            url: strip_query(&url),
-            repository: self.repository.clone(),
-            what: what.clone(),
-            problem: format!("the token answer is not JSON with a token ({e})"),
-            hint: "the registry's auth service is broken; report it to its operator".to_string(),
-        })?;
+            .map_err(|source| {
+                let e = HttpError::Body {
+                    url: display_url(&url),
+                    read: text.len() as u64,
+                    source,
+                };
+                self.http_error(e, &tctx)
+            })?;
+        let body: TokenJson =
+            serde_json::from_slice(&text).map_err(|source| PushError::TokenAnswer {
+                at: self.at(&tctx),
+                source,
+            })?;
         body.token
             .or(body.access_token)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| PushError::Network {
-                url: strip_query(&url),
-                repository: self.repository.clone(),
-                what,
+            .ok_or_else(|| PushError::Protocol {
+                at: self.at(&tctx),
                 problem: "the token answer has neither token nor access_token".to_string(),
-                hint: "the registry's auth service is broken; report it to its operator"
-                    .to_string(),
+                hint: "the registry's auth service is broken; report it to its operator",
             })
     }
 
-    fn network_error(&self, e: &reqwest::Error, ctx: &Ctx) -> PushError {
-        let https = ctx.url.scheme() == "https";
-        PushError::Network {
-            url: strip_query(ctx.url),
+    /// Where an error happened.
+    fn at(&self, ctx: &Ctx) -> Box<At> {
+        Box::new(At {
+            what: ctx.what.to_string(),
+            repository: self.repository.clone(),
+            url: display_url(ctx.url),
+        })
+    }
+
+    fn http_error(&self, source: HttpError, ctx: &Ctx) -> PushError {
+        PushError::Http {
             repository: self.repository.clone(),
             what: ctx.what.to_string(),
-            problem: error_chain(e),
-            hint: if https {
-                "check the registry is up and reachable; if it speaks plain HTTP (a local \
-                 test registry), pass --insecure"
-                    .to_string()
+            hint: if ctx.url.scheme() == "https" {
+                "check the registry is up and reachable; if it speaks plain HTTP (a local test \
+                 registry), pass --insecure"
             } else {
-                "check the registry is up and reachable".to_string()
+                "check the registry is up and reachable"
             },
+            source,
         }
     }
 
     /// The error for an unexpected answer, with the registry's own message.
     fn status_error(&self, resp: Response, ctx: &Ctx) -> PushError {
         let status = resp.status().as_u16();
-        let url = strip_query(ctx.url);
-        let repository = self.repository.clone();
-        let what = ctx.what.to_string();
+        let at = self.at(ctx);
         let detail = registry_message(resp);
         let who = match &self.credentials {
             Some(c) => format!("user {} (from {})", c.username, c.source),
@@ -524,9 +517,7 @@ impl Client {
         };
         match status {
             401 => PushError::Unauthorized {
-                url,
-                repository,
-                what,
+                at,
                 detail,
                 hint: match &self.credentials {
                     Some(_) => format!(
@@ -535,40 +526,78 @@ impl Client {
                         self.host
                     ),
                     None => format!(
-                        "the registry wants credentials and none were found (searched \
-                         --username/--password-stdin, ${}/${}, {}): pass --username U \
-                         --password-stdin, or run `docker login {}`",
-                        super::USER_ENV,
-                        super::PASSWORD_ENV,
-                        self.searched,
-                        self.host
+                        "the registry wants credentials and none were found (searched {}): \
+                         pass --username U --password-stdin, or run `docker login {}`",
+                        self.searched, self.host
                     ),
                 },
             },
-            403 => PushError::Denied {
-                url,
-                repository,
-                what,
-                detail,
-                who,
-            },
+            403 => PushError::Denied { at, detail, who },
             _ => PushError::Status {
-                url,
-                repository,
-                what,
+                at,
                 status,
                 detail,
-                hint: if status >= 500 || status == 429 || status == 408 {
-                    "the registry failed (retries exhausted); try again later".to_string()
+                hint: if retryable_status(status) {
+                    "the registry failed (retries exhausted); try again later"
                 } else if status == 404 {
                     "the registry has no such repository or upload (is the path right, \
                      and does the registry allow creating repositories by push?)"
-                        .to_string()
                 } else {
-                    "the registry refused the request".to_string()
+                    "the registry refused the request"
                 },
             },
         }
+    }
+}
+
+/// The whole blob as a request body (a file is streamed, not loaded).
+fn body(blob: &Blob) -> Result<Body, PushError> {
+    Ok(match &blob.data {
+        BlobData::File(path) => {
+            let file = File::open(path).map_err(unreadable(blob, path))?;
+            Body::sized(file, blob.size)
+        }
+        BlobData::Bytes(bytes) => Body::from(bytes.clone()),
+    })
+}
+
+/// A blob read in order, one chunk at a time.
+enum Chunks<'a> {
+    File(File, &'a Blob, &'a Path),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Chunks<'a> {
+    fn open(blob: &'a Blob) -> Result<Chunks<'a>, PushError> {
+        Ok(match &blob.data {
+            BlobData::File(path) => Chunks::File(
+                File::open(path).map_err(unreadable(blob, path))?,
+                blob,
+                path,
+            ),
+            BlobData::Bytes(bytes) => Chunks::Bytes(bytes),
+        })
+    }
+
+    /// Fill `buf` with the bytes from `offset` on (the next ones: chunks come in order).
+    fn read(&mut self, buf: &mut [u8], offset: u64) -> Result<(), PushError> {
+        match self {
+            Chunks::File(file, blob, path) => file.read_exact(buf).map_err(unreadable(blob, path)),
+            Chunks::Bytes(bytes) => {
+                let start = offset as usize;
+                buf.copy_from_slice(&bytes[start..start + buf.len()]);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn unreadable(blob: &Blob, path: &Path) -> impl FnOnce(std::io::Error) -> PushError {
+    let (path, digest) = (path.to_path_buf(), blob.digest);
+    move |source| PushError::Blob {
+        path,
+        digest,
+        source,
     }
 }
 
@@ -587,6 +616,7 @@ fn registry_message(resp: Response) -> String {
         message: String,
     }
     let mut body = Vec::new();
+    // The message is a courtesy: a body that cannot be read leaves it out.
     let _ = resp.take(64 << 10).read_to_end(&mut body);
     match serde_json::from_slice::<Errors>(&body) {
         Ok(e) => e
@@ -606,15 +636,9 @@ fn header(resp: &Response, name: &str) -> Option<String> {
 }
 
 /// `url` with `digest=` added to its query (upload sessions carry state there).
-fn with_digest(url: &Url, digest: &str) -> Url {
+fn with_digest(url: &Url, digest: &Digest) -> Url {
     let mut u = url.clone();
-    u.query_pairs_mut().append_pair("digest", digest);
+    u.query_pairs_mut()
+        .append_pair("digest", &digest.to_string());
     u
-}
-
-/// A URL for messages: upload session URLs carry long opaque state in their query.
-fn strip_query(url: &Url) -> String {
-    let mut u = url.clone();
-    u.set_query(None);
-    u.to_string()
 }

@@ -7,21 +7,26 @@
 //! as the layout's exact bytes, so every digest stays what the build made.
 
 mod auth;
-pub mod cli;
 mod client;
 mod plan;
 mod push;
 mod reference;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::digest::Digest;
+use crate::http::{HttpError, Retryable, retryable_status};
+use crate::oci::ReadError;
+
 pub use auth::{
-    Challenge, Credentials, PASSWORD_ENV, USER_ENV, default_auth_files, parse_auth_file,
-    parse_www_authenticate, read_password,
+    AUTH_FILE_ENV, AuthFileError, Challenge, CredentialError, Credentials, Login, PASSWORD_ENV,
+    USER_ENV, default_auth_files, parse_auth_file, parse_www_authenticate, read_password,
 };
-pub use push::push_layout;
+pub use push::{push_all, push_layout};
 pub use reference::Target;
 
 /// Blobs at or below this size go in one request; larger ones in chunks of this size.
@@ -40,13 +45,15 @@ pub struct PushOptions {
     pub insecure: bool,
     /// Parallel blob uploads (at least 1).
     pub jobs: usize,
-    /// Credentials to use; `None` searches `auth_files` for the registry host.
+    /// Credentials a library caller already has, used as they are; `None` has
+    /// [`Login::credentials`] find them in `login`.
     pub credentials: Option<Credentials>,
-    /// Auth files to search when `credentials` is `None`, in order.
-    pub auth_files: Vec<PathBuf>,
+    /// Where to look for credentials when `credentials` is `None`.
+    pub login: Login,
     /// Blobs larger than this go in chunks of this size (PATCH), smaller ones in one PUT.
     pub chunk_size: u64,
-    /// Retries of a blob or manifest after a 5xx, 408, 429 or a network error.
+    /// Retries of a blob or manifest that failed as [`crate::http::RetryPolicy`] allows
+    /// (a 5xx, 408, 429 or a network error), with its delays.
     pub retries: u32,
     /// Where blobs already are; share it (clone the options) between pushes so that a later
     /// push to a sibling repository mounts instead of uploading.
@@ -56,16 +63,17 @@ pub struct PushOptions {
 }
 
 impl Default for PushOptions {
-    /// Every tag, HTTPS, anonymous, [`DEFAULT_JOBS`], [`DEFAULT_CHUNK_SIZE`], 3 retries.
+    /// Every tag, HTTPS, anonymous, [`DEFAULT_JOBS`], [`DEFAULT_CHUNK_SIZE`], the default
+    /// retries.
     fn default() -> PushOptions {
         PushOptions {
             tags: Vec::new(),
             insecure: false,
             jobs: DEFAULT_JOBS,
             credentials: None,
-            auth_files: Vec::new(),
+            login: Login::default(),
             chunk_size: DEFAULT_CHUNK_SIZE,
-            retries: 3,
+            retries: crate::http::RetryPolicy::default().retries,
             sources: BlobSources::default(),
             quiet: false,
         }
@@ -73,33 +81,31 @@ impl Default for PushOptions {
 }
 
 impl PushOptions {
-    /// The defaults, with credentials from `$DEBLESS_REGISTRY_USER`/`$DEBLESS_REGISTRY_PASSWORD`
-    /// and the auth files the environment names (`$REGISTRY_AUTH_FILE`,
-    /// `$DOCKER_CONFIG/config.json`, `~/.docker/config.json`).
-    pub fn from_env() -> Result<PushOptions, PushError> {
-        Ok(PushOptions {
-            credentials: Credentials::from_env()?,
-            auth_files: default_auth_files(),
+    /// The defaults, with credentials looked up as the environment says
+    /// ([`Login::from_env`]).
+    pub fn from_env() -> PushOptions {
+        PushOptions {
+            login: Login::from_env(),
             ..PushOptions::default()
-        })
+        }
     }
 }
 
 /// Which repository of a registry holds a blob, as learnt by the pushes sharing it.
 #[derive(Debug, Clone, Default)]
-pub struct BlobSources(Arc<Mutex<BTreeMap<(String, String), String>>>);
+pub struct BlobSources(Arc<Mutex<BTreeMap<(String, Digest), String>>>);
 
 impl BlobSources {
     /// A repository on `host` known to hold `digest`.
-    pub fn get(&self, host: &str, digest: &str) -> Option<String> {
+    pub fn get(&self, host: &str, digest: &Digest) -> Option<String> {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&(host.to_string(), digest.to_string())).cloned()
+        map.get(&(host.to_string(), *digest)).cloned()
     }
 
     /// Remember that `repository` on `host` holds `digest` (the first repository stays).
-    pub fn record(&self, host: &str, digest: &str, repository: &str) {
+    pub fn record(&self, host: &str, digest: &Digest, repository: &str) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry((host.to_string(), digest.to_string()))
+        map.entry((host.to_string(), *digest))
             .or_insert_with(|| repository.to_string());
     }
 }
@@ -139,8 +145,8 @@ pub struct BlobCount {
 pub struct PushedTag {
     /// The tag.
     pub tag: String,
-    /// `sha256:<hex>` of the manifest or index it names.
-    pub digest: String,
+    /// The manifest or index it names.
+    pub digest: Digest,
     /// Its media type.
     pub media_type: String,
 }
@@ -155,15 +161,41 @@ pub enum PushError {
         /// What was given.
         target: String,
         /// What is wrong.
-        why: String,
+        why: &'static str,
+    },
+    /// The registry host does not make a URL.
+    #[error("{host:?} is not a registry host name")]
+    Host {
+        /// The host (and port).
+        host: String,
+        /// Why not.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The layout cannot be read or is inconsistent.
-    #[error("{}: {what}", path.display())]
-    Layout {
-        /// The file or directory.
+    #[error(transparent)]
+    Layout(#[from] ReadError),
+    /// The layout has no tags.
+    #[error(
+        "{}: names no tags (no org.opencontainers.image.ref.name annotations); rebuild the \
+         layout",
+        path.display()
+    )]
+    NoTags {
+        /// `index.json`.
         path: PathBuf,
-        /// What is wrong and what to do.
-        what: String,
+    },
+    /// A tag of the layout is not one a registry takes.
+    #[error(
+        "{}: tag {tag:?} is not a valid registry tag ([A-Za-z0-9_][A-Za-z0-9_.-]*, at most \
+         128); push the other tags with --tag",
+        path.display()
+    )]
+    InvalidTag {
+        /// `index.json`.
+        path: PathBuf,
+        /// The tag.
+        tag: String,
     },
     /// A tag asked for is not in the layout.
     #[error(
@@ -179,26 +211,17 @@ pub enum PushError {
         /// The layout's tags.
         available: String,
     },
-    /// A flag or environment variable is missing or wrong (credentials, --jobs...).
-    #[error("{0}")]
-    Usage(String),
-    /// An auth file exists but cannot be used.
-    #[error("{}: {what}", path.display())]
-    AuthFile {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        what: String,
-    },
+    /// No usable credentials.
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    /// A chunk size of 0 would never finish a chunked upload.
+    #[error("the chunk size must be at least 1 byte")]
+    ZeroChunkSize,
     /// The registry (or its token service) refused our credentials, or wanted some.
-    #[error("{what} -> {repository} at {url}: HTTP 401 unauthorized{detail}; {hint}")]
+    #[error("{at}: HTTP 401 unauthorized{detail}; {hint}")]
     Unauthorized {
-        /// The URL (without its query).
-        url: String,
-        /// The repository pushed to.
-        repository: String,
-        /// The blob or manifest being sent.
-        what: String,
+        /// The request.
+        at: Box<At>,
         /// The registry's own message, if any.
         detail: String,
         /// What to do.
@@ -206,80 +229,152 @@ pub enum PushError {
     },
     /// The registry accepted who we are but not what we do.
     #[error(
-        "{what} -> {repository} at {url}: HTTP 403 denied{detail}; {who} may not push to \
-         {repository}: ask for push rights or push to another repository"
+        "{at}: HTTP 403 denied{detail}; {who} may not push to {}: ask for push rights or \
+         push to another repository",
+        at.repository
     )]
     Denied {
-        /// The URL (without its query).
-        url: String,
-        /// The repository pushed to.
-        repository: String,
-        /// The blob or manifest being sent.
-        what: String,
+        /// The request.
+        at: Box<At>,
         /// The registry's own message, if any.
         detail: String,
         /// Who we are (`user U`, `anonymous`).
         who: String,
     },
     /// Any other unexpected status.
-    #[error("{what} -> {repository} at {url}: HTTP {status}{detail}; {hint}")]
+    #[error("{at}: HTTP {status}{detail}; {hint}")]
     Status {
-        /// The URL (without its query).
-        url: String,
-        /// The repository pushed to.
-        repository: String,
-        /// The blob or manifest being sent.
-        what: String,
+        /// The request.
+        at: Box<At>,
         /// The status code.
         status: u16,
         /// The registry's own message, if any.
         detail: String,
         /// What to do.
-        hint: String,
+        hint: &'static str,
     },
-    /// Connection, timeout or protocol trouble.
-    #[error("{what} -> {repository} at {url}: {problem}; {hint}")]
-    Network {
-        /// The URL (without its query).
-        url: String,
+    /// The registry could not be reached, or the connection failed.
+    #[error("{what} -> {repository} failed ({hint})")]
+    Http {
         /// The repository pushed to.
         repository: String,
         /// The blob or manifest being sent.
         what: String,
-        /// What went wrong.
+        /// What to do.
+        hint: &'static str,
+        /// What failed, with the URL.
+        #[source]
+        source: HttpError,
+    },
+    /// The registry answered something the distribution API does not allow.
+    #[error("{at}: {problem}; {hint}")]
+    Protocol {
+        /// The request.
+        at: Box<At>,
+        /// What is wrong.
         problem: String,
         /// What to do.
-        hint: String,
+        hint: &'static str,
+    },
+    /// The registry named an upload session Location that is not a URL.
+    #[error(
+        "{at}: the Location {location:?} is not a URL; the \
+         registry does not follow the distribution API: report it to its operator"
+    )]
+    BadLocation {
+        /// The request.
+        at: Box<At>,
+        /// What the registry said.
+        location: String,
+        /// The parse error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The registry's bearer challenge names a token realm that is not a URL.
+    #[error(
+        "{at}: the token realm {realm:?} is not a URL; the \
+         registry's auth configuration is broken: report it to its operator"
+    )]
+    BadRealm {
+        /// The request.
+        at: Box<At>,
+        /// What the challenge said.
+        realm: String,
+        /// The parse error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The token service answered something that is not a token.
+    #[error(
+        "{at}: the token answer is not JSON with a token; the \
+         registry's auth service is broken: report it to its operator"
+    )]
+    TokenAnswer {
+        /// The request.
+        at: Box<At>,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
     },
     /// The registry stored something else than what we sent.
     #[error(
-        "{what} -> {repository} at {url}: the registry answered Docker-Content-Digest {got}, \
+        "{at}: the registry answered Docker-Content-Digest {got}, \
          but the layout's bytes are {expected}; something between altered them (a proxy?), \
          or the registry is broken: push again, or push to another registry"
     )]
     DigestMismatch {
-        /// The URL (without its query).
-        url: String,
-        /// The repository pushed to.
-        repository: String,
-        /// The blob or manifest being sent.
-        what: String,
+        /// The request.
+        at: Box<At>,
         /// The layout's digest.
-        expected: String,
-        /// The registry's.
+        expected: Digest,
+        /// The registry's (as it wrote it: it need not be a digest at all).
         got: String,
     },
-    /// Something local failed (thread pool, HTTP client, reading a blob).
-    #[error("{0}")]
-    Local(String),
+    /// A blob of the layout cannot be read while it is sent.
+    #[error("{}: cannot read blob {digest}; rebuild the layout", path.display())]
+    Blob {
+        /// The file.
+        path: PathBuf,
+        /// Its digest.
+        digest: Digest,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    HttpClient(HttpError),
+    /// The upload threads could not be started.
+    #[error("cannot start the upload threads")]
+    Threads(#[source] rayon::ThreadPoolBuildError),
 }
 
-impl PushError {
-    /// Worth another try: a 5xx, 408, 429 or a network error.
-    pub fn is_retryable(&self) -> bool {
+/// Which request of a push failed: what was being sent, to which repository, at which URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct At {
+    /// The blob, manifest or tag being sent (`blob sha256:...`, `API check`).
+    pub what: String,
+    /// The repository pushed to.
+    pub repository: String,
+    /// The URL (without its query).
+    pub url: String,
+}
+
+impl std::fmt::Display for At {
+    /// `blob sha256:... -> distroless/base at https://host/v2/...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} -> {} at {}", self.what, self.repository, self.url)
+    }
+}
+
+impl Retryable for PushError {
+    /// Worth another try: a status [`retryable_status`] names, a connection failure the
+    /// HTTP policy retries, or a registry that lost track of an upload session.
+    fn is_retryable(&self) -> bool {
         match self {
-            PushError::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
-            PushError::Network { .. } => true,
+            PushError::Status { status, .. } => retryable_status(*status),
+            PushError::Http { source, .. } => source.is_retryable(),
+            PushError::Protocol { .. } | PushError::TokenAnswer { .. } => true,
             _ => false,
         }
     }

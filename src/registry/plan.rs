@@ -4,37 +4,31 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use super::PushError;
 use super::reference::valid_tag;
-use crate::oci::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION};
+use crate::digest::Digest;
+use crate::oci::{Content, Descriptor, LayoutReader};
 
-/// Docker's names for an index and an image manifest, accepted so that a layout written by
-/// another tool pushes too.
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(super) use crate::oci::Document;
 
 /// A layer or config blob to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Blob {
-    /// `sha256:<hex>`.
-    pub digest: String,
+    /// Its digest.
+    pub digest: Digest,
     /// Length, as the manifest declares it (and the file has).
     pub size: u64,
-    /// The file under `blobs/sha256/`.
-    pub path: PathBuf,
+    /// Where its bytes are.
+    pub data: BlobData,
 }
 
-/// A manifest or index, with the exact bytes of the layout (so its digest cannot change).
-#[derive(Debug, Clone)]
-pub(super) struct Document {
-    /// `sha256:<hex>` of `bytes`.
-    pub digest: String,
-    /// The Content-Type to send.
-    pub media_type: String,
-    /// The file's bytes.
-    pub bytes: Vec<u8>,
+/// Where a blob's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum BlobData {
+    /// The file under `blobs/sha256/` (or an SPDX document): streamed, never loaded whole.
+    File(PathBuf),
+    /// Bytes made for the push (an artifact's empty config).
+    Bytes(Vec<u8>),
 }
 
 /// Everything one push sends, in the order it must arrive.
@@ -48,87 +42,24 @@ pub(super) struct Plan {
     pub tags: Vec<(String, Document)>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DescriptorJson {
-    #[serde(default)]
-    media_type: String,
-    digest: String,
-    size: u64,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
-/// The parts of an index (or `index.json`) and a manifest a push needs.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DocumentJson {
-    #[serde(default)]
-    media_type: String,
-    #[serde(default)]
-    manifests: Vec<DescriptorJson>,
-    config: Option<DescriptorJson>,
-    #[serde(default)]
-    layers: Vec<DescriptorJson>,
-}
-
-fn read_index(dir: &Path) -> Result<BTreeMap<String, DescriptorJson>, PushError> {
-    let layout_err = |what: String| PushError::Layout {
-        path: dir.to_path_buf(),
-        what,
-    };
-    if !dir.join("oci-layout").is_file() {
-        return Err(layout_err(
-            "is not an OCI image layout (no oci-layout file); pass a directory `debless \
-             build` wrote, e.g. out/base-debian13"
-                .to_string(),
-        ));
-    }
-    let path = dir.join("index.json");
-    let text = std::fs::read(&path).map_err(|e| PushError::Layout {
-        path: path.clone(),
-        what: format!("cannot read it ({e})"),
-    })?;
-    let index: DocumentJson = serde_json::from_slice(&text).map_err(|e| PushError::Layout {
-        path: path.clone(),
-        what: format!("is not an image index ({e}); rebuild the layout"),
-    })?;
-    let mut tags = BTreeMap::new();
-    for d in index.manifests {
-        // Entries without a name are content, not tags.
-        if let Some(name) = d.annotations.get(REF_NAME_ANNOTATION).cloned() {
-            tags.insert(name, d);
-        }
-    }
-    Ok(tags)
-}
-
 /// Read the layout at `dir` and plan the push of `wanted` tags (none: every tag). Asking
 /// for a tag also pushes its per-architecture tags: the layout's tags `<tag>-<suffix>`
 /// that name a manifest of `<tag>`'s index (`latest` brings `latest-amd64`).
 pub(super) fn plan(dir: &Path, wanted: &[String]) -> Result<Plan, PushError> {
-    let index = read_index(dir)?;
+    let reader = LayoutReader::open(dir)?;
+    let index = reader.tags();
     if index.is_empty() {
-        return Err(PushError::Layout {
+        return Err(PushError::NoTags {
             path: dir.join("index.json"),
-            what: "names no tags (no org.opencontainers.image.ref.name annotations); \
-                   rebuild the layout"
-                .to_string(),
         });
     }
-    let mut reader = Reader {
-        dir,
-        docs: BTreeMap::new(),
-        blobs: BTreeMap::new(),
-        by_digest: Vec::new(),
-    };
     let mut chosen: BTreeSet<String> = BTreeSet::new();
     for t in wanted {
         if !index.contains_key(t) {
             return Err(PushError::NoSuchTag {
                 path: dir.to_path_buf(),
                 tag: t.clone(),
-                available: index.keys().cloned().collect::<Vec<_>>().join(", "),
+                available: reader.tag_list(),
             });
         }
         chosen.insert(t.clone());
@@ -136,22 +67,23 @@ pub(super) fn plan(dir: &Path, wanted: &[String]) -> Result<Plan, PushError> {
     if wanted.is_empty() {
         chosen.extend(index.keys().cloned());
     }
-    for name in &chosen {
-        if !valid_tag(name) {
-            return Err(PushError::Layout {
-                path: dir.join("index.json"),
-                what: format!(
-                    "tag {name:?} is not a valid registry tag ([A-Za-z0-9_][A-Za-z0-9_.-]*, \
-                     at most 128); push the other tags with --tag"
-                ),
-            });
-        }
+    if let Some(bad) = chosen.iter().find(|name| !valid_tag(name)) {
+        return Err(PushError::InvalidTag {
+            path: dir.join("index.json"),
+            tag: bad.clone(),
+        });
     }
 
+    let mut walk = Walk {
+        reader: &reader,
+        docs: BTreeMap::new(),
+        blobs: BTreeMap::new(),
+        by_digest: Vec::new(),
+    };
     // The per-architecture tags of a chosen index come with it.
     let mut names = chosen.clone();
     for name in &chosen {
-        let (_, children) = reader.document(&index[name], &format!("tag {name}"))?;
+        let (_, children) = walk.document(&index[name])?;
         let prefix = format!("{name}-");
         names.extend(
             index
@@ -164,169 +96,81 @@ pub(super) fn plan(dir: &Path, wanted: &[String]) -> Result<Plan, PushError> {
     }
     let mut tags = Vec::new();
     for name in names {
-        let (doc, _) = reader.document(&index[&name], &format!("tag {name}"))?;
+        let (doc, _) = walk.document(&index[&name])?;
         tags.push((name, doc));
     }
     Ok(Plan {
-        blobs: reader.blobs.into_values().collect(),
-        by_digest: reader.by_digest,
+        blobs: walk.blobs.into_values().collect(),
+        by_digest: walk.by_digest,
         tags,
     })
 }
 
-struct Reader<'a> {
-    dir: &'a Path,
+/// The documents and blobs reached so far.
+struct Walk<'a> {
+    reader: &'a LayoutReader,
     /// Documents already read, with the digests of their child manifests.
-    docs: BTreeMap<String, (Document, Vec<String>)>,
-    blobs: BTreeMap<String, Blob>,
+    docs: BTreeMap<Digest, (Document, Vec<Digest>)>,
+    blobs: BTreeMap<Digest, Blob>,
     /// Child manifests of indexes, children first.
     by_digest: Vec<Document>,
 }
 
-impl Reader<'_> {
+impl Walk<'_> {
     /// Read and verify the manifest or index `d`; queue its blobs and child manifests.
     /// Returns the document and the digests of its child manifests.
-    fn document(
-        &mut self,
-        d: &DescriptorJson,
-        what: &str,
-    ) -> Result<(Document, Vec<String>), PushError> {
+    fn document(&mut self, d: &Descriptor) -> Result<(Document, Vec<Digest>), PushError> {
         if let Some(done) = self.docs.get(&d.digest) {
             return Ok(done.clone());
         }
-        let path = self.blob_path(&d.digest, what)?;
-        let bytes = std::fs::read(&path).map_err(|e| PushError::Layout {
-            path: path.clone(),
-            what: format!(
-                "{what} ({}): cannot read it ({e}); rebuild the layout",
-                d.digest
-            ),
-        })?;
-        let actual = crate::digest::Digest::of(&bytes).to_string();
-        if actual != d.digest || bytes.len() as u64 != d.size {
-            return Err(PushError::Layout {
-                path,
-                what: format!(
-                    "{what}: expected {} ({} bytes) but the file is {actual} ({} bytes); the \
-                     layout is corrupt, rebuild it",
-                    d.digest,
-                    d.size,
-                    bytes.len()
-                ),
-            });
-        }
-        let json: DocumentJson = serde_json::from_slice(&bytes).map_err(|e| PushError::Layout {
-            path: path.clone(),
-            what: format!("{what} ({}) is not a manifest or index ({e})", d.digest),
-        })?;
-        let media_type = if d.media_type.is_empty() {
-            json.media_type.clone()
-        } else {
-            d.media_type.clone()
-        };
+        let doc = self.reader.document(d)?;
         let mut children = Vec::new();
-        match media_type.as_str() {
-            INDEX_MEDIA_TYPE | DOCKER_LIST => {
-                for c in &json.manifests {
-                    let (child, _) = self.document(c, &format!("{what} -> {}", c.digest))?;
+        match &doc.content {
+            Content::Index(manifests) => {
+                for c in manifests {
+                    let (child, _) = self.document(c)?;
                     if !self.by_digest.iter().any(|x| x.digest == child.digest) {
                         self.by_digest.push(child);
                     }
-                    children.push(c.digest.clone());
+                    children.push(c.digest);
                 }
             }
-            MANIFEST_MEDIA_TYPE | DOCKER_MANIFEST => {
-                let Some(config) = &json.config else {
-                    return Err(PushError::Layout {
-                        path,
-                        what: format!("{what} ({}) has no config", d.digest),
-                    });
-                };
-                for b in std::iter::once(config).chain(&json.layers) {
-                    self.blob(b, what)?;
+            Content::Manifest { config, layers } => {
+                for b in std::iter::once(config).chain(layers) {
+                    self.blob(b)?;
                 }
-            }
-            other => {
-                return Err(PushError::Layout {
-                    path,
-                    what: format!(
-                        "{what} ({}) has media type {other:?}, which is neither an image \
-                         manifest nor an index",
-                        d.digest
-                    ),
-                });
             }
         }
-        let doc = Document {
-            digest: d.digest.clone(),
-            media_type,
-            bytes,
-        };
-        self.docs
-            .insert(d.digest.clone(), (doc.clone(), children.clone()));
+        self.docs.insert(d.digest, (doc.clone(), children.clone()));
         Ok((doc, children))
     }
 
     /// Queue a layer or config blob, checking that the file is there with the right size
     /// (its hash is checked by the registry, which computes it as the bytes arrive).
-    fn blob(&mut self, d: &DescriptorJson, what: &str) -> Result<(), PushError> {
+    fn blob(&mut self, d: &Descriptor) -> Result<(), PushError> {
         if self.blobs.contains_key(&d.digest) {
             return Ok(());
         }
-        let path = self.blob_path(&d.digest, what)?;
-        let len = std::fs::metadata(&path)
-            .map_err(|e| PushError::Layout {
-                path: path.clone(),
-                what: format!(
-                    "{what}: blob {} is missing ({e}); rebuild the layout",
-                    d.digest
-                ),
-            })?
-            .len();
-        if len != d.size {
-            return Err(PushError::Layout {
-                path,
-                what: format!(
-                    "{what}: blob {} should be {} bytes but is {len}; the layout is corrupt, \
-                     rebuild it",
-                    d.digest, d.size
-                ),
-            });
-        }
+        let path = self.reader.check_blob(d)?;
         self.blobs.insert(
-            d.digest.clone(),
+            d.digest,
             Blob {
-                digest: d.digest.clone(),
+                digest: d.digest,
                 size: d.size,
-                path,
+                data: BlobData::File(path),
             },
         );
         Ok(())
-    }
-
-    /// `blobs/sha256/<hex>`, after checking the digest cannot escape the directory.
-    fn blob_path(&self, digest: &str, what: &str) -> Result<PathBuf, PushError> {
-        let hex = digest.strip_prefix("sha256:").filter(|h| {
-            h.len() == 64
-                && h.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        });
-        match hex {
-            Some(h) => Ok(self.dir.join("blobs/sha256").join(h)),
-            None => Err(PushError::Layout {
-                path: self.dir.join("index.json"),
-                what: format!(
-                    "{what}: digest {digest:?} is not sha256 and 64 lower-case hex digits"
-                ),
-            }),
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::{Config, Image, LayerRef, Layout, platform_for};
+    use crate::oci::{
+        Config, INDEX_MEDIA_TYPE, Image, LayerRef, Layout, MANIFEST_MEDIA_TYPE, ReadError,
+        platform_for,
+    };
     use std::sync::Arc;
 
     /// amd64 + arm64 sharing one layer, tags latest/nonroot on indexes and per-arch tags.
@@ -389,10 +233,7 @@ mod tests {
         assert_eq!(p.blobs.len(), 5);
         assert_eq!(p.by_digest.len(), 4);
         for (_, d) in &p.tags {
-            assert_eq!(
-                &d.bytes[..],
-                &l.blob(&d.digest.parse().unwrap()).unwrap()[..]
-            );
+            assert_eq!(&d.bytes[..], &l.blob(&d.digest).unwrap()[..]);
         }
         assert_eq!(p.tags[0].1.media_type, INDEX_MEDIA_TYPE);
         assert_eq!(p.tags[1].1.media_type, MANIFEST_MEDIA_TYPE);
@@ -423,37 +264,54 @@ mod tests {
         // A manifest whose bytes changed.
         let amd = plan(&dir, &["latest-amd64".to_string()]).unwrap().tags[0]
             .1
-            .digest
-            .clone();
-        let path = dir.join(blob_rel(&amd));
+            .digest;
+        let path = dir.join(amd.blob_path());
+        let good = l.blob(&amd).unwrap().to_vec();
+        // Same length, other bytes: only the hash tells.
+        let mut evil = good.clone();
+        evil[0] ^= 1;
+        std::fs::write(&path, &evil).unwrap();
+        let e = plan(&dir, &[]).unwrap_err();
+        assert!(
+            matches!(&e, PushError::Layout(ReadError::Corrupt { digest, .. }) if *digest == amd),
+            "{e}"
+        );
+        assert!(e.to_string().contains("corrupt"), "{e}");
         std::fs::write(&path, b"{}").unwrap();
-        let e = plan(&dir, &[]).unwrap_err().to_string();
-        assert!(e.contains("corrupt") && e.contains(&amd), "{e}");
-        std::fs::write(&path, &l.blob(&amd.parse().unwrap()).unwrap()[..]).unwrap();
+        let e = plan(&dir, &[]).unwrap_err();
+        assert!(
+            matches!(&e, PushError::Layout(ReadError::WrongSize { .. })),
+            "{e}"
+        );
+        std::fs::write(&path, &good).unwrap();
 
         // A missing layer.
-        let blob = plan(&dir, &[]).unwrap().blobs[0].path.clone();
+        let BlobData::File(blob) = plan(&dir, &[]).unwrap().blobs[0].data.clone() else {
+            panic!("layout blobs are files");
+        };
         let bytes = std::fs::read(&blob).unwrap();
         std::fs::remove_file(&blob).unwrap();
         let e = plan(&dir, &[]).unwrap_err().to_string();
         assert!(e.contains("missing") && e.contains("rebuild"), "{e}");
         std::fs::write(&blob, bytes).unwrap();
 
-        // A digest that would climb out of the layout.
-        let bad = index.replacen(&amd.replace("sha256:", ""), "../../../../etc/passwd", 1);
+        // A digest that would climb out of the layout is not even a digest.
+        let bad = index.replacen(&amd.hex(), "../../../../etc/passwd", 1);
         std::fs::write(dir.join("index.json"), bad).unwrap();
-        let e = plan(&dir, &[]).unwrap_err().to_string();
-        assert!(e.contains("64 lower-case hex"), "{e}");
-
+        let e = plan(&dir, &[]).unwrap_err();
         assert!(
-            plan(tmp.path(), &[])
-                .unwrap_err()
-                .to_string()
-                .contains("oci-layout")
+            matches!(&e, PushError::Layout(ReadError::BadIndex { .. })),
+            "{e}"
         );
-    }
+        assert!(
+            crate::text::error_line(&e).contains("64 lower-case hex"),
+            "{e}"
+        );
 
-    fn blob_rel(digest: &str) -> String {
-        format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"))
+        let e = plan(tmp.path(), &[]).unwrap_err();
+        assert!(
+            matches!(&e, PushError::Layout(ReadError::NotALayout { .. })),
+            "{e}"
+        );
     }
 }

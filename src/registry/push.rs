@@ -1,13 +1,14 @@
 //! The push itself: blobs in parallel, then manifests by digest, then tags.
 
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use super::client::{Client, Mount};
-use super::plan::{self, Blob};
-use super::{PushError, PushOptions, PushReport, PushedTag, Target, auth};
+use super::plan::{self, Blob, BlobData, Document};
+use super::{PushError, PushOptions, PushReport, PushedTag, Target};
+use crate::digest::Digest;
+use crate::http::{Http, RetryPolicy};
 
 /// A byte bar over the blobs when stderr is a terminal (blobs already there count too,
 /// as they finish at once).
@@ -43,6 +44,44 @@ pub fn push_layout(
     target: &str,
     opts: &PushOptions,
 ) -> Result<PushReport, PushError> {
+    let http = Http::new().map_err(PushError::HttpClient)?;
+    push_with(&http, layout, target, opts)
+}
+
+/// Push every layout to `PREFIX/<its directory name>` (what `debless build --push` does),
+/// in order, sharing `opts.sources` so that a layer one image pushed is mounted into the
+/// next. `pushed` hears of each push as it finishes.
+pub fn push_all(
+    layouts: &[PathBuf],
+    prefix: &str,
+    opts: &PushOptions,
+    pushed: &mut dyn FnMut(&str, &PushReport),
+) -> Result<Vec<PushReport>, PushError> {
+    let http = Http::new().map_err(PushError::HttpClient)?;
+    let mut reports = Vec::new();
+    for layout in layouts {
+        let name = layout
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let target = format!("{}/{name}", prefix.trim_end_matches('/'));
+        let report = push_with(&http, layout, &target, opts)?;
+        pushed(&target, &report);
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// [`push_layout`] over `http` (whose retry delays it keeps; `opts.retries` says how many).
+pub(super) fn push_with(
+    http: &Http,
+    layout: &Path,
+    target: &str,
+    opts: &PushOptions,
+) -> Result<PushReport, PushError> {
+    if opts.chunk_size == 0 {
+        return Err(PushError::ZeroChunkSize);
+    }
     let target = Target::parse(target)?;
     let mut wanted: Vec<String> = target.tag.iter().cloned().collect();
     for t in &opts.tags {
@@ -54,30 +93,31 @@ pub fn push_layout(
 
     let credentials = match &opts.credentials {
         Some(c) => Some(c.clone()),
-        None => auth::lookup(&opts.auth_files, &target.host)?,
+        None => opts.login.credentials(&target.host)?,
     };
-    let searched = if opts.auth_files.is_empty() {
-        "no auth files".to_string()
-    } else {
-        opts.auth_files
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+    let retry = RetryPolicy {
+        retries: opts.retries,
+        ..http.retry_policy()
     };
-    let client = Client::new(&target, opts.insecure, credentials, searched)?;
-    client.ping()?;
+    let client = Client::new(
+        http.clone(),
+        &target,
+        opts.insecure,
+        credentials,
+        opts.login.searched(),
+    )?;
+    retry.run(|| client.ping())?;
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build()
-        .map_err(|e| PushError::Local(format!("cannot start the upload threads: {e}")))?;
+        .map_err(PushError::Threads)?;
     let bar = progress_bar(opts.quiet, &plan.blobs);
     let outcomes: Vec<Outcome> = pool.install(|| {
         plan.blobs
             .par_iter()
             .map(|b| {
-                let r = retry(opts.retries, || push_blob(&client, b, opts));
+                let r = retry.run(|| push_blob(&client, b, opts));
                 if let Some(bar) = &bar {
                     bar.inc(b.size);
                 }
@@ -111,19 +151,19 @@ pub fn push_layout(
     // Children before the indexes that list them: a registry may refuse an index whose
     // manifests it does not have.
     for doc in &plan.by_digest {
-        retry(opts.retries, || client.put_manifest(&doc.digest, doc))?;
+        retry.run(|| client.put_manifest(&doc.digest.to_string(), doc))?;
         report.manifests += 1;
     }
     for (tag, doc) in &plan.tags {
-        retry(opts.retries, || client.put_manifest(tag, doc))?;
+        retry.run(|| client.put_manifest(tag, doc))?;
         report.manifests += 1;
         report.tags.push(PushedTag {
             tag: tag.clone(),
-            digest: doc.digest.clone(),
+            digest: doc.digest,
             media_type: doc.media_type.clone(),
         });
     }
-    report.sboms = attach_sboms(&client, layout, &plan.tags, opts)?;
+    report.sboms = attach_sboms(&client, layout, &plan.tags, opts, &retry)?;
     Ok(report)
 }
 
@@ -139,8 +179,9 @@ const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 fn attach_sboms(
     client: &Client,
     layout: &Path,
-    tags: &[(String, plan::Document)],
+    tags: &[(String, Document)],
     opts: &PushOptions,
+    retry: &RetryPolicy,
 ) -> Result<usize, PushError> {
     let Some(name) = layout.file_name() else {
         return Ok(0);
@@ -149,16 +190,10 @@ fn attach_sboms(
     if !dir.is_dir() {
         return Ok(0);
     }
-    let local = |what: String| PushError::Local(what);
-    let scratch = tempfile::tempdir()
-        .map_err(|e| local(format!("cannot create a temporary directory: {e}")))?;
-    let empty_path = scratch.path().join("empty.json");
-    std::fs::write(&empty_path, b"{}")
-        .map_err(|e| local(format!("{}: {e}", empty_path.display())))?;
     let empty = Blob {
-        digest: crate::digest::Digest::of(b"{}").to_string(),
+        digest: Digest::of(b"{}"),
         size: 2,
-        path: empty_path,
+        data: BlobData::Bytes(b"{}".to_vec()),
     };
     let mut attached = 0;
     for (tag, doc) in tags {
@@ -167,12 +202,12 @@ fn attach_sboms(
             continue;
         };
         let sbom = Blob {
-            digest: crate::digest::Digest::of(&bytes).to_string(),
+            digest: Digest::of(&bytes),
             size: bytes.len() as u64,
-            path: path.clone(),
+            data: BlobData::File(path.clone()),
         };
         for b in [&empty, &sbom] {
-            retry(opts.retries, || push_blob(client, b, opts))?;
+            retry.run(|| push_blob(client, b, opts))?;
         }
         let manifest = serde_json::json!({
             "schemaVersion": 2,
@@ -187,21 +222,34 @@ fn attach_sboms(
             }],
             "subject": { "mediaType": doc.media_type, "digest": doc.digest, "size": doc.bytes.len() },
         });
-        let bytes = serde_json::to_vec(&manifest)
-            .map_err(|e| local(format!("cannot encode the SBOM manifest: {e}")))?;
-        let artifact = plan::Document {
-            digest: crate::digest::Digest::of(&bytes).to_string(),
+        // A Value of strings and numbers: serde_json has no failure path for it.
+        let bytes = serde_json::to_vec(&manifest).expect("a JSON value always serialises");
+        let artifact = Document {
+            digest: Digest::of(&bytes),
             media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
             bytes,
+            content: crate::oci::Content::Manifest {
+                config: descriptor(EMPTY_MEDIA_TYPE, &empty),
+                layers: vec![descriptor(SPDX_MEDIA_TYPE, &sbom)],
+            },
         };
-        let fallback = format!("{}.sbom", doc.digest.replace(':', "-"));
-        retry(opts.retries, || {
-            client.put_manifest(&artifact.digest, &artifact)
-        })?;
-        retry(opts.retries, || client.put_manifest(&fallback, &artifact))?;
+        let fallback = format!("{}.sbom", doc.digest.to_string().replace(':', "-"));
+        retry.run(|| client.put_manifest(&artifact.digest.to_string(), &artifact))?;
+        retry.run(|| client.put_manifest(&fallback, &artifact))?;
         attached += 1;
     }
     Ok(attached)
+}
+
+/// A descriptor of `blob` (for the artifact document's record of what it points at).
+fn descriptor(media_type: &str, blob: &Blob) -> crate::oci::Descriptor {
+    crate::oci::Descriptor {
+        media_type: media_type.to_owned(),
+        digest: blob.digest,
+        size: blob.size,
+        platform: None,
+        annotations: Default::default(),
+    }
 }
 
 /// One blob: skip it if the repository has it, mount it if a sibling does, else upload.
@@ -233,18 +281,4 @@ fn push_blob(client: &Client, blob: &Blob, opts: &PushOptions) -> Result<Outcome
     let requests = client.upload(session, blob, opts.chunk_size)?;
     record();
     Ok(Outcome::Uploaded(requests))
-}
-
-/// Run `f`, again after 0.4 s, 0.8 s, 1.6 s... while it fails with a retryable error.
-fn retry<T>(retries: u32, f: impl Fn() -> Result<T, PushError>) -> Result<T, PushError> {
-    let mut attempt = 0;
-    loop {
-        match f() {
-            Err(e) if attempt < retries && e.is_retryable() => {
-                attempt += 1;
-                std::thread::sleep(Duration::from_millis(200 << attempt));
-            }
-            r => return r,
-        }
-    }
 }

@@ -27,9 +27,9 @@ impl Target {
     /// Parse `REGISTRY/REPOSITORY[:TAG]`. The first component must look like a host (a dot,
     /// a port or `localhost`), so that `distroless/base` is not mistaken for one.
     pub fn parse(s: &str) -> Result<Target, PushError> {
-        let bad = |why: &str| PushError::Target {
+        let bad = |why: &'static str| PushError::Target {
             target: s.to_string(),
-            why: why.to_string(),
+            why,
         };
         if s.contains('@') {
             return Err(bad(

@@ -209,21 +209,21 @@ impl Lock {
         let mode = std::fs::metadata(path)
             .map(|m| m.permissions().mode() & 0o7777)
             .unwrap_or(0o644);
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("lock");
+        // A pin killed while writing left a temporary here: it goes now.
+        crate::tmp::sweep(dir, Some(name));
+        let tmp = crate::tmp::TempFile::new_in(dir, name, mode)
             .map_err(|e| err(format!("cannot create a temporary file next to it ({e})")))?;
-        tmp.write_all(self.to_toml().as_bytes())
+        tmp.file()
+            .write_all(self.to_toml().as_bytes())
             .and_then(|_| {
-                tmp.as_file()
+                // The mode is set again: creation masks it with the umask.
+                tmp.file()
                     .set_permissions(std::fs::Permissions::from_mode(mode))
             })
-            .and_then(|_| tmp.as_file().sync_all())
             .map_err(|e| err(format!("cannot write ({e}); the old lock is unchanged")))?;
-        tmp.persist(path).map_err(|e| {
-            err(format!(
-                "cannot replace ({}); the old lock is unchanged",
-                e.error
-            ))
-        })?;
+        tmp.persist(path)
+            .map_err(|e| err(format!("cannot replace ({e}); the old lock is unchanged")))?;
         Ok(())
     }
 

@@ -1,7 +1,6 @@
-//! The source manifest and the lock: types, reading, writing, and `pin`.
+//! The hand-written source manifest and the machine-written lock: types, reading,
+//! writing, and lock-to-lock diffs. Pinning (making a lock) is [`crate::pin`].
 
 pub mod diff;
 pub mod lock;
 pub mod manifest;
-pub mod pin;
-pub mod why;

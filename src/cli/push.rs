@@ -1,11 +1,9 @@
-//! `debless push`: its arguments and what it prints. Kept here so that `main.rs` holds one
-//! variant and one call.
+//! `debless push`: its arguments, the options they make, and what it prints.
 
 use std::path::PathBuf;
 
-use super::{
-    Credentials, DEFAULT_CHUNK_SIZE, DEFAULT_JOBS, PASSWORD_ENV, PushError, PushOptions,
-    PushReport, USER_ENV, default_auth_files, push_layout, read_password,
+use debless::registry::{
+    DEFAULT_CHUNK_SIZE, DEFAULT_JOBS, Login, PushOptions, PushReport, push_layout, read_password,
 };
 
 /// Arguments of `debless push`.
@@ -39,18 +37,23 @@ pub struct PushArgs {
 }
 
 /// Run `debless push`: one line per tag on stdout, a summary on stderr.
-pub fn run(args: PushArgs, quiet: bool) -> Result<(), PushError> {
+pub fn run(args: PushArgs, quiet: bool) -> anyhow::Result<()> {
     if args.jobs == 0 {
-        return Err(PushError::Usage("--jobs must be at least 1".to_string()));
+        anyhow::bail!("--jobs must be at least 1");
     }
     if args.chunk_size == 0 {
-        return Err(PushError::Usage(
-            "--chunk-size must be at least 1".to_string(),
-        ));
+        anyhow::bail!("--chunk-size must be at least 1");
     }
+    let password = match args.password_stdin {
+        true => Some(read_password(&mut std::io::stdin().lock())?),
+        false => None,
+    };
     let opts = PushOptions {
-        credentials: credentials(&args)?,
-        auth_files: default_auth_files(),
+        login: Login {
+            username: args.username,
+            password,
+            ..Login::from_env()
+        },
         tags: args.tags,
         insecure: args.insecure,
         jobs: args.jobs,
@@ -63,44 +66,6 @@ pub fn run(args: PushArgs, quiet: bool) -> Result<(), PushError> {
         print(&report);
     }
     Ok(())
-}
-
-/// Credentials from the flags, then the environment; `None` leaves it to the auth files.
-fn credentials(args: &PushArgs) -> Result<Option<Credentials>, PushError> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let (username, user_source) = match (&args.username, env(USER_ENV)) {
-        (Some(u), _) => (Some(u.clone()), "--username".to_string()),
-        (None, Some(u)) => (Some(u), format!("${USER_ENV}")),
-        (None, None) => (None, String::new()),
-    };
-    let Some(username) = username else {
-        if args.password_stdin {
-            return Err(PushError::Usage(format!(
-                "--password-stdin needs --username (or ${USER_ENV})"
-            )));
-        }
-        if env(PASSWORD_ENV).is_some() {
-            return Err(PushError::Usage(format!(
-                "${PASSWORD_ENV} is set but no username is: pass --username or set ${USER_ENV}"
-            )));
-        }
-        return Ok(None);
-    };
-    let password = if args.password_stdin {
-        read_password(&mut std::io::stdin().lock())?
-    } else if let Some(p) = env(PASSWORD_ENV) {
-        p
-    } else {
-        return Err(PushError::Usage(format!(
-            "{user_source} gives a username but no password: add --password-stdin (and pipe \
-             the password in) or set ${PASSWORD_ENV}"
-        )));
-    };
-    Ok(Some(Credentials {
-        username,
-        password,
-        source: user_source,
-    }))
 }
 
 fn print(r: &PushReport) {

@@ -1,0 +1,310 @@
+//! `debless build` and `debless fetch`: their arguments, the options they make, and what
+//! they print.
+
+use std::path::PathBuf;
+
+use debless::arch::Arch;
+use debless::build::{BuildOptions, BuildReport, Format, build, default_out, fetch};
+use debless::fetch::cache::Cache;
+use debless::fetch::mirror::{MIRRORS_ENV, SNAPSHOT_ENV};
+use debless::layer::Compression;
+
+use super::Global;
+
+/// Which images, and from where: shared by `build` and `fetch`.
+#[derive(clap::Args)]
+pub struct Selection {
+    /// Images (rule names) to build; none means every image the distro defines.
+    pub images: Vec<String>,
+    /// Distro whose lock (snapshots/<distro>.lock) to build from.
+    #[arg(long, default_value = "debian13")]
+    pub distro: String,
+    /// Tag to build (repeatable): `latest` or a variant under rules/variants/; none means
+    /// `latest` plus every variant.
+    #[arg(long = "variant", value_name = "V")]
+    pub variants: Vec<String>,
+    /// Architecture (repeatable); none means every architecture in the lock.
+    #[arg(long = "arch", value_name = "ARCH")]
+    pub arches: Vec<Arch>,
+    /// Use only the cache; fail listing every .deb that is missing.
+    #[arg(long)]
+    pub offline: bool,
+    /// Re-hash every cached .deb instead of trusting its size.
+    #[arg(long)]
+    pub verify: bool,
+    /// Cache directory for .debs [default: $XDG_CACHE_HOME/debless].
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Worker threads [default: the number of CPUs].
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Mirror URL (repeatable); replaces the default mirror list (as for `pin`).
+    #[arg(long = "mirror", value_name = "URL")]
+    pub mirrors: Vec<String>,
+    /// Snapshot service URL template, used for locks pinned with --date.
+    #[arg(long, env = SNAPSHOT_ENV, value_name = "URL")]
+    pub snapshot_service: Option<String>,
+}
+
+/// Arguments of `debless build`.
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub sel: Selection,
+    /// Output directory [default: <project>/out].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// oci (a layout directory), oci-archive or docker-archive (tarballs).
+    #[arg(long, default_value = "oci")]
+    pub format: Format,
+    /// Layer compression: gzip or zstd.
+    #[arg(long, default_value = "gzip")]
+    pub compression: Compression,
+    /// Build everything twice from the .debs (never from the layer cache) with different
+    /// thread counts and fail on any difference.
+    #[arg(long)]
+    pub check: bool,
+    /// After writing, push every layout to PREFIX/<image>-<distro> (e.g.
+    /// 127.0.0.1:5000/distroless); shared layers are mounted, not re-uploaded.
+    /// Credentials as for `debless push` (environment and auth files).
+    #[arg(long, value_name = "PREFIX")]
+    pub push: Option<String>,
+    /// Allow plain HTTP for --push (loopback registries).
+    #[arg(long, requires = "push")]
+    pub insecure: bool,
+    /// Write the SPDX documents here (DIR/<image>-<distro>/) instead of next to each
+    /// layout (OUT/<image>-<distro>.spdx/).
+    #[arg(long, value_name = "DIR")]
+    pub sbom_dir: Option<PathBuf>,
+    /// Print the summary as JSON on stdout (image, tag, arch, digest, sizes, layers;
+    /// layers made, cached and shared; outputs left up to date).
+    #[arg(long)]
+    pub json: bool,
+    /// Ignore `paths` and rules/defaults.toml: ship every file of every package, as Google
+    /// distroless does (to compare sizes).
+    #[arg(long)]
+    pub whole_packages: bool,
+    /// Value for the org.opencontainers.image.source annotation.
+    #[arg(long, env = "DEBLESS_SOURCE_URL", value_name = "URL")]
+    pub source_url: Option<String>,
+}
+
+/// Arguments of `debless fetch`.
+#[derive(clap::Args)]
+pub struct FetchArgs {
+    /// Which images, and from where.
+    #[command(flatten)]
+    pub sel: Selection,
+}
+
+/// Run `debless build`: build, push if asked, print the summary (or JSON).
+pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
+    let BuildArgs {
+        sel,
+        out,
+        format,
+        compression,
+        check,
+        push,
+        insecure,
+        sbom_dir,
+        json,
+        whole_packages,
+        source_url,
+    } = a;
+    let mut opts = build_options(&g.project, g.quiet, sel)?;
+    opts.out = out.unwrap_or_else(|| default_out(&g.project));
+    opts.format = format;
+    opts.compression = compression;
+    opts.check = check;
+    opts.whole_packages = whole_packages;
+    opts.sbom_dir = sbom_dir;
+    opts.source_url = source_url;
+    if push.is_some() && format != Format::Oci {
+        anyhow::bail!("--push needs --format oci (the default): it pushes the layouts");
+    }
+    let r = build(&opts)?;
+    if let Some(prefix) = push {
+        let popts = debless::registry::PushOptions {
+            insecure,
+            quiet: g.quiet,
+            ..debless::registry::PushOptions::from_env()
+        };
+        debless::registry::push_all(&r.outputs, &prefix, &popts, &mut |target, pr| {
+            if !g.quiet {
+                eprintln!(
+                    "pushed {target}: {} tags; blobs {} uploaded, {} mounted, {} already there; {} SBOMs attached",
+                    pr.tags.len(),
+                    pr.uploaded.blobs,
+                    pr.mounted.blobs,
+                    pr.skipped.blobs,
+                    pr.sboms
+                );
+            }
+        })?;
+    }
+    if json {
+        print_json(&r)?;
+    } else if !g.quiet {
+        print_summary(&r, check);
+    }
+    Ok(())
+}
+
+/// Run `debless fetch`.
+pub fn run_fetch(a: FetchArgs, g: &Global) -> anyhow::Result<()> {
+    let sel = a.sel;
+    let opts = build_options(&g.project, g.quiet, sel)?;
+    let r = fetch(&opts)?;
+    if !g.quiet {
+        eprintln!(
+            "fetched: {} .debs needed, {} already cached, {} downloaded ({} bytes)",
+            r.wanted, r.cached, r.downloaded, r.bytes
+        );
+    }
+    Ok(())
+}
+
+fn build_options(
+    project: &std::path::Path,
+    quiet: bool,
+    s: Selection,
+) -> anyhow::Result<BuildOptions> {
+    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => Some(v.trim().parse::<i64>().map_err(|_| {
+            anyhow::anyhow!(
+                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds; unset it or fix it"
+            )
+        })?),
+        _ => None,
+    };
+    let jobs = s.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    if jobs == 0 {
+        anyhow::bail!("--jobs must be at least 1");
+    }
+    Ok(BuildOptions {
+        project: project.to_owned(),
+        distro: s.distro,
+        images: s.images,
+        variants: s.variants,
+        arches: s.arches,
+        out: default_out(project),
+        format: Format::Oci,
+        compression: Compression::Gzip,
+        check: false,
+        whole_packages: false,
+        sbom_dir: None,
+        offline: s.offline,
+        verify: s.verify,
+        cache_dir: s.cache_dir.unwrap_or_else(Cache::default_dir),
+        jobs,
+        mirrors: s.mirrors,
+        env_mirrors: std::env::var(MIRRORS_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty()),
+        snapshot_service: s.snapshot_service,
+        etc_apt: PathBuf::from("/etc/apt"),
+        source_date_epoch,
+        source_url: None,
+        quiet,
+    })
+}
+
+/// Sizes per image and architecture (the `latest` tag), then where things went.
+fn print_summary(r: &BuildReport, checked: bool) {
+    eprintln!(
+        "{:<28} {:<8} {:>14} {:>14}  digest",
+        "image:tag", "arch", "uncompressed", "compressed"
+    );
+    for t in &r.tags {
+        eprintln!(
+            "{:<28} {:<8} {:>14} {:>14}  {}",
+            format!("{}:{}", t.image, t.tag),
+            t.arch,
+            t.tar_bytes,
+            t.blob_bytes,
+            t.digest
+        );
+    }
+    for p in &r.outputs {
+        if r.up_to_date.contains(p) {
+            eprintln!("up to date {}", p.display());
+        } else {
+            eprintln!("wrote {}", p.display());
+        }
+    }
+    for (repo, c) in &r.tag_changes {
+        let list = |what: &str, tags: &[String]| {
+            (!tags.is_empty()).then(|| format!("{what} {}", tags.join(" ")))
+        };
+        let parts: Vec<String> = [
+            list("added", &c.added),
+            list("replaced", &c.replaced),
+            list("removed", &c.removed),
+            list("kept", &c.kept),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !parts.is_empty() {
+            eprintln!("{repo}: {}", parts.join("; "));
+        }
+    }
+    eprintln!(
+        "{} layers ({} made, {} from the layer cache; {} shared by several images); .debs: {} needed, {} downloaded{}",
+        r.layers,
+        r.layers_made,
+        r.layers - r.layers_made,
+        r.layers_shared,
+        r.fetch.wanted,
+        r.fetch.downloaded,
+        if checked {
+            "; --check: two builds with different thread counts are identical"
+        } else {
+            ""
+        }
+    );
+}
+
+/// The summary as one JSON document on stdout, for scripts and CI.
+fn print_json(r: &BuildReport) -> anyhow::Result<()> {
+    let images: Vec<serde_json::Value> = r
+        .tags
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "image": t.image,
+                "tag": t.tag,
+                "arch": t.arch,
+                "digest": t.digest,
+                "uncompressed_bytes": t.tar_bytes,
+                "compressed_bytes": t.blob_bytes,
+                "layers": t.layers,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "images": images,
+        "outputs": r.outputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "up_to_date": r.up_to_date.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "layers": {
+            "total": r.layers,
+            "made": r.layers_made,
+            "cached": r.layers - r.layers_made,
+            "shared": r.layers_shared,
+        },
+        "debs": { "needed": r.fetch.wanted, "downloaded": r.fetch.downloaded },
+        "tag_changes": r.tag_changes.iter().map(|(repo, c)| (repo.clone(), serde_json::json!({
+            "added": c.added,
+            "replaced": c.replaced,
+            "removed": c.removed,
+            "kept": c.kept,
+        }))).collect::<serde_json::Map<_, _>>(),
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
+}

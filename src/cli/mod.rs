@@ -1,0 +1,91 @@
+//! The command line: one file per subcommand, each turning its arguments into library
+//! options, calling the library and printing the result. The library itself knows
+//! nothing of clap or of what gets printed.
+
+pub mod build;
+pub mod diff;
+pub mod inspect;
+pub mod pin;
+pub mod push;
+pub mod why;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Build distroless OCI images from pinned, signature-verified Debian snapshots.
+#[derive(Parser)]
+#[command(name = "debless", version, about, long_about = None)]
+pub struct Cli {
+    /// Options every subcommand takes.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(clap::Args)]
+pub struct Global {
+    /// Project directory holding rules/ and snapshots/.
+    #[arg(short = 'C', long, global = true, default_value = ".")]
+    pub project: PathBuf,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// The subcommands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Verify a distro's suites and resolve every rule into snapshots/<distro>.lock.
+    ///
+    /// Mirrors: --mirror (repeatable) replaces the default list, which is
+    /// $DEBLESS_MIRRORS, then the host's apt sources, then (for dated pins) the snapshot
+    /// service. A mirror URL may contain {archive} and {timestamp}.
+    Pin(pin::PinArgs),
+    /// Build OCI images from the lock: fetch the .debs, extract only the declared files,
+    /// write one deterministic layer per rule level.
+    ///
+    /// Output: out/<image>-<distro>/ (an OCI layout) with tags latest, nonroot, debug...
+    /// pointing at multi-arch indexes and <tag>-<arch> at per-architecture manifests.
+    /// Times (mtimes of generated files, `created`) come from the layers' own content;
+    /// SOURCE_DATE_EPOCH, if set, replaces them all.
+    ///
+    /// Layers whose inputs are unchanged (debless binary, rule files, .deb SHA256s, the
+    /// layers below...) come from the layer cache (CACHE/layers/) without reading a .deb;
+    /// outputs already holding exactly this build are left alone. --check bypasses the
+    /// cache.
+    Build(build::BuildArgs),
+    /// Download every .deb a build would need into the cache (for a later --offline build).
+    Fetch(build::FetchArgs),
+    /// What an image holds: config, layers and what each adds, Debian packages, largest files.
+    Inspect(inspect::InspectArgs),
+    /// What a snapshot bump changes: packages added, removed, upgraded per architecture,
+    /// and which images and variants they reach.
+    Diff(diff::DiffArgs),
+    /// Push an image layout to a registry: blobs (skipped if there, mounted, or uploaded in
+    /// parallel), then per-architecture manifests, then every tag (or the ones named).
+    ///
+    /// Credentials: --username with --password-stdin, else $DEBLESS_REGISTRY_USER and
+    /// $DEBLESS_REGISTRY_PASSWORD, else $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,
+    /// ~/.docker/config.json.
+    Push(push::PushArgs),
+    /// Show the dependency path(s) that put PKG into an image, or why it is absent.
+    Why(why::WhyArgs),
+}
+
+/// Run the subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Pin(a) => pin::run(a, g),
+        Command::Build(a) => build::run(a, g),
+        Command::Fetch(a) => build::run_fetch(a, g),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Diff(a) => diff::run(a),
+        Command::Push(a) => push::run(a, g.quiet),
+        Command::Why(a) => why::run(a, g),
+    }
+}
