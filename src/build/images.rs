@@ -90,7 +90,7 @@ impl Ctx<'_> {
         for (image, plans) in by_image {
             let mut layout = Layout::new();
             let mut docker = Vec::new();
-            let repo = format!("{image}-{}", self.l.lock.distro);
+            let repo = super::destinations::repository_name(image, &self.l.lock.distro);
             let annotations = self.annotations(&repo, &created);
             let tag_names: Vec<&str> = plans[0].tags.iter().map(|t| t.tag.as_str()).collect();
             for tag in tag_names {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fixture;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -165,9 +167,13 @@ impl Pkg {
     pub fn stanza(&self) -> String {
         let bytes = self.bytes();
         let mut s = format!(
-            "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: Test <t@invalid>\nInstalled-Size: 4\n",
+            "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: Test <t@invalid>\n",
             self.name, self.version, self.arch
         );
+        // 4 KiB unless the package says otherwise.
+        if !self.fields.iter().any(|(k, _)| k == "Installed-Size") {
+            s.push_str("Installed-Size: 4\n");
+        }
         for (k, v) in &self.fields {
             s.push_str(&format!("{k}: {v}\n"));
         }
@@ -311,6 +317,9 @@ pub enum Fault {
     Length(usize),
     /// Send the headers and this many bytes, wait this many milliseconds, then the rest.
     Stall(usize, u64),
+    /// Send the headers, then the body this many bytes at a time, this many milliseconds
+    /// apart: never a stall, always slow.
+    Drip(usize, u64),
 }
 
 impl Server {
@@ -491,6 +500,15 @@ fn handle(
                     let _ = conn.flush();
                     std::thread::sleep(std::time::Duration::from_millis(ms));
                     let _ = conn.write_all(&part[n..]);
+                }
+                Some(Fault::Drip(n, ms)) => {
+                    for piece in part.chunks(n.max(1)) {
+                        if conn.write_all(piece).and_then(|()| conn.flush()).is_err() {
+                            // The client gave up.
+                            return;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(ms));
+                    }
                 }
                 _ => {
                     let _ = conn.write_all(part);
