@@ -157,10 +157,12 @@ mod tests {
                 BuiltLayer {
                     info,
                     packages: BTreeMap::new(),
+                    time: 0,
                 },
             )]),
             listings: BTreeMap::from([(key, fingerprint_all(&entries))]),
             images: Images {
+                changes: BTreeMap::new(),
                 tags: Vec::new(),
                 repositories: Vec::new(),
                 sboms: BTreeMap::new(),
