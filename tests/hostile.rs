@@ -9,7 +9,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::fixture::{Fixture, HTML, assert_cache_sound, plain, refused, rule, with_deb};
+use common::fixture::{Fixture, HTML, assert_cache_sound, deb_for, plain, refused, rule, with_deb};
 use common::{DebFile, Fault, build_deb, sha256, stderr};
 use debless::deb::testdeb::{Raw, compress, hostile, raw_ar, raw_tar};
 
@@ -319,7 +319,14 @@ fn a_file_written_through_another_packages_symlink_is_refused() {
         ),
     );
     // Hand-made: dpkg-deb would also ship the directory /usr/lib/x, a plain conflict.
-    let writer = with_deb("writer", hostile(&[Raw::file("./usr/lib/x/evil", b"abc")]));
+    let writer = with_deb(
+        "writer",
+        deb_for(
+            "writer",
+            "data.tar",
+            &raw_tar(&[Raw::file("./usr/lib/x/evil", b"abc")]),
+        ),
+    );
     let f = Fixture::new(
         vec![linker, writer],
         &[("rules/evil.toml", rule(&["linker", "writer"]))],
