@@ -2,7 +2,7 @@
 //! Installed-Size, every case builds the .deb that pushes one bound as far as it goes (or
 //! past it), then a fresh process reads it the way a build does (`read_deb` with the
 //! lock's bound, the image tree, the layer written and every file buffer hashed once) and
-//! the case's peak resident set is read from its rusage, as GNU time reports it.
+//! the case's peak resident set is the child's own VmHWM (`/proc/self/status`).
 //!
 //!   cargo run --release --example bound_peaks [INSTALLED_SIZE_KIB...]
 //!
@@ -224,7 +224,18 @@ fn child(path: &Path, installed_kib: u64) -> ! {
             }
         }
     };
-    println!("{verdict}");
+    // The child's own high-water mark: wait4's ru_maxrss would also count the parent's
+    // pages at the fork (Linux carries the old mm's peak across exec), and the parent
+    // holds the big .debs it builds.
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        })
+        .unwrap_or(-1);
+    println!("{verdict}\t{hwm}");
     std::process::exit(0);
 }
 
@@ -253,7 +264,11 @@ fn measure(path: &Path, installed_kib: u64) -> (String, i64) {
     // SAFETY: plain wait4 on our own child, with valid out-pointers.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    (out.trim().to_owned(), usage.ru_maxrss)
+    let out = out.trim();
+    match out.rsplit_once('\t') {
+        Some((verdict, hwm)) => (verdict.to_owned(), hwm.parse().unwrap_or(usage.ru_maxrss)),
+        None => (out.to_owned(), usage.ru_maxrss),
+    }
 }
 
 fn main() {
