@@ -6,334 +6,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
-use common::{
-    Archive, DebFile, Fault, Gpg, Pkg, Project, Server, SuiteOpts, build_deb, pkg, sha256, stderr,
-};
+use common::hostile::{Fixture, HTML, assert_cache_sound, deb_for, plain, refused, rule, with_deb};
+use common::{DebFile, Fault, build_deb, sha256, stderr};
 use debless::deb::testdeb::{Raw, compress, hostile, raw_ar, raw_tar};
-
-const MANIFEST: &str = r#"
-distro = "test"
-codename = "test"
-architectures = ["amd64"]
-
-[[suites]]
-archive = "debian"
-suite = "test"
-
-[[keys]]
-file = "keys/main.asc"
-fingerprint = "MAIN_FPR"
-"#;
-
-const HTML: &[u8] = b"<!DOCTYPE html><html><body><h1>Service Unavailable</h1>Please try again later.</body></html>\n";
-
-/// A package with a real .deb.
-fn with_deb(name: &str, deb: Vec<u8>) -> Pkg {
-    let mut p = pkg(name, "1", "amd64", &[]);
-    p.deb = Some(deb);
-    p
-}
-
-/// A harmless package shipping one file.
-fn plain(name: &str, content: &[u8]) -> Pkg {
-    with_deb(
-        name,
-        build_deb(
-            name,
-            "1",
-            "amd64",
-            &[(
-                &format!("usr/share/{name}/file"),
-                DebFile::File(content.to_vec(), 0o644),
-            )],
-            "gzip",
-        ),
-    )
-}
-
-/// A rule file naming these packages.
-fn rule(packages: &[&str]) -> String {
-    let mut s = "distros = ['test']\n".to_owned();
-    for p in packages {
-        s.push_str(&format!("[packages.{p}]\n"));
-    }
-    s
-}
-
-/// What a failed command must leave as it was.
-#[derive(Debug, PartialEq)]
-struct State {
-    lock: Option<(Vec<u8>, SystemTime)>,
-    out: Vec<String>,
-    cache: Vec<String>,
-}
-
-/// Relative paths and sizes under `dir` (nothing when it does not exist).
-fn listing(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd {
-            let p = e.unwrap().path();
-            let meta = std::fs::symlink_metadata(&p).unwrap();
-            let rel = p.strip_prefix(dir).unwrap().display().to_string();
-            if meta.is_dir() {
-                out.push(format!("{rel}/"));
-                stack.push(p);
-            } else {
-                out.push(format!("{rel} {}", meta.len()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Every file under `<cache>/sha256/` hashes to its name.
-fn assert_cache_sound(cache: &Path) {
-    let Ok(rd) = std::fs::read_dir(cache.join("sha256")) else {
-        return;
-    };
-    for e in rd {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        assert_eq!(
-            sha256(&std::fs::read(&p).unwrap()),
-            name,
-            "cache entry {} does not match its name",
-            p.display()
-        );
-    }
-}
-
-struct Fixture {
-    gpg: Gpg,
-    key: String,
-    _root: tempfile::TempDir,
-    archive: Archive,
-    project: Project,
-    server: Server,
-}
-
-impl Fixture {
-    /// `good` plus `extra` in one signed suite; `rules/img.toml` names `good`; pinned.
-    fn new(extra: Vec<Pkg>, rules: &[(&str, String)]) -> Fixture {
-        let gpg = Gpg::new();
-        let key = gpg.generate("Test Archive <archive@invalid>", "0", None);
-        let root = tempfile::tempdir().unwrap();
-        let archive = Archive {
-            root: root.path().to_owned(),
-        };
-        let mut pkgs = vec![plain("good", b"good\n")];
-        pkgs.extend(extra);
-        archive.write_suite(
-            "debian",
-            "test",
-            &[("amd64", pkgs)],
-            &gpg,
-            &key,
-            &SuiteOpts::default(),
-        );
-        let project = Project::new();
-        project.write("snapshots/keys/main.asc", &gpg.export(&key));
-        project.write("snapshots/test.toml", &MANIFEST.replace("MAIN_FPR", &key));
-        project.write("rules/img.toml", &rule(&["good"]));
-        for (file, text) in rules {
-            project.write(file, text);
-        }
-        let server = Server::serve(root.path());
-        let f = Fixture {
-            gpg,
-            key,
-            _root: root,
-            archive,
-            project,
-            server,
-        };
-        let o = f.run(&["pin", "--distro", "test"], "cache", &[]);
-        assert!(o.status.success(), "pin failed: {}", stderr(&o));
-        f
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.project.path().join(rel)
-    }
-
-    fn lock_path(&self) -> PathBuf {
-        self.path("snapshots/test.lock")
-    }
-
-    fn dists(&self, rel: &str) -> PathBuf {
-        self.archive.root.join("debian/dists/test").join(rel)
-    }
-
-    /// Run debless with this mirror and a cache dir (relative to the project), killing it
-    /// if it runs for more than a minute: a hang is a failure too.
-    fn run(&self, args: &[&str], cache: &str, env: &[(&str, &str)]) -> Output {
-        let mut c = self.command(args, cache, env);
-        let start = Instant::now();
-        let mut child = c
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Drain stderr on a thread so a chatty child cannot block on a full pipe.
-        let mut err = child.stderr.take().unwrap();
-        let errs = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            std::io::Read::read_to_end(&mut err, &mut v).unwrap();
-            v
-        });
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if start.elapsed() > Duration::from_secs(60) {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "debless {args:?} hung for a minute: {}",
-                    String::from_utf8_lossy(&errs.join().unwrap())
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let mut o = child.wait_with_output().unwrap();
-        o.stderr = errs.join().unwrap();
-        o
-    }
-
-    fn command(&self, args: &[&str], cache: &str, env: &[(&str, &str)]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_debless"));
-        c.arg("-C")
-            .arg(self.project.path())
-            .args(args)
-            .arg("--mirror")
-            .arg(self.server.url() + "debian")
-            .arg("--cache-dir")
-            .arg(self.path(cache))
-            .env_remove("DEBLESS_MIRRORS")
-            .env_remove("DEBLESS_SNAPSHOT_SERVICE")
-            .env_remove("DEBLESS_HTTP_TIMEOUT_SECS");
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c
-    }
-
-    fn state(&self, cache: &str) -> State {
-        let lock = std::fs::read(self.lock_path()).ok().map(|b| {
-            let m = std::fs::metadata(self.lock_path())
-                .unwrap()
-                .modified()
-                .unwrap();
-            (b, m)
-        });
-        State {
-            lock,
-            out: listing(&self.path("out")),
-            cache: listing(&self.path(cache).join("sha256")),
-        }
-    }
-
-    /// A pin with an empty cache, so every index is downloaded afresh.
-    fn pin_refused(&self, needles: &[&str]) {
-        let before = self.state("cache2");
-        let o = self.run(&["pin", "--distro", "test"], "cache2", &[]);
-        refused(&o, needles);
-        assert_eq!(
-            self.state("cache2"),
-            before,
-            "pin changed the lock or cache"
-        );
-        assert_cache_sound(&self.path("cache2"));
-    }
-
-    /// A build of `image` (after `debless fetch` when `prefetch`) that must fail.
-    fn build_refused(&self, image: &str, prefetch: bool, env: &[(&str, &str)], needles: &[&str]) {
-        if prefetch {
-            let o = self.run(&["fetch", "--distro", "test", image], "cache", &[]);
-            assert!(o.status.success(), "fetch failed: {}", stderr(&o));
-        }
-        let before = self.state("cache");
-        let out = self.path("out");
-        let o = self.run(
-            &[
-                "build",
-                "--distro",
-                "test",
-                image,
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            "cache",
-            env,
-        );
-        refused(&o, needles);
-        assert_eq!(
-            self.state("cache"),
-            before,
-            "build changed the lock, out or cache"
-        );
-        assert_cache_sound(&self.path("cache"));
-    }
-
-    /// Replace the suite's indices with this Packages text, signed.
-    fn resign(&self, packages: &str) {
-        let xz = common::xz(packages.as_bytes());
-        let dir = self.dists("main/binary-amd64");
-        std::fs::remove_dir_all(&dir).unwrap();
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("Packages.xz"), &xz).unwrap();
-        let release = format!(
-            "Origin: Test\nLabel: Test\nSuite: test\nCodename: test\nDate: Sat, 21 Nov 2026 09:15:44 UTC\nArchitectures: amd64\nComponents: main\nSHA256:\n {} {} main/binary-amd64/Packages.xz\n",
-            sha256(&xz),
-            xz.len()
-        );
-        self.sign(&release);
-    }
-
-    fn sign(&self, release: &str) {
-        std::fs::write(self.dists("Release"), release).unwrap();
-        std::fs::write(
-            self.dists("InRelease"),
-            self.gpg.clearsign(&self.key, release, None),
-        )
-        .unwrap();
-    }
-
-    fn packages(&self) -> String {
-        std::fs::read_to_string(self.dists("main/binary-amd64/Packages")).unwrap()
-    }
-
-    fn inrelease(&self) -> String {
-        std::fs::read_to_string(self.dists("InRelease")).unwrap()
-    }
-
-    fn pool(&self, name: &str) -> String {
-        format!("pool/main/{}/{name}/{name}_1_amd64.deb", &name[..1])
-    }
-}
-
-/// Failed, with exactly one `error:` line, which contains every needle; no panic.
-fn refused(o: &Output, needles: &[&str]) {
-    let e = stderr(o);
-    assert!(!o.status.success(), "should have failed: {e}");
-    let errors: Vec<&str> = e.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "exactly one error line: {e}");
-    eprintln!("refused as expected: {}", errors[0]);
-    for n in needles {
-        assert!(errors[0].contains(n), "expected {n:?} in {:?}", errors[0]);
-    }
-    assert!(!e.contains("panicked"), "{e}");
-}
 
 // ---- InRelease framing and signatures -------------------------------------------------
 
@@ -641,7 +319,14 @@ fn a_file_written_through_another_packages_symlink_is_refused() {
         ),
     );
     // Hand-made: dpkg-deb would also ship the directory /usr/lib/x, a plain conflict.
-    let writer = with_deb("writer", hostile(&[Raw::file("./usr/lib/x/evil", b"abc")]));
+    let writer = with_deb(
+        "writer",
+        deb_for(
+            "writer",
+            "data.tar",
+            &raw_tar(&[Raw::file("./usr/lib/x/evil", b"abc")]),
+        ),
+    );
     let f = Fixture::new(
         vec![linker, writer],
         &[("rules/evil.toml", rule(&["linker", "writer"]))],
@@ -767,6 +452,54 @@ fn a_stalled_mirror_times_out() {
         start.elapsed() < Duration::from_secs(30),
         "the 2 s timeout was not used"
     );
+}
+
+#[test]
+fn a_mirror_that_drips_a_deb_is_stopped_at_its_deadline() {
+    // A byte every 20 ms never trips the 2 s stall timeout; the download's deadline (2 s
+    // plus 200 KB at 100 KB/s) ends it, once, naming the URL.
+    let f = victim();
+    f.server
+        .fail_always("victim_1_amd64.deb", Fault::Drip(1, 20));
+    let start = Instant::now();
+    f.build_refused(
+        "victim",
+        false,
+        &[
+            ("DEBLESS_HTTP_TIMEOUT_SECS", "2"),
+            ("DEBLESS_HTTP_MIN_RATE", "100000"),
+        ],
+        &[
+            "victim 1 (amd64)",
+            &f.pool("victim"),
+            "slower than the minimum of 100000 bytes/s",
+        ],
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "the deadline was not kept: {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_mirror_that_drips_inrelease_is_stopped_at_its_deadline() {
+    let f = Fixture::new(vec![], &[]);
+    f.server
+        .fail_always("dists/test/InRelease", Fault::Drip(1, 20));
+    let before = f.state("cache2");
+    let start = Instant::now();
+    let o = f.run(
+        &["pin", "--distro", "test"],
+        "cache2",
+        &[
+            ("DEBLESS_HTTP_TIMEOUT_SECS", "2"),
+            ("DEBLESS_HTTP_MIN_RATE", "10000000"),
+        ],
+    );
+    refused(&o, &["dists/test/InRelease", "slower than the minimum"]);
+    assert!(start.elapsed() < Duration::from_secs(30));
+    assert_eq!(f.state("cache2"), before, "pin changed the lock or cache");
 }
 
 #[test]

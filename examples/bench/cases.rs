@@ -5,8 +5,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::Ctx;
 use crate::files::{self, Without};
+use crate::{Ctx, scale};
 
 /// The one-image case, and the peer's image: one image, one tag, one architecture.
 pub const IMAGE: &str = "python3";
@@ -36,6 +36,14 @@ pub const ONE: Target = Target {
 pub const FAMILY: Target = Target {
     key: "family",
     label: "the family",
+    args: &[],
+};
+
+/// The resolver at scale: `debless pin` of a synthetic signed suite of 50,000 packages
+/// with wide Provides (`scale.rs`), most of it in one closure.
+pub const SCALE: Target = Target {
+    key: "scale",
+    label: "pin: 50,000-package index",
     args: &[],
 };
 
@@ -125,6 +133,8 @@ pub enum Command {
     Build,
     /// The peer script, `bash peer.sh OUT` (`peer.rs`).
     Peer,
+    /// `debless pin` of the synthetic suite, from no lock.
+    Pin,
 }
 
 impl Command {
@@ -152,6 +162,19 @@ impl Command {
                 ctx.peer_script.clone().into(),
                 dirs.out.clone().into(),
             ],
+            Command::Pin => vec![
+                ctx.cfg.debless.clone().into(),
+                "-q".into(),
+                "-C".into(),
+                scale::project(ctx.cfg).into(),
+                "pin".into(),
+                "--distro".into(),
+                scale::DISTRO.into(),
+                "--mirror".into(),
+                ctx.mirror_url.clone().into(),
+                "--cache-dir".into(),
+                dirs.cache.clone().into(),
+            ],
         };
         argv.extend(target.args.iter().map(OsString::from));
         argv
@@ -159,7 +182,7 @@ impl Command {
 
     /// Whether the command reads and fills `--cache-dir` (its growth is reported).
     pub fn uses_cache(self) -> bool {
-        matches!(self, Command::Fetch | Command::Build)
+        matches!(self, Command::Fetch | Command::Build | Command::Pin)
     }
 
     /// Whether the command writes an output whose size is reported.
@@ -167,10 +190,14 @@ impl Command {
         matches!(self, Command::Build | Command::Peer)
     }
 
-    /// What must exist before the run: the peer writes into its output directory.
-    pub fn setup(self, dirs: &Dirs) -> anyhow::Result<()> {
+    /// What must exist before the run: the peer writes into its output directory; a pin
+    /// starts from no lock (with one, it would keep what is locked and resolve nothing).
+    pub fn setup(self, ctx: &Ctx, dirs: &Dirs) -> anyhow::Result<()> {
         match self {
             Command::Peer => files::create_dir(&dirs.out),
+            Command::Pin => files::remove(
+                &scale::project(ctx.cfg).join(format!("snapshots/{}.lock", scale::DISTRO)),
+            ),
             Command::Fetch | Command::Build => Ok(()),
         }
     }
@@ -207,6 +234,12 @@ pub fn cases(quick: bool) -> Vec<Case> {
             case(State::NoOp, Command::Build),
         ]);
     }
+    // The resolver on an index of Debian's size, pinned from an empty cache.
+    list.push(Case {
+        target: SCALE,
+        state: State::Cold,
+        command: Command::Pin,
+    });
     // mmdebstrap has no cache: every run downloads from the local mirror, like cold.
     list.push(Case {
         target: PEER,

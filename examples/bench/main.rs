@@ -10,7 +10,8 @@
 //!    hard-linked into the local pool; the peer's package set and the .debs apt adds.
 //! 2. The cases (`cases.rs`, a list of data): one image (python3, latest, amd64) and the
 //!    whole family, each in every state (download, cold, warm-debs, warm, layers-only,
-//!    no-op), then the peer (mmdebstrap + umoci, `peer.rs`); `BENCH_RUNS` runs each:
+//!    no-op), a pin of a synthetic 50,000-package signed suite with wide Provides
+//!    (`scale.rs`), then the peer (mmdebstrap + umoci, `peer.rs`); `BENCH_RUNS` runs each:
 //!    median wall time, peak RSS, bytes written (`measure.rs`).
 //! 3. Determinism: the family (the one image with `BENCH_QUICK=1`) built with -j 1 and
 //!    -j 2 gives identical index.json files (`determinism.rs`).
@@ -43,6 +44,7 @@ mod levels;
 mod measure;
 mod peer;
 mod report;
+mod scale;
 mod seed;
 mod server;
 
@@ -192,6 +194,7 @@ fn run() -> anyhow::Result<()> {
         tmp: tmp.path().to_owned(),
     };
     peer::write_script(&ctx, &seeded)?;
+    scale::seed(&cfg, tmp.path())?;
 
     files::remove(&cfg.run_dir())?;
     let list = cases::cases(cfg.quick);
@@ -226,6 +229,7 @@ fn check_tools(cfg: &Config) -> anyhow::Result<()> {
     for (tool, package) in [
         ("apt-get", "apt"),
         ("bash", "bash"),
+        ("gpg", "gnupg"),
         ("mmdebstrap", "mmdebstrap"),
         ("umoci", "umoci"),
     ] {

@@ -252,7 +252,7 @@ fn measure(ctx: &Ctx, case: &Case, log: &mut RunsLog) -> anyhow::Result<Measured
     let mut last = None;
     for run in 1..=runs {
         let dirs = case.state.prepare(ctx, &case.target)?;
-        case.command.setup(&dirs)?;
+        case.command.setup(ctx, &dirs)?;
         let argv = case.command.argv(ctx, &case.target, &dirs);
         let before = files::bytes(&dirs.cache)?;
         let s = timed(&argv, &stdout, &stderr)?;
@@ -273,7 +273,7 @@ fn measure(ctx: &Ctx, case: &Case, log: &mut RunsLog) -> anyhow::Result<Measured
                     .and_then(|b| serde_json::from_slice(&b).ok());
                 (summary.as_ref().map_or("n/a".into(), layer_counts), summary)
             }
-            Command::Fetch => ("-".into(), None),
+            Command::Fetch | Command::Pin => ("-".into(), None),
             Command::Peer => (String::new(), None),
         };
         log.row(case, run, &s)?;

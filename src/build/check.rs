@@ -12,24 +12,42 @@ use crate::layer::{Entry, EntryKind};
 /// Per layer made, (path, fingerprint) of every entry, in the layer's order.
 pub(super) type Listings = BTreeMap<LayerKey, Vec<(String, String)>>;
 
-/// A stable description of an entry's content and metadata: (path, the rest).
-pub(super) fn fingerprint(e: &Entry) -> (String, String) {
-    let what = match &e.kind {
-        EntryKind::Dir => "dir".to_owned(),
-        EntryKind::File { data, link_group } => format!(
-            "file sha256:{} link:{}",
-            Digest::of(data).hex(),
-            link_group.as_deref().unwrap_or("-")
-        ),
-        EntryKind::Symlink { target } => format!("symlink {target}"),
-    };
-    (
-        e.path.clone(),
-        format!(
-            "{what} mode:{:o} owner:{}:{} mtime:{}",
-            e.mode, e.uid, e.gid, e.mtime
-        ),
-    )
+/// A stable description of every entry's content and metadata: (path, the rest), in the
+/// entries' order. Each file buffer is hashed once, however many hard links share it.
+pub(super) fn fingerprint_all(entries: &[Entry]) -> Vec<(String, String)> {
+    use rayon::prelude::*;
+    use std::sync::Arc;
+    let mut buffers: BTreeMap<usize, &[u8]> = BTreeMap::new();
+    for e in entries {
+        if let EntryKind::File { data, .. } = &e.kind {
+            buffers.insert(Arc::as_ptr(data) as usize, data);
+        }
+    }
+    let sums: BTreeMap<usize, Digest> = buffers
+        .into_par_iter()
+        .map(|(at, data)| (at, Digest::of(data)))
+        .collect();
+    entries
+        .iter()
+        .map(|e| {
+            let what = match &e.kind {
+                EntryKind::Dir => "dir".to_owned(),
+                EntryKind::File { data, link_group } => format!(
+                    "file sha256:{} link:{}",
+                    sums[&(Arc::as_ptr(data) as usize)].hex(),
+                    link_group.as_deref().unwrap_or("-")
+                ),
+                EntryKind::Symlink { target } => format!("symlink {target}"),
+            };
+            (
+                e.path.clone(),
+                format!(
+                    "{what} mode:{:o} owner:{}:{} mtime:{}",
+                    e.mode, e.uid, e.gid, e.mtime
+                ),
+            )
+        })
+        .collect()
 }
 
 /// The two builds (made with `ta` and `tb` threads) must agree on every layer and manifest.
@@ -142,7 +160,7 @@ mod tests {
                     time: 0,
                 },
             )]),
-            listings: BTreeMap::from([(key, entries.iter().map(fingerprint).collect())]),
+            listings: BTreeMap::from([(key, fingerprint_all(&entries))]),
             images: Images {
                 changes: BTreeMap::new(),
                 tags: Vec::new(),

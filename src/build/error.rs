@@ -216,6 +216,15 @@ pub enum BuildError {
     /// An output could not be put in place.
     #[error(transparent)]
     Oci(Box<OciError>),
+    /// An output path clashes with another or holds something debless did not write;
+    /// found before any work.
+    #[error("{}: {what}", path.display())]
+    Destination {
+        /// The output path.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        what: String,
+    },
     /// An output directory could not be created or written.
     #[error("{}: {what}", path.display())]
     Io {

@@ -51,20 +51,42 @@ pub(crate) fn run(
     let g = &input.plan.rule.generate;
     let mut bundle: Option<Arc<Vec<u8>>> = None;
     if let Some(spec) = &g.ca_bundle {
-        let certs_in = |list: &[&Entry], dir: &str| -> Vec<(String, Vec<u8>)> {
-            list.iter()
+        let certs_in = |list: &[&Entry], dir: &str| -> Result<Vec<(String, Vec<u8>)>, GenError> {
+            let mut out = Vec::new();
+            for e in list
+                .iter()
                 .filter(|e| e.path.ends_with(".crt") && e.path.starts_with(dir))
-                .filter_map(|e| file_data(e).map(|d| (e.abs_path(), d.to_vec())))
-                .collect()
+            {
+                // A hard link costs a package one tar header, but the bundle would hold the
+                // certificate once per link: a kilobyte of links, gigabytes of bundle.
+                if let EntryKind::File {
+                    link_group: Some(_),
+                    ..
+                } = &e.kind
+                {
+                    return Err(GenError {
+                        generator: "ca-bundle",
+                        what: format!(
+                            "{} (from {}) is a hard link; the bundle takes each certificate file once, so leave the links out of the rule",
+                            e.abs_path(),
+                            e.origin
+                        ),
+                    });
+                }
+                if let Some(d) = file_data(e) {
+                    out.push((e.abs_path(), d.to_vec()));
+                }
+            }
+            Ok(out)
         };
         let (packaged, local, new_local) = {
             let lists = [candidates.as_slice(), generated_so_far.as_slice()];
             let all = union(input, &lists);
             let mine: Vec<&Entry> = candidates.iter().chain(generated_so_far.iter()).collect();
             (
-                certs_in(&all, CERT_DIRS[0]),
-                certs_in(&all, CERT_DIRS[1]),
-                certs_in(&mine, CERT_DIRS[1]),
+                certs_in(&all, CERT_DIRS[0])?,
+                certs_in(&all, CERT_DIRS[1])?,
+                certs_in(&mine, CERT_DIRS[1])?,
             )
         };
         // The packaged certificates, or (when a lower layer already bundled and dropped

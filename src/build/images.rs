@@ -101,7 +101,7 @@ impl Ctx<'_> {
         for (image, plans) in by_image {
             let mut layout = Layout::new();
             let mut docker = Vec::new();
-            let repo = format!("{image}-{}", self.l.lock.distro);
+            let repo = super::destinations::repository_name(image, &self.l.lock.distro);
             let previous = self.previous(&repo);
             // A build of some tags or architectures keeps the rest of the layout.
             let keep = if self.partial() {

@@ -8,8 +8,10 @@
 //! and the key of the layer below (whose files the layer's whiteouts and generators see).
 //! The blob sits in the content-addressed store next to the .debs (`sha256/<hex>`); the
 //! entry `layers/<key>.json` holds its digests and its packages as the SBOM lists them.
-//! Both are written to a temporary name and renamed, blob first: an entry never points
-//! at a half-written blob. A blob is re-hashed whenever it is copied into an image.
+//! Both are written to a temporary under `partial/` (named by the writer's pid, so the
+//! next build removes what a killed one left) and renamed, blob first: an entry never
+//! points at a half-written blob. A blob is re-hashed whenever it is copied into an image.
+//! Nothing is written into a directory of the cache that is a link (see `fetch::cache`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -28,8 +30,8 @@ use crate::sbom::SbomPackage;
 /// Bumped when the entry format changes.
 const FORMAT: &str = "debless-layer-cache-3";
 
-/// Names of the layer cache's temporary files under `partial/`.
-const TEMP_PREFIX: &str = ".layer-cache-";
+/// Names of the temporary files older debless versions left under `partial/`.
+const LEGACY_TEMP_PREFIX: &str = ".layer-cache-";
 
 /// A finished layer: its blob's identity and its packages as its SBOM describes them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -189,15 +191,23 @@ impl LayerCache {
         self.dir.join("partial")
     }
 
-    /// Remove temporary files a killed build left behind (a day old: a running build's
-    /// are never that old).
+    /// Remove temporary files killed builds left behind: those whose process is gone, and
+    /// older versions' (named without a pid) once a day old.
     pub fn sweep(&self) {
+        // Never through a link: a planted one is refused when something is written.
+        if !std::fs::symlink_metadata(self.partial()).is_ok_and(|m| m.is_dir()) {
+            return;
+        }
+        crate::tmp::sweep(&self.partial(), None);
         let Ok(dir) = std::fs::read_dir(self.partial()) else {
             return;
         };
         let day = std::time::Duration::from_secs(24 * 3600);
         for e in dir.flatten() {
-            let stale = e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+            let stale = e
+                .file_name()
+                .to_string_lossy()
+                .starts_with(LEGACY_TEMP_PREFIX)
                 && e.metadata()
                     .and_then(|m| m.modified())
                     .ok()
@@ -216,10 +226,10 @@ impl LayerCache {
     /// The layer stored under `key`, if its entry parses and its blob is there at the
     /// right size (the bytes are checked when copied into an image).
     pub fn get(&self, key: &str) -> Option<BuiltLayer> {
-        let bytes = std::fs::read(self.entry_path(key)).ok()?;
+        let bytes = read_entry(&self.entry_path(key)).ok()?;
         let layer: BuiltLayer = serde_json::from_slice(&bytes).ok()?;
-        let meta = std::fs::metadata(self.blob_path(&layer.info.digest)).ok()?;
-        (meta.len() == layer.info.size).then_some(layer)
+        let meta = std::fs::symlink_metadata(self.blob_path(&layer.info.digest)).ok()?;
+        (meta.is_file() && meta.len() == layer.info.size).then_some(layer)
     }
 
     /// Compress `entries` straight into the blob store and record the layer under `key`
@@ -233,22 +243,21 @@ impl LayerCache {
         time: u64,
         packages: BTreeMap<String, SbomPackage>,
     ) -> Result<BuiltLayer, LayerCacheError> {
-        let blobs = self.dir.join("sha256");
         let partial = self.partial();
         let io = |path: &Path, what: &'static str| {
             let path = path.to_path_buf();
             move |source| LayerCacheError::Io { path, what, source }
         };
-        for d in [&blobs, &partial] {
-            std::fs::create_dir_all(d).map_err(io(d, "cannot create"))?;
+        for d in ["sha256", "partial"] {
+            self.blobs
+                .subdir(d)
+                .map_err(io(&self.dir.join(d), "cannot create"))?;
         }
         // Written under partial/ and renamed: sha256/ only ever holds whole blobs named
         // by their hash, even after a `kill -9`.
-        let tmp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&partial)
+        let tmp = crate::tmp::TempFile::new_in(&partial, "layer", 0o644)
             .map_err(io(&partial, "cannot create a temporary file in"))?;
-        let file = std::io::BufWriter::with_capacity(1 << 20, tmp);
+        let file = std::io::BufWriter::with_capacity(1 << 20, tmp.file());
         let (file, info) =
             write_layer_to(entries, compression, time, file).map_err(|e| match e {
                 // Most likely the disk: name the directory rather than the compressor.
@@ -259,14 +268,15 @@ impl LayerCache {
                 },
                 e => LayerCacheError::Layer(e),
             })?;
-        let tmp = file.into_inner().map_err(|e| LayerCacheError::Io {
+        file.into_inner().map_err(|e| LayerCacheError::Io {
             path: partial.clone(),
             what: "cannot write a layer into",
             source: e.into_error(),
         })?;
+        crate::tmp::kill_point("layer-written");
         let blob = self.blob_path(&info.digest);
         tmp.persist(&blob)
-            .map_err(|e| io(&blob, "cannot store the layer blob at")(e.error))?;
+            .map_err(io(&blob, "cannot store the layer blob at"))?;
         let layer = BuiltLayer {
             info,
             packages,
@@ -286,17 +296,17 @@ impl LayerCache {
     /// Write `bytes` to `path` through a temporary file under `partial/` and a rename, so
     /// `path` is whole or absent.
     fn store(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let partial = self.partial();
-        std::fs::create_dir_all(&partial)?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+        let partial = self.blobs.subdir("partial")?;
+        if let Some(dir) = path
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|d| d.to_str())
+        {
+            self.blobs.subdir(dir)?;
         }
-        let mut tmp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&partial)?;
-        tmp.write_all(bytes)?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        let tmp = crate::tmp::TempFile::new_in(&partial, "entry", 0o644)?;
+        tmp.file().write_all(bytes)?;
+        tmp.persist(path)
     }
 
     fn sbom_path(&self, key: &str) -> PathBuf {
@@ -305,7 +315,7 @@ impl LayerCache {
 
     /// A document stored under `key`.
     pub fn get_sbom(&self, key: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.sbom_path(key)).ok()
+        read_entry(&self.sbom_path(key)).ok()
     }
 
     /// Store a document under `key` (temporary file and rename). Best effort: a document
@@ -313,6 +323,19 @@ impl LayerCache {
     pub fn put_sbom(&self, key: &str, bytes: &[u8]) {
         drop(self.store(&self.sbom_path(key), bytes));
     }
+}
+
+/// Read a cache entry without following a link at its name.
+fn read_entry(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut bytes = Vec::new();
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Why a layer could not be stored.
@@ -339,7 +362,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sweep_removes_only_day_old_temporary_files() {
+    fn sweep_removes_dead_processes_temporaries_and_day_old_legacy_ones() {
         let dir = tempfile::tempdir().unwrap();
         let partial = dir.path().join("partial");
         std::fs::create_dir_all(&partial).unwrap();
@@ -354,12 +377,26 @@ mod tests {
         make(".layer-cache-def", false);
         // A resumable download is named by its hash and kept however old.
         make(&"0".repeat(64), true);
+        // A temporary of a process that is gone goes at once; a live one's stays.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        make(&format!(".layer.debless-{dead}-1.tmp"), false);
+        let mine = crate::tmp::TempFile::new_in(&partial, "layer", 0o644).unwrap();
         LayerCache::new(dir.path()).sweep();
         let mut left: Vec<String> = std::fs::read_dir(&partial)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, [".layer-cache-def".to_owned(), "0".repeat(64)]);
+        let mine = mine
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let mut want = vec![".layer-cache-def".to_owned(), "0".repeat(64), mine];
+        want.sort();
+        assert_eq!(left, want);
     }
 }

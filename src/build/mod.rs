@@ -13,12 +13,14 @@
 //! | `layer_cache.rs` | finished layers (and SPDX documents) found again by their inputs |
 //! | `sbom.rs` | each layer's packages as the SPDX documents list them |
 //! | `images.rs` | configs, manifests, indexes, SPDX documents, report rows |
+//! | `destinations.rs` | every output path, checked before any work: no clash, nothing not ours |
 //! | `output.rs` | layouts, archives and SPDX directories, written atomically |
 //! | `check.rs` | `--check`: two builds compared |
 //! | `error.rs` | why a build failed |
 
 mod check;
 mod debs;
+mod destinations;
 mod error;
 mod generators;
 mod generators_certs;
@@ -253,6 +255,15 @@ pub fn fetch(opts: &BuildOptions) -> Result<FetchReport, BuildError> {
 pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     let l = load(opts)?;
     let p = l.plan(opts)?;
+    // Every output path is known from the plan: a clash, or something at one of them that
+    // debless did not write, fails now, before a package is fetched.
+    let repos: std::collections::BTreeSet<String> = p
+        .images
+        .iter()
+        .map(|ip| destinations::repository_name(&ip.image, &l.lock.distro))
+        .collect();
+    let repos: Vec<String> = repos.into_iter().collect();
+    destinations::check(&destinations::destinations(opts, &repos), opts)?;
     // Times in a layer come from what the layer is made of (see `walk`), never from the
     // lock as a whole; SOURCE_DATE_EPOCH, when set, replaces them all.
     let source_date_epoch = opts.source_date_epoch.map(|e| e.max(0) as u64);

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::images::SpdxFile;
 use super::walk::Built;
-use super::{BuildError, Ctx, Format};
-use crate::oci;
+use super::{BuildError, Ctx, Format, destinations};
 
 impl Ctx<'_> {
     /// A build of some tags or architectures cannot merge into an archive: refuse to
@@ -37,10 +36,7 @@ impl Ctx<'_> {
 
     /// Where `repo`'s SPDX documents go: `--sbom-dir`/<repo>, else next to its layout.
     pub(super) fn sbom_dir(&self, repo: &str) -> PathBuf {
-        match &self.opts.sbom_dir {
-            Some(d) => d.join(repo),
-            None => self.opts.out.join(format!("{repo}.spdx")),
-        }
+        destinations::sbom_dir_of(self.opts, repo)
     }
 
     /// Write every layout and archive (one per image and `--format`) under `--out`, each
@@ -53,31 +49,18 @@ impl Ctx<'_> {
             source,
         })?;
         let mut paths = Vec::new();
-        let mut formats = self.opts.formats.clone();
-        formats.sort();
-        formats.dedup();
+        let formats = destinations::formats(self.opts);
         for repo in &built.images.repositories {
             let mut changed_any = false;
             for &format in &formats {
-                let (path, r) = match format {
-                    Format::Oci => {
-                        let p = out.join(&repo.name);
-                        let r = repo.layout.write_dir(&p);
-                        (p, r)
-                    }
-                    Format::OciArchive => {
-                        let p = out.join(format!("{}.tar", repo.name));
-                        let r = repo.layout.write_oci_archive(&p).map(|()| true);
-                        (p, r)
-                    }
-                    Format::DockerArchive => {
-                        let p = out.join(format!("{}.docker.tar", repo.name));
-                        let r = repo
-                            .layout
-                            .write_docker_archive(&p, &repo.docker)
-                            .map(|()| true);
-                        (p, r)
-                    }
+                let path = destinations::path_of(self.opts, &repo.name, format);
+                let r = match format {
+                    Format::Oci => repo.layout.write_dir(&path),
+                    Format::OciArchive => repo.layout.write_oci_archive(&path).map(|()| true),
+                    Format::DockerArchive => repo
+                        .layout
+                        .write_docker_archive(&path, &repo.docker)
+                        .map(|()| true),
                 };
                 let changed = r.map_err(|source| BuildError::Output {
                     path: path.clone(),
@@ -122,8 +105,9 @@ pub(super) struct Written {
 }
 
 /// Replace `dir` with a directory holding exactly `files`: written into a sibling temp
-/// directory first, so a failure leaves the old one intact. A directory already holding
-/// exactly those files is left alone; returns whether anything was written.
+/// directory first, so a failure (or a kill) leaves the old one intact. A directory already
+/// holding exactly those files is left alone; returns whether anything was written. Only a
+/// directory of SPDX documents debless wrote is ever replaced.
 fn write_dir_atomically(dir: &Path, files: &[SpdxFile]) -> Result<bool, BuildError> {
     let err = |source| BuildError::Io {
         path: dir.to_owned(),
@@ -137,18 +121,43 @@ fn write_dir_atomically(dir: &Path, files: &[SpdxFile]) -> Result<bool, BuildErr
     if same {
         return Ok(false);
     }
-    let parent = dir.parent().unwrap_or(Path::new("."));
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("sbom")
+        .to_owned();
     std::fs::create_dir_all(parent).map_err(err)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".debless-sbom-")
-        .tempdir_in(parent)
-        .map_err(err)?;
-    for f in files {
-        std::fs::write(staging.path().join(&f.name), &f.bytes).map_err(err)?;
+    // A build killed while writing this directory left its temporaries here.
+    crate::tmp::sweep(parent, Some(&name));
+    if std::fs::symlink_metadata(dir).is_ok() && !destinations::spdx_dir_is_ours(dir) {
+        return Err(BuildError::Destination {
+            path: dir.to_owned(),
+            what: "exists and is not an SPDX directory debless wrote, so it is left alone; move it away or choose another --sbom-dir".to_owned(),
+        });
     }
-    // The same swap as a layout's: the old directory comes back if the rename fails.
-    oci::replace_dir(staging.path(), dir, dir.exists())?;
-    // Renamed into place: nothing left for the guard to delete.
-    let _ = staging.keep();
+    let staging = crate::tmp::TempDir::new_in(parent, &name).map_err(err)?;
+    for f in files {
+        write_new(&staging.path().join(&f.name), &f.bytes).map_err(err)?;
+    }
+    crate::tmp::kill_point("spdx-staged");
+    crate::tmp::replace_dir(staging, dir).map_err(err)?;
     Ok(true)
+}
+
+/// Write a file that must not exist yet (in a directory this process just made), never
+/// through a link.
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?
+        .write_all(bytes)
 }

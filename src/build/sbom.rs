@@ -2,6 +2,7 @@
 //! of its layers with the files each actually ships, and one per multi-arch index.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -22,11 +23,30 @@ pub(crate) fn layer_packages(
     reads: &[PackageRead<'_>],
     entries: &[Entry],
 ) -> BTreeMap<String, SbomPackage> {
+    // Each buffer once: hard links share one, and a package can give one large file
+    // thousands of links for the price of a tar header apiece.
+    let mut buffers: BTreeMap<usize, &[u8]> = BTreeMap::new();
+    for e in entries {
+        if let EntryKind::File { data, .. } = &e.kind {
+            buffers.insert(Arc::as_ptr(data) as usize, data);
+        }
+    }
+    let sums: BTreeMap<usize, SbomFile> = buffers
+        .into_par_iter()
+        .map(|(at, data)| (at, SbomFile::new("", data)))
+        .collect();
     let hashed: Vec<(&str, SbomFile)> = entries
-        .par_iter()
+        .iter()
         .filter_map(|e| match &e.kind {
             EntryKind::File { data, .. } => {
-                Some((e.origin.as_str(), SbomFile::new(&e.abs_path(), data)))
+                let sum = &sums[&(Arc::as_ptr(data) as usize)];
+                Some((
+                    e.origin.as_str(),
+                    SbomFile {
+                        path: e.abs_path(),
+                        ..sum.clone()
+                    },
+                ))
             }
             _ => None,
         })

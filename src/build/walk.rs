@@ -5,9 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rayon::prelude::*;
-
-use super::check::{Listings, fingerprint};
+use super::check::{Listings, fingerprint_all};
 use super::generators;
 use super::images::Images;
 use super::layer_cache::BuiltLayer;
@@ -155,10 +153,8 @@ impl Ctx<'_> {
             let packages = layer_packages(lp, &reads, &entries);
             drop(reads);
             if self.opts.check {
-                walk.listings.insert(
-                    lp.key.clone(),
-                    entries.par_iter().map(fingerprint).collect(),
-                );
+                walk.listings
+                    .insert(lp.key.clone(), fingerprint_all(&entries));
             }
             let built = self
                 .layer_cache

@@ -61,7 +61,7 @@ pub enum DebError {
         /// What is wrong and what to do.
         what: String,
     },
-    /// data.tar decompresses to more than the package's Installed-Size allows.
+    /// control.tar or data.tar decompresses to more than the package's Installed-Size allows.
     #[error(
         "package {package}: {member} decompresses to more than {limit} bytes, far beyond its Installed-Size; debless stopped reading it (a decompression bomb or a lying Packages index); leave the package out or pin another version"
     )]
@@ -71,6 +71,19 @@ pub enum DebError {
         /// The ar member (`data.tar.xz`).
         member: String,
         /// The bound, in decompressed bytes.
+        limit: u64,
+    },
+    /// What a package's entries hold once read (files, links, the directories their paths
+    /// imply) goes beyond the bound its Installed-Size allows.
+    #[error(
+        "package {package}: {member} would put more than {limit} bytes into the image (its files, links and the parent directories its paths imply), far beyond its Installed-Size; debless stopped reading it (entries built to expand, or a lying Packages index); leave the package out or pin another version"
+    )]
+    Expands {
+        /// The package being read.
+        package: String,
+        /// The ar member (`data.tar.xz`).
+        member: String,
+        /// The bound, in bytes.
         limit: u64,
     },
     /// Two contributors put different objects at one image path.

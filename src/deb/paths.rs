@@ -44,11 +44,6 @@ pub(crate) fn normalise(raw: &[u8]) -> Result<Option<String>, PathProblem> {
     Ok((!parts.is_empty()).then(|| parts.join("/")))
 }
 
-/// Is `path` already in [`Entry`](crate::layer::Entry)'s normal form?
-pub(crate) fn is_normal(path: &str) -> bool {
-    !path.is_empty() && path.split('/').all(|p| !matches!(p, "" | "." | ".."))
-}
-
 /// The merged-/usr directory name `path` starts with, if any (`lib` for `lib/x`).
 pub(crate) fn merged_top(path: &str) -> Option<&'static str> {
     let top = path.split('/').next()?;
@@ -69,32 +64,11 @@ pub(crate) fn merge_usr(path: &str) -> String {
     }
 }
 
-/// Does the relative symlink `target`, placed at `link`, resolve above the image root?
-/// Resolved lexically: intermediate symlinks could only make it point elsewhere inside the
-/// image, because the image's own root is where resolution stops at runtime.
-pub(crate) fn escapes_root(link: &str, target: &str) -> bool {
-    if target.starts_with('/') {
-        return false;
-    }
-    // The link's directory: every component of `link` but the last.
-    let mut depth = link.split('/').count() as i64 - 1;
-    for part in target.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                depth -= 1;
-                if depth < 0 {
-                    return true;
-                }
-            }
-            _ => depth += 1,
-        }
-    }
-    false
-}
+pub(crate) use crate::layer::entry::escapes_root;
 
-/// Every proper ancestor of a normalised path, shortest first (`a`, `a/b` for `a/b/c`).
-pub(crate) fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+/// Every proper ancestor of a normalised path, shortest first (`a`, `a/b` for `a/b/c`);
+/// `.rev()` gives them deepest first, which lets a walk stop at the first one it has seen.
+pub(crate) fn ancestors(path: &str) -> impl DoubleEndedIterator<Item = &str> {
     path.match_indices('/').map(move |(i, _)| &path[..i])
 }
 
@@ -113,18 +87,6 @@ mod tests {
     }
 
     #[test]
-    fn escape_is_judged_from_the_links_directory() {
-        assert!(!escapes_root("usr/bin/x", "../lib/y"));
-        assert!(!escapes_root("usr/bin/x", "../../etc/y"));
-        assert!(escapes_root("usr/bin/x", "../../../etc/y"));
-        assert!(escapes_root("x", "../y"));
-        // Going down and back up is still inside.
-        assert!(!escapes_root("x", "a/../b"));
-        assert!(escapes_root("x", "a/../../b"));
-        assert!(!escapes_root("x", "/../../etc"));
-    }
-
-    #[test]
     fn merged_usr_helpers() {
         assert_eq!(
             merge_usr("lib/x86_64-linux-gnu/libc.so.6"),
@@ -137,5 +99,6 @@ mod tests {
         assert!(!is_merged_link("bin", "usr/sbin"));
         assert_eq!(ancestors("a/b/c").collect::<Vec<_>>(), ["a", "a/b"]);
         assert_eq!(ancestors("a").count(), 0);
+        assert_eq!(ancestors("a/b/c").rev().collect::<Vec<_>>(), ["a/b", "a"]);
     }
 }

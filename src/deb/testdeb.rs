@@ -144,14 +144,32 @@ impl<'a> Raw<'a> {
     }
 }
 
-/// A tar stream of `entries`, written with raw GNU headers.
+/// A tar stream of `entries`, written with raw GNU headers; a path or link over 100
+/// bytes goes in a GNU long-name (`L`) or long-link (`K`) record first, as GNU tar and
+/// dpkg-deb write them.
 pub fn raw_tar(entries: &[Raw]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for e in entries {
+        for (value, kind) in [
+            (e.path, tar::EntryType::GNULongName),
+            (e.link, tar::EntryType::GNULongLink),
+        ] {
+            if value.len() > 100 {
+                let mut long = value.to_vec();
+                long.push(0);
+                let mut h = tar::Header::new_gnu();
+                h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+                h.set_entry_type(kind);
+                h.set_size(long.len() as u64);
+                h.set_mode(0o644);
+                h.set_cksum();
+                b.append(&h, &long[..]).unwrap();
+            }
+        }
         let mut h = tar::Header::new_gnu();
         let gnu = h.as_gnu_mut().unwrap();
-        gnu.name[..e.path.len()].copy_from_slice(e.path);
-        gnu.linkname[..e.link.len()].copy_from_slice(e.link);
+        gnu.name[..e.path.len().min(100)].copy_from_slice(&e.path[..e.path.len().min(100)]);
+        gnu.linkname[..e.link.len().min(100)].copy_from_slice(&e.link[..e.link.len().min(100)]);
         h.set_entry_type(e.kind);
         h.set_size(e.data.len() as u64);
         h.set_mode(e.mode);
@@ -161,6 +179,28 @@ pub fn raw_tar(entries: &[Raw]) -> Vec<u8> {
         h.set_cksum();
         b.append(&h, e.data).unwrap();
     }
+    b.into_inner().unwrap()
+}
+
+/// A tar stream holding one GNU sparse file at `path` that stores 512 bytes and unpacks
+/// to `real_size` (all zeros but its last 512): the shape of an entry that expands when
+/// read.
+pub fn sparse_tar(path: &str, real_size: u64) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    let gnu = h.as_gnu_mut().unwrap();
+    gnu.name[..path.len()].copy_from_slice(path.as_bytes());
+    gnu.sparse[0].set_offset(real_size - 512);
+    gnu.sparse[0].set_length(512);
+    gnu.set_real_size(real_size);
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.set_size(512);
+    h.set_mode(0o644);
+    h.set_mtime(EPOCH);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &[7u8; 512][..]).unwrap();
     b.into_inner().unwrap()
 }
 

@@ -48,7 +48,7 @@ impl Tree {
     ) -> Result<Vec<Entry>, DebError> {
         let mut layer: BTreeMap<String, Entry> = BTreeMap::new();
         for c in candidates {
-            if !paths::is_normal(&c.path) {
+            if crate::layer::path_problem(&c.path).is_some() {
                 return Err(DebError::BadPath {
                     path: c.path,
                     origin: describe(&c.origin),
@@ -84,11 +84,19 @@ impl Tree {
         // Lower directories this layer writes into, copied so the layer stands alone.
         let mut carried: BTreeMap<String, Entry> = BTreeMap::new();
         let new_paths: Vec<String> = layer.keys().cloned().collect();
+        // Ancestors already looked at, with everything above them. Each path walks up only
+        // to the first of these, so the work is one look per distinct ancestor, not one per
+        // path and level: a deep tree costs what its entries do, not their depth squared.
+        let mut checked: BTreeSet<String> = BTreeSet::new();
         for path in &new_paths {
-            for ancestor in paths::ancestors(path) {
-                if carried.contains_key(ancestor) {
-                    continue;
-                }
+            let mut fresh: Vec<&str> = paths::ancestors(path)
+                .rev()
+                .take_while(|a| !checked.contains(*a))
+                .collect();
+            // Shallowest first, so an error names the highest ancestor that is not a directory.
+            fresh.reverse();
+            for ancestor in fresh {
+                checked.insert(ancestor.to_owned());
                 let (found, lower) = match layer.get(ancestor) {
                     Some(e) => (Some(e), false),
                     None => (self.union.get(ancestor), true),

@@ -180,7 +180,12 @@ pub fn fetch_debs(
         .filter(|s| !cache.has(&s.sha256, s.size, opts.verify))
         .collect();
     report.cached = report.wanted - missing.len();
+    let wanted: std::collections::BTreeSet<Digest> = unique.keys().copied().collect();
     if missing.is_empty() {
+        // Downloads a killed run left that nothing running needs any more.
+        if !opts.offline {
+            cache.sweep_partial(&wanted);
+        }
         return Ok(report);
     }
     if opts.offline {
@@ -227,6 +232,7 @@ pub fn fetch_debs(
     }
     report.downloaded = missing.len();
     report.bytes = bytes.load(Ordering::Relaxed);
+    cache.sweep_partial(&wanted);
     Ok(report)
 }
 
@@ -263,9 +269,9 @@ fn fetch_one(
         return Ok(());
     }
     let partial = cache.partial_path(&spec.sha256);
-    if let Some(dir) = partial.parent() {
-        std::fs::create_dir_all(dir).map_err(cache_err(dir.to_owned(), "cannot create it"))?;
-    }
+    cache
+        .subdir("partial")
+        .map_err(cache_err(cache.dir().join("partial"), "cannot create it"))?;
     let mut tried = Vec::new();
     for m in mirrors {
         let Some(root) = m.root(&spec.archive, opts.snapshot.as_deref()) else {

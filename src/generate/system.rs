@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::GenError;
-use crate::layer::{Entry, EntryKind};
+use crate::layer::{Entry, EntryKind, link_target_problem, path_problem};
 use crate::rules::{Busybox, LiteralFile, OsRelease, Users};
 
 /// A regular root-owned file made by `generator` (its origin names it).
@@ -59,6 +59,9 @@ pub fn users(spec: &Users, mtime: u64) -> Result<Vec<Entry>, GenError> {
         ));
         // Homes that exist in every Linux tree (`/`) or mean "none" are not created.
         if u.home != "/" && u.home != "/nonexistent" && u.home.starts_with('/') {
+            // Held to the rule package paths are: a home is a directory in the image.
+            check_abs("users", &u.home)
+                .map_err(|e| err(format!("user {}: home {}", u.name, e.what)))?;
             out.push(Entry {
                 path: u.home.trim_start_matches('/').to_owned(),
                 kind: EntryKind::Dir,
@@ -164,10 +167,11 @@ pub fn symlinks(spec: &BTreeMap<String, String>, mtime: u64) -> Result<Vec<Entry
     spec.iter()
         .map(|(path, target)| {
             check_abs("symlinks", path)?;
-            if target.is_empty() {
+            // The same checks as a package's symlinks: a rule cannot point above the root.
+            if let Some(problem) = link_target_problem(path.trim_start_matches('/'), target) {
                 return Err(GenError {
                     generator: "symlinks",
-                    what: format!("{path}: empty target"),
+                    what: format!("{path} -> {target:?}: the target {problem}"),
                 });
             }
             Ok(Entry {
@@ -185,20 +189,20 @@ pub fn symlinks(spec: &BTreeMap<String, String>, mtime: u64) -> Result<Vec<Entry
         .collect()
 }
 
+/// `path` must be absolute and, without its leading `/`, a path in the normal form every
+/// entry has (the one package entries are held to), so a rule's mistake is reported here
+/// as the rule's, not later as a malformed entry.
 fn check_abs(generator: &'static str, path: &str) -> Result<(), GenError> {
-    let ok = path.starts_with('/')
-        && path.len() > 1
-        && !path.ends_with('/')
-        && path[1..]
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..");
-    if ok {
-        Ok(())
-    } else {
-        Err(GenError {
+    let problem = match path.strip_prefix('/') {
+        Some(rel) => path_problem(rel),
+        None => Some("it is not absolute"),
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(GenError {
             generator,
-            what: format!("{path:?} must be an absolute, normalised path"),
-        })
+            what: format!("{path:?} must be an absolute, normalised path ({problem})"),
+        }),
     }
 }
 
@@ -215,7 +219,10 @@ pub fn busybox_applets(binary: &[u8]) -> Result<Vec<String>, GenError> {
         .ok_or_else(|| err("no applet table in the busybox binary (is it busybox?)"))?;
     let mut names = BTreeSet::new();
     for name in binary[start..].split(|b| *b == 0) {
+        // `.` and `..` are made of valid characters but name no file: they end the table.
         let valid = !name.is_empty()
+            && name != b"."
+            && name != b".."
             && name.len() <= 32
             && name
                 .iter()
@@ -367,6 +374,74 @@ groups = [
     }
 
     #[test]
+    fn generated_paths_are_checked_like_package_entries() {
+        let spec = |home: &str| Users {
+            users: vec![crate::rules::User {
+                name: "app".into(),
+                uid: 1,
+                gid: 1,
+                home: home.into(),
+                shell: "/sbin/nologin".into(),
+                gecos: None,
+            }],
+            groups: vec![crate::rules::Group {
+                name: "app".into(),
+                gid: 1,
+                members: vec![],
+            }],
+        };
+        let long = format!("/home/{}", "n".repeat(256));
+        for bad in [
+            "/home/../etc",
+            "/home//app",
+            "/home/app/",
+            "/home/./app",
+            long.as_str(),
+        ] {
+            let err = users(&spec(bad), 0).unwrap_err().to_string();
+            assert!(
+                err.starts_with("generator users: user app: home ")
+                    && err.contains("must be an absolute, normalised path"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(users(&spec("/home/app"), 0).is_ok());
+
+        let link = |path: &str, target: &str| {
+            symlinks(&BTreeMap::from([(path.to_owned(), target.to_owned())]), 0)
+        };
+        let err = link("/usr/bin/x", "../../../etc/shadow")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "generator symlinks: /usr/bin/x -> \"../../../etc/shadow\": the target points above the image root"
+        );
+        assert!(link("/usr/bin/x", "../../etc/shadow").is_ok());
+        assert!(
+            link("/usr/bin/x", "/etc/shadow").is_ok(),
+            "absolute targets stay inside"
+        );
+        assert!(link("/usr/bin/x", "").is_err());
+        assert!(link("/usr/bin/../x", "y").is_err());
+        let files_err = files(
+            &BTreeMap::from([(
+                "/etc/x/".to_owned(),
+                LiteralFile {
+                    content: String::new(),
+                    mode: 0o644,
+                },
+            )]),
+            0,
+        )
+        .unwrap_err();
+        assert!(
+            files_err.to_string().contains("normalised path"),
+            "{files_err}"
+        );
+    }
+
+    #[test]
     fn os_release_keeps_debian_identity_under_the_new_name() {
         let debian = b"PRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"13\"\nVERSION=\"13 (trixie)\"\nVERSION_CODENAME=trixie\nID=debian\n";
         let spec: OsRelease = toml::from_str(
@@ -400,6 +475,16 @@ groups = [
         bin.extend_from_slice(b"\0\x01\x02binary");
         let applets = busybox_applets(&bin).unwrap();
         assert_eq!(applets, names.map(String::from).to_vec());
+        // A hostile table naming `..` ends there, instead of linking /busybox/.. to busybox.
+        let mut dotdot = bin.clone();
+        let at = dotdot.windows(4).position(|w| w == b"cat\0").unwrap();
+        dotdot.splice(at..at + 3, *b"..\0");
+        assert!(
+            !busybox_applets(&dotdot)
+                .unwrap_or_default()
+                .iter()
+                .any(|a| a == "..")
+        );
         assert!(busybox_applets(b"no table here").is_err());
         let binary = file("usr/bin/busybox", bin, 0o755, 3, "t");
         let out = busybox(

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::time::Instant;
 
 use reqwest::Method;
 use reqwest::blocking::Response;
@@ -13,25 +14,43 @@ use super::{Http, HttpError, Retryable, transport};
 impl Http {
     /// GET `url` into memory, at most `limit` bytes, retried as the [`super::RetryPolicy`]
     /// says.
+    /// The whole exchange, retries included, has the deadline of a download of `limit`
+    /// bytes ([`Http::deadline_for`]), so pass the expected size where it is known.
     pub fn get(&self, url: &str, limit: u64) -> Result<Vec<u8>, HttpError> {
-        self.retry.run(|| self.get_once(url, limit))
+        let clock = Clock::start(self, limit);
+        self.retry.run(|| {
+            clock.check(url, 0)?;
+            self.get_once(url, limit, &clock)
+        })
     }
 
-    fn get_once(&self, url: &str, limit: u64) -> Result<Vec<u8>, HttpError> {
-        let resp = self.send_get(url, None)?;
+    fn get_once(&self, url: &str, limit: u64, clock: &Clock) -> Result<Vec<u8>, HttpError> {
+        let mut resp = self.send_get(url, None)?;
         check_status(&resp, url)?;
         let expected = resp.content_length();
         if expected.is_some_and(|n| n > limit) {
             return Err(too_large(url, limit));
         }
         let mut body = Vec::with_capacity(expected.unwrap_or(0).min(limit) as usize);
-        resp.take(limit + 1)
-            .read_to_end(&mut body)
-            .map_err(|source| HttpError::Body {
-                url: url.to_owned(),
-                read: body.len() as u64,
-                source,
-            })?;
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = match resp.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(source) => {
+                    return Err(HttpError::Body {
+                        url: url.to_owned(),
+                        read: body.len() as u64,
+                        source,
+                    });
+                }
+            };
+            if body.len() + n > limit as usize {
+                return Err(too_large(url, limit));
+            }
+            body.extend_from_slice(&buf[..n]);
+            clock.check(url, body.len() as u64)?;
+        }
         let got = body.len() as u64;
         if got > limit {
             return Err(too_large(url, limit));
@@ -60,13 +79,10 @@ impl Http {
         size: u64,
         progress: &dyn Fn(u64),
     ) -> Result<(), HttpError> {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(partial)
+        // Never through a link planted at the path: the file is replaced, not followed.
+        let mut file = crate::tmp::open_owned(partial)
             .map_err(file_err(partial, "cannot open the partial download"))?;
+        let clock = Clock::start(self, size);
         let mut failures = 0;
         // The longest the partial file has been. Progress means growing past it, not merely
         // writing bytes: a mirror that answers every Range request with the same short 200
@@ -86,8 +102,9 @@ impl Http {
                 return Ok(());
             }
             longest = longest.max(have);
+            clock.check(url, have)?;
             if let Err((e, wrote)) =
-                self.download_once(url, partial, &mut file, have, size, progress)
+                self.download_once(url, partial, &mut file, have, size, progress, &clock)
             {
                 let now = file.seek(SeekFrom::End(0)).unwrap_or(0);
                 if wrote && now > longest {
@@ -105,6 +122,7 @@ impl Http {
 
     /// One request: Range from `have`; appends to `file`. On error, says whether any
     /// bytes were written (so a slow but working mirror is not given up on).
+    #[allow(clippy::too_many_arguments)]
     fn download_once(
         &self,
         url: &str,
@@ -113,6 +131,7 @@ impl Http {
         have: u64,
         size: u64,
         progress: &dyn Fn(u64),
+        clock: &Clock,
     ) -> Result<(), (HttpError, bool)> {
         let nothing_written = |e: HttpError| (e, false);
         let restart = |file: &mut File| {
@@ -181,6 +200,8 @@ impl Http {
                 .map_err(nothing_written)?;
             written += n as u64;
             progress(n as u64);
+            crate::tmp::kill_point("download-body");
+            clock.check(url, start + written).map_err(|e| (e, true))?;
         }
         if start + written < size {
             let e = HttpError::Truncated {
@@ -202,6 +223,40 @@ impl Http {
         // Not `send`: a URL that does not parse is reported with the URL as given.
         req.send()
             .map_err(|e| transport(Method::GET, url.to_owned(), e))
+    }
+}
+
+/// A download's deadline: it started at `start` and may take `limit` in all.
+struct Clock {
+    start: Instant,
+    limit: std::time::Duration,
+    size: u64,
+    rate: u64,
+}
+
+impl Clock {
+    fn start(http: &Http, size: u64) -> Clock {
+        Clock {
+            start: Instant::now(),
+            limit: http.deadline_for(size),
+            size,
+            rate: http.min_rate,
+        }
+    }
+
+    /// Fail once the deadline has passed, saying how far the answer got.
+    fn check(&self, url: &str, got: u64) -> Result<(), HttpError> {
+        let spent = self.start.elapsed();
+        if spent <= self.limit {
+            return Ok(());
+        }
+        Err(HttpError::TooSlow {
+            url: url.to_owned(),
+            got,
+            size: self.size,
+            secs: u32::try_from(spent.as_secs()).unwrap_or(u32::MAX),
+            rate: u32::try_from(self.rate).unwrap_or(u32::MAX),
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 //! The one HTTP client: how debless talks to mirrors and registries alike. One place builds
-//! the client (rustls, the system proxy, the stall timeout from `DEBLESS_HTTP_TIMEOUT_SECS`),
+//! the client (rustls, the system proxy, the stall timeout from `DEBLESS_HTTP_TIMEOUT_SECS`,
+//! the minimum rate from `DEBLESS_HTTP_MIN_RATE` that gives each download its deadline),
 //! one [`RetryPolicy`] says what is worth another try and how long to wait, and
 //! [`HttpError`] names the URL and keeps its cause as its `source()`.
 //!
@@ -24,6 +25,16 @@ pub const TIMEOUT_ENV: &str = "DEBLESS_HTTP_TIMEOUT_SECS";
 
 /// The stall timeout when [`TIMEOUT_ENV`] is unset.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Environment variable overriding the minimum download rate, in bytes per second.
+pub const MIN_RATE_ENV: &str = "DEBLESS_HTTP_MIN_RATE";
+
+/// The minimum rate when [`MIN_RATE_ENV`] is unset: 16 KiB/s (128 kbit/s), far below any
+/// working mirror, so only a server that drips its answer hits it. A download of `n` bytes
+/// gets the stall timeout plus `n` / this rate in all, retries and resumes included: a
+/// server that sends a byte just often enough never to stall still ends, with an error
+/// naming its URL, in time proportional to what it should have sent.
+pub const DEFAULT_MIN_RATE: u64 = 16 << 10;
 
 /// How long a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -90,6 +101,22 @@ pub enum HttpError {
         url: String,
         /// The limit.
         limit: u64,
+    },
+    /// The answer came slower than the minimum rate allows, over the whole download.
+    #[error(
+        "{url}: {got} of {size} bytes after {secs} s, slower than the minimum of {rate} bytes/s over the whole download (${MIN_RATE_ENV}); try another mirror, or lower {MIN_RATE_ENV} for a slow link"
+    )]
+    TooSlow {
+        /// The URL.
+        url: String,
+        /// Bytes received (in the file, for a download).
+        got: u64,
+        /// Bytes expected (the limit, when the size is not known).
+        size: u64,
+        /// Seconds spent (u32 keeps the error small: every Result carries it).
+        secs: u32,
+        /// The minimum rate, bytes per second (saturated at 4 GiB/s).
+        rate: u32,
     },
     /// The body ended before its Content-Length.
     #[error("{url}: body is {got} bytes, Content-Length said {expected}")]
@@ -181,6 +208,7 @@ impl Retryable for HttpError {
             | HttpError::Request(_)
             | HttpError::NotFound { .. }
             | HttpError::TooLarge { .. }
+            | HttpError::TooSlow { .. }
             | HttpError::File { .. } => false,
         }
     }
@@ -249,14 +277,15 @@ impl RetryPolicy {
 pub struct Http {
     client: reqwest::blocking::Client,
     timeout: Duration,
+    min_rate: u64,
     retry: RetryPolicy,
 }
 
 impl Http {
-    /// A client with the stall timeout from `$DEBLESS_HTTP_TIMEOUT_SECS` and the default
-    /// [`RetryPolicy`].
+    /// A client with the stall timeout from `$DEBLESS_HTTP_TIMEOUT_SECS`, the minimum rate
+    /// from `$DEBLESS_HTTP_MIN_RATE` and the default [`RetryPolicy`].
     pub fn new() -> Result<Http, HttpError> {
-        Http::with_timeout(timeout_from_env())
+        Ok(Http::with_timeout(timeout_from_env())?.with_min_rate(min_rate_from_env()))
     }
 
     /// A client whose connection may stall for at most `timeout`: the blocking client
@@ -275,8 +304,22 @@ impl Http {
         Ok(Http {
             client,
             timeout,
+            min_rate: DEFAULT_MIN_RATE,
             retry: RetryPolicy::default(),
         })
+    }
+
+    /// The same client with another minimum download rate (bytes per second, at least 1).
+    pub fn with_min_rate(mut self, bytes_per_sec: u64) -> Http {
+        self.min_rate = bytes_per_sec.max(1);
+        self
+    }
+
+    /// How long a download of `size` bytes may take in all: the stall timeout (connecting,
+    /// the first byte) plus the size at the minimum rate.
+    pub fn deadline_for(&self, size: u64) -> Duration {
+        self.timeout
+            .saturating_add(Duration::from_secs(size.div_ceil(self.min_rate)))
     }
 
     /// The same client with another retry policy.
@@ -437,4 +480,17 @@ fn parse_timeout(secs: Option<&str>) -> Duration {
     secs.and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|&s| s > 0)
         .map_or(DEFAULT_TIMEOUT, Duration::from_secs)
+}
+
+/// The minimum rate: `DEBLESS_HTTP_MIN_RATE` (whole bytes per second, at least 1), else
+/// 16 KiB/s.
+pub fn min_rate_from_env() -> u64 {
+    parse_min_rate(std::env::var(MIN_RATE_ENV).ok().as_deref())
+}
+
+/// A rate in whole bytes per second; anything else (unset, 0, not a number) is the default.
+fn parse_min_rate(rate: Option<&str>) -> u64 {
+    rate.and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(DEFAULT_MIN_RATE)
 }

@@ -294,6 +294,66 @@ fn the_timeout_is_whole_seconds_or_60() {
 }
 
 #[test]
+fn a_server_that_drips_is_stopped_at_the_deadline_of_its_size() {
+    // A byte every 50 ms never stalls a 1 s read timeout, so only the overall deadline
+    // ends it: 1 s plus 1000 bytes at 1000 bytes/s, 2 s in all, retries included.
+    let server = Server::start(|_| {
+        Reply::status(200)
+            .body(data(1000))
+            .drip(1, Duration::from_millis(50))
+    });
+    let http = Http::with_timeout(Duration::from_secs(1))
+        .unwrap()
+        .with_retry(FAST)
+        .with_min_rate(1000);
+    assert_eq!(http.deadline_for(1000), Duration::from_secs(2));
+    let url = server.url("/drip.deb");
+    let tmp = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let e = http
+        .download(&url, &tmp.path().join("part"), 1000, &|_| {})
+        .unwrap_err();
+    let spent = start.elapsed();
+    assert!(
+        spent >= Duration::from_secs(2) && spent < Duration::from_secs(4),
+        "{spent:?}"
+    );
+    assert!(!e.is_retryable(), "the deadline covers every attempt: {e}");
+    let line = error_line(&e);
+    assert!(
+        line.starts_with(&url)
+            && line.contains("of 1000 bytes after 2 s")
+            && line.contains("DEBLESS_HTTP_MIN_RATE"),
+        "{line}"
+    );
+    assert_eq!(server.requests().len(), 1, "not retried past the deadline");
+
+    // The same for a body read into memory.
+    let start = Instant::now();
+    let e = http.get(&url, 1000).unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(4));
+    assert!(matches!(e, HttpError::TooSlow { size: 1000, .. }), "{e}");
+
+    // A fast answer of the same size is well inside it.
+    let fast = Server::start(|_| Reply::status(200).body(data(1000)));
+    assert_eq!(http.get(&fast.url("/x"), 1000).unwrap(), data(1000));
+}
+
+#[test]
+fn the_minimum_rate_is_whole_bytes_per_second_or_16_kib() {
+    assert_eq!(parse_min_rate(Some(" 500 ")), 500);
+    for bad in [None, Some("0"), Some("1.5"), Some(""), Some("fast")] {
+        assert_eq!(parse_min_rate(bad), DEFAULT_MIN_RATE, "{bad:?}");
+    }
+    let http = Http::with_timeout(Duration::from_secs(60)).unwrap();
+    // A 250 MB JRE may take its 60 s plus 250 MB at 16 KiB/s: over four hours.
+    assert_eq!(
+        http.deadline_for(250_000_000),
+        Duration::from_secs(60 + 250_000_000u64.div_ceil(16 << 10))
+    );
+}
+
+#[test]
 fn transport_failures_say_what_happened() {
     let http = Http::with_timeout(Duration::from_secs(1))
         .unwrap()

@@ -60,6 +60,8 @@ pub(crate) struct Reply {
     stall_headers: Option<Duration>,
     /// Leave out Content-Length (a HEAD answer describing a body it does not send).
     no_length: bool,
+    /// Send the body this many bytes at a time, waiting this long before each piece.
+    drip: Option<(usize, Duration)>,
 }
 
 impl Reply {
@@ -98,6 +100,12 @@ impl Reply {
     /// Send nothing for `d` before the headers.
     pub fn stall_headers(mut self, d: Duration) -> Reply {
         self.stall_headers = Some(d);
+        self
+    }
+
+    /// Send the body `n` bytes at a time, `every` apart: never a stall, always slow.
+    pub fn drip(mut self, n: usize, every: Duration) -> Reply {
+        self.drip = Some((n.max(1), every));
         self
     }
 
@@ -234,6 +242,14 @@ fn write_reply(mut conn: TcpStream, req: &Request, reply: &Reply) -> std::io::Re
         Some(n) => &reply.body[..n.min(reply.body.len())],
         None => &reply.body[..],
     };
+    if let Some((n, every)) = reply.drip {
+        for piece in body.chunks(n) {
+            std::thread::sleep(every);
+            conn.write_all(piece)?;
+            conn.flush()?;
+        }
+        return Ok(());
+    }
     conn.write_all(body)?;
     conn.flush()
 }

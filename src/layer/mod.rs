@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use crate::digest::{Digest, Hasher};
 
-pub use entry::{Entry, EntryKind};
+pub use entry::{
+    Entry, EntryKind, MAX_NAME_BYTES, MAX_PATH_BYTES, link_target_problem, path_problem,
+};
 
 /// gzip level (zlib-rs backend): zlib's default trade-off; changing it changes every digest.
 pub const GZIP_LEVEL: u32 = 6;
@@ -322,33 +324,20 @@ pub fn write_tar<W: Write>(entries: &[Entry], clamp_mtime: u64, out: W) -> Resul
 
 /// Reject entries whose path or target a tar (or a runtime unpacking it) would mangle.
 fn check_entry(e: &Entry) -> Result<(), LayerError> {
-    let bad_path = |why| LayerError::InvalidPath {
-        path: e.path.clone(),
-        origin: e.origin.clone(),
-        why,
-    };
-    if e.path.is_empty() {
-        return Err(bad_path("it is empty"));
-    }
-    if e.path.contains('\0') {
-        return Err(bad_path("it contains a NUL byte"));
-    }
-    if e.path.starts_with('/') {
-        return Err(bad_path("it starts with '/'"));
-    }
-    if e.path
-        .split('/')
-        .any(|c| c.is_empty() || c == "." || c == "..")
-    {
-        return Err(bad_path(
-            "it has an empty, '.' or '..' component or a trailing '/'",
-        ));
+    if let Some(why) = path_problem(&e.path) {
+        return Err(LayerError::InvalidPath {
+            path: e.path.clone(),
+            origin: e.origin.clone(),
+            why,
+        });
     }
     if let EntryKind::Symlink { target } = &e.kind {
         let why = if target.is_empty() {
             Some("is empty")
         } else if target.contains('\0') {
             Some("contains a NUL byte")
+        } else if target.len() > MAX_PATH_BYTES {
+            Some("is longer than 4095 bytes (PATH_MAX)")
         } else {
             None
         };

@@ -201,27 +201,70 @@ fn decoder<'a>(layer: &LayerRef, blob: &'a [u8]) -> Result<Box<dyn Read + 'a>, O
 }
 
 /// Write a file through `fill` into a sibling temporary file, then rename it to `path`, so
-/// readers never see a half-written archive and a failure leaves no file behind.
+/// readers never see a half-written archive and a failure leaves no file behind. A file
+/// already at `path` is replaced only if it is an archive debless wrote.
 fn write_atomically(
     path: &Path,
     fill: impl FnOnce(&mut BufWriter<&fs::File>) -> Result<(), OciError>,
 ) -> Result<(), OciError> {
     let (parent, name) = split_output(path)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(&parent)
+    // A build killed while writing this archive left its temporary here.
+    crate::tmp::sweep(&parent, Some(&name));
+    if !may_replace_archive(path) {
+        return Err(OciError::NotOurArchive {
+            path: path.to_path_buf(),
+        });
+    }
+    let tmp = crate::tmp::TempFile::new_in(&parent, &name, 0o644)
         .map_err(io_err(&parent, "cannot create a temporary file"))?;
     {
-        let mut out = BufWriter::new(tmp.as_file());
+        let mut out = BufWriter::new(tmp.file());
         fill(&mut out)?;
         out.flush()
             .map_err(io_err(path, "cannot write the archive"))?;
     }
-    // NamedTempFile creates 0600; an archive is meant to be shared.
+    // Created 0644 less the umask; an archive is meant to be shared.
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
         .map_err(io_err(tmp.path(), "cannot set permissions"))?;
+    crate::tmp::kill_point("archive-staged");
     tmp.persist(path)
-        .map_err(|e| io_err(path, "cannot move the archive into place")(e.error))?;
+        .map_err(io_err(path, "cannot move the archive into place"))?;
     Ok(())
+}
+
+/// May an archive be written at `path`: nothing is there, or a regular file (not a link)
+/// whose first tar header is one [`Layout::write_oci_archive`] or
+/// [`Layout::write_docker_archive`] writes (ustar, mtime 0, no owner names, `blobs/` or
+/// a member named by a digest or `manifest.json`)? Anything else may be someone's data.
+pub fn may_replace_archive(path: &Path) -> bool {
+    use std::io::Read as _;
+    match fs::symlink_metadata(path) {
+        Err(e) => return e.kind() == io::ErrorKind::NotFound,
+        Ok(m) if !m.is_file() => return false,
+        Ok(_) => {}
+    }
+    let mut block = [0u8; 512];
+    let read = fs::File::open(path).and_then(|mut f| f.read_exact(&mut block));
+    if read.is_err() {
+        return false;
+    }
+    let field = |r: std::ops::Range<usize>| &block[r];
+    let name_end = block[..100].iter().position(|&b| b == 0).unwrap_or(100);
+    let name = &block[..name_end];
+    let ustar = field(257..265) == b"ustar\x0000";
+    let epoch = field(136..148) == b"00000000000\0";
+    let no_owner_names = field(265..329).iter().all(|&b| b == 0);
+    let digest_named = |ext: &[u8]| {
+        name.len() == 64 + ext.len()
+            && name.ends_with(ext)
+            && name[..64]
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    };
+    let first = match block[156] {
+        b'5' => name == b"blobs/",
+        b'0' => digest_named(b".json") || digest_named(b".tar") || name == b"manifest.json",
+        _ => false,
+    };
+    ustar && epoch && no_owner_names && first
 }

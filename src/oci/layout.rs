@@ -235,30 +235,25 @@ impl Layout {
     /// returns whether anything was written.
     pub fn write_dir(&self, dir: &Path) -> Result<bool, OciError> {
         let (parent, name) = split_output(dir)?;
+        // A build killed while writing this layout left its temporaries here.
+        crate::tmp::sweep(&parent, Some(&name));
         let existing = match fs::symlink_metadata(dir) {
             Ok(meta) => Some(meta),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_err(dir, "cannot inspect the output directory")(e)),
         };
-        if let Some(meta) = &existing {
-            // Never swap away a directory that is not ours: it could be anyone's data.
-            let is_layout =
-                meta.is_dir() && (dir.join("oci-layout").is_file() || is_empty_dir(dir)?);
-            if !is_layout {
-                return Err(OciError::NotALayout {
-                    path: dir.to_path_buf(),
-                });
-            }
+        // Never swap away a directory that is not a layout: it could be anyone's data.
+        if existing.is_some() && !holds_only_a_layout(dir)? {
+            return Err(OciError::NotALayout {
+                path: dir.to_path_buf(),
+            });
         }
         let files = self.files();
         if existing.is_some() && is_written_at(&files, dir) {
             return Ok(false);
         }
 
-        let staging = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempdir_in(&parent)
+        let staging = crate::tmp::TempDir::new_in(&parent, &name)
             .map_err(io_err(&parent, "cannot create a temporary directory"))?;
         let blobs_dir = staging.path().join("blobs/sha256");
         fs::create_dir_all(&blobs_dir)
@@ -279,13 +274,11 @@ impl Layout {
             })
             .collect();
         written.into_iter().collect::<Result<(), OciError>>()?;
-        // tempdir creates 0700; a layout is meant to be read by other tools and users.
+        // Created 0755 less the umask; a layout is meant to be read by other tools and users.
         fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))
             .map_err(io_err(staging.path(), "cannot set permissions"))?;
-
-        replace_dir(staging.path(), dir, existing.is_some())?;
-        // Renamed away: nothing left for the guard to delete.
-        let _ = staging.keep();
+        crate::tmp::kill_point("layout-staged");
+        replace_dir(staging, dir)?;
         Ok(true)
     }
 
@@ -352,29 +345,11 @@ pub(super) fn split_output(path: &Path) -> Result<(PathBuf, String), OciError> {
     Ok((parent, name.to_string()))
 }
 
-/// Move directory `new` to `dir`. An existing `dir` is first moved into a temporary
-/// directory that deletes it once the swap succeeded, and is moved back if it fails.
-pub fn replace_dir(new: &Path, dir: &Path, exists: bool) -> Result<(), OciError> {
-    let (parent, name) = split_output(dir)?;
-    let mut trash = None;
-    if exists {
-        let t = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".old")
-            .tempdir_in(&parent)
-            .map_err(io_err(&parent, "cannot create a temporary directory"))?;
-        let old = t.path().join("layout");
-        fs::rename(dir, &old).map_err(io_err(dir, "cannot move the old layout aside"))?;
-        trash = Some((t, old));
-    }
-    if let Err(e) = fs::rename(new, dir) {
-        if let Some((_, old)) = &trash {
-            // Best effort: the rename error below is the one to report.
-            let _ = fs::rename(old, dir);
-        }
-        return Err(io_err(dir, "cannot move the new layout into place")(e));
-    }
-    Ok(())
+/// Put directory `new` (a temporary in `dir`'s parent) at `dir`, replacing what is there
+/// in one step ([`crate::tmp::replace_dir`]): `dir` is never missing, even if the process
+/// is killed, and a failure leaves the old one.
+pub fn replace_dir(new: crate::tmp::TempDir, dir: &Path) -> Result<(), OciError> {
+    crate::tmp::replace_dir(new, dir).map_err(io_err(dir, "cannot move the new layout into place"))
 }
 
 /// The digest a layout path `blobs/sha256/<hex>` names (`None` for other files).
@@ -432,8 +407,54 @@ fn is_written_at(files: &[(String, Blob)], dir: &Path) -> bool {
     })
 }
 
-/// Does `dir` have no entries?
-fn is_empty_dir(dir: &Path) -> Result<bool, OciError> {
-    let mut entries = fs::read_dir(dir).map_err(io_err(dir, "cannot read the directory"))?;
-    Ok(entries.next().is_none())
+/// Is `dir` a real directory (not a link) that is empty or holds an image layout and
+/// nothing else: `oci-layout` and `index.json` as regular files, and `blobs/sha256/`
+/// holding only regular files named by a digest? Replacing such a directory loses no
+/// file a layout would not have.
+pub fn holds_only_a_layout(dir: &Path) -> Result<bool, OciError> {
+    let read = |d: &Path| -> Result<Vec<(String, fs::FileType)>, OciError> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(d).map_err(io_err(d, "cannot read the directory"))? {
+            let e = e.map_err(io_err(d, "cannot read the directory"))?;
+            let t = e
+                .file_type()
+                .map_err(io_err(d, "cannot read the directory"))?;
+            out.push((e.file_name().to_string_lossy().into_owned(), t));
+        }
+        Ok(out)
+    };
+    if !fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Ok(false);
+    }
+    let top = read(dir)?;
+    if top.is_empty() {
+        return Ok(true);
+    }
+    let mut has_layout_file = false;
+    for (name, t) in &top {
+        match name.as_str() {
+            "oci-layout" if t.is_file() => has_layout_file = true,
+            "index.json" if t.is_file() => {}
+            "blobs" if t.is_dir() => {}
+            _ => return Ok(false),
+        }
+    }
+    let blobs = dir.join("blobs");
+    if !has_layout_file {
+        return Ok(false);
+    }
+    if !blobs.exists() {
+        return Ok(true);
+    }
+    for (name, t) in read(&blobs)? {
+        if name != "sha256" || !t.is_dir() {
+            return Ok(false);
+        }
+        for (hex, t) in read(&blobs.join("sha256"))? {
+            if !t.is_file() || Digest::from_hex(&hex).is_err() {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }

@@ -16,11 +16,12 @@ use std::path::PathBuf;
 
 use crate::digest::Digest;
 
+pub use archive::may_replace_archive;
 pub use image::{
     CONFIG_MEDIA_TYPE, Config, Descriptor, History, INDEX_MEDIA_TYPE, Image, LAYER_TAR_MEDIA_TYPE,
     LayerRef, MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION,
 };
-pub use layout::{Blob, Layout, replace_dir};
+pub use layout::{Blob, Layout, holds_only_a_layout, replace_dir};
 pub use platform::{Platform, platform_for};
 pub use read::{
     Content, DOCKER_LIST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE, Document, ImageRef, LayoutReader,
@@ -130,6 +131,17 @@ pub enum OciError {
     )]
     NotALayout {
         /// The output directory.
+        path: PathBuf,
+    },
+    /// The output path holds a file (or link, or directory) that is not an archive debless
+    /// wrote.
+    #[error(
+        "{} exists and is not an image archive debless wrote; remove it or choose another \
+         output directory",
+        path.display()
+    )]
+    NotOurArchive {
+        /// The output path.
         path: PathBuf,
     },
     /// A cached blob no longer hashes to its digest (it was removed).

@@ -365,8 +365,10 @@ fn write_dir_failure_leaves_the_old_layout_intact() {
         layout.write_dir(&not_dir),
         Err(OciError::NotALayout { .. })
     ));
-    // The swap itself failing (here: the new tree vanished) puts the old layout back.
-    let err = super::layout::replace_dir(&tmp.path().join("gone"), &out, true).unwrap_err();
+    // The swap itself failing (here: the new tree vanished) leaves the old layout.
+    let gone = crate::tmp::TempDir::new_in(tmp.path(), "out").unwrap();
+    std::fs::remove_dir(gone.path()).unwrap();
+    let err = super::layout::replace_dir(gone, &out).unwrap_err();
     assert!(
         err.to_string()
             .contains("cannot move the new layout into place"),
@@ -615,11 +617,21 @@ fn write_dir_leaves_a_layout_alone_only_when_every_file_matches() {
     let dir = tmp.path().join("l");
     let (layout, ..) = written(&dir);
     assert!(!layout.write_dir(&dir).unwrap(), "already there");
-    // A stray file in blobs/sha256 (not even a digest) is doubt: rewritten, and gone.
+    // A stray file in blobs/sha256 (not even a digest) is not a layout's: the directory
+    // is not debless's to replace, and the file stays.
     let stray = dir.join("blobs/sha256/stray");
     std::fs::write(&stray, b"x").unwrap();
+    assert!(matches!(
+        layout.write_dir(&dir),
+        Err(OciError::NotALayout { .. })
+    ));
+    assert_eq!(std::fs::read(&stray).unwrap(), b"x");
+    std::fs::remove_file(&stray).unwrap();
+    // A blob debless did not write but that a layout may hold is replaced with the rest.
+    let extra = dir.join(format!("blobs/sha256/{}", "0".repeat(64)));
+    std::fs::write(&extra, b"x").unwrap();
     assert!(layout.write_dir(&dir).unwrap());
-    assert!(!stray.exists());
+    assert!(!extra.exists());
     assert!(!layout.write_dir(&dir).unwrap());
     // A damaged blob of the same length is rewritten.
     let (base, _) = layers(Compression::Gzip);

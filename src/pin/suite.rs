@@ -294,7 +294,9 @@ impl Fetcher<'_> {
                     urls.push(plain);
                     let mut body = None;
                     for url in &urls {
-                        match http.get(url, MAX_INDEX) {
+                        // The signed size: nothing longer can match, and the download's
+                        // deadline is in proportion to it.
+                        match http.get(url, entry.size.min(MAX_INDEX)) {
                             Ok(b) => {
                                 body = Some((url.clone(), b));
                                 break;

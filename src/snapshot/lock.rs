@@ -178,6 +178,13 @@ impl Lock {
         }
         let mut seen = std::collections::BTreeSet::new();
         for p in &lock.packages {
+            // A name becomes a path in the image (/var/lib/dpkg/status.d/<name>).
+            if !crate::archive::packages::valid_package_name(&p.name) {
+                return Err(err(format!(
+                    "package {:?} ({}) is not a Debian package name; run `debless pin`",
+                    p.name, p.arch
+                )));
+            }
             if !crate::archive::packages::safe_pool_path(&p.filename) {
                 return Err(err(format!(
                     "package {} ({}) has a malformed filename; run `debless pin`",
@@ -357,6 +364,19 @@ mod tests {
         assert_eq!(
             read_text(&dup).unwrap_err(),
             "package libc6 (amd64) is listed twice; an image holds one version of a package: run `debless pin` to rewrite the lock"
+        );
+    }
+
+    #[test]
+    fn a_name_that_is_not_a_package_name_is_refused() {
+        // It would become /var/lib/dpkg/status.d/<name> in the image.
+        let text =
+            sample()
+                .to_toml()
+                .replacen("name = \"libc6\"", "name = \"../../etc/passwd\"", 1);
+        assert_eq!(
+            read_text(&text).unwrap_err(),
+            "package \"../../etc/passwd\" (amd64) is not a Debian package name; run `debless pin`"
         );
     }
 

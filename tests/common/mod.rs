@@ -3,6 +3,11 @@
 
 #![allow(dead_code)]
 
+/// The build tests' fixture (static -> base -> tools, two architectures).
+pub mod fixture;
+/// The hostile-input fixture shared by hostile, bounds and ownership.
+pub mod hostile;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,8 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
-
-pub mod fixture;
 
 /// Gate a test on a real tool: a missing one fails the test when `$CI` is set, and
 /// otherwise prints `SKIPPED: <test>: <tool> missing; install with ...` so it can return.
@@ -167,9 +170,13 @@ impl Pkg {
     pub fn stanza(&self) -> String {
         let bytes = self.bytes();
         let mut s = format!(
-            "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: Test <t@invalid>\nInstalled-Size: 4\n",
+            "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: Test <t@invalid>\n",
             self.name, self.version, self.arch
         );
+        // 4 KiB unless the package says otherwise.
+        if !self.fields.iter().any(|(k, _)| k == "Installed-Size") {
+            s.push_str("Installed-Size: 4\n");
+        }
         for (k, v) in &self.fields {
             s.push_str(&format!("{k}: {v}\n"));
         }
@@ -313,6 +320,9 @@ pub enum Fault {
     Length(usize),
     /// Send the headers and this many bytes, wait this many milliseconds, then the rest.
     Stall(usize, u64),
+    /// Send the headers, then the body this many bytes at a time, this many milliseconds
+    /// apart: never a stall, always slow.
+    Drip(usize, u64),
 }
 
 impl Server {
@@ -493,6 +503,15 @@ fn handle(
                     let _ = conn.flush();
                     std::thread::sleep(std::time::Duration::from_millis(ms));
                     let _ = conn.write_all(&part[n..]);
+                }
+                Some(Fault::Drip(n, ms)) => {
+                    for piece in part.chunks(n.max(1)) {
+                        if conn.write_all(piece).and_then(|()| conn.flush()).is_err() {
+                            // The client gave up.
+                            return;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(ms));
+                    }
                 }
                 _ => {
                     let _ = conn.write_all(part);

@@ -2,9 +2,17 @@
 //!
 //! This file checks the ar layout and reads control.tar; `decompress` opens the tar
 //! members, `scan` takes data.tar's entries one by one.
+//!
+//! Everything a package can make debless hold is bounded by `max_data_bytes` before it is
+//! held: each tar member's decompressed stream (control.tar as well as data.tar), and what
+//! the package yields for the image, counted as a layer tar would spend it (a header and
+//! the path per entry, the bytes of each file as read, and the parent directories its
+//! paths imply that it does not ship). The second bound is what catches entries that
+//! expand when read (a GNU sparse file is refused outright; a long path implying a
+//! thousand parents pays for each), so memory and output stay linear in the input.
 
 use std::cell::Cell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -26,8 +34,9 @@ pub use decompress::max_data_bytes;
 pub struct ReadOptions {
     /// Move `/bin`, `/sbin`, `/lib*` contents under `/usr` (Debian 12 and later).
     pub merged_usr: bool,
-    /// Stop with [`DebError::TooLarge`] once data.tar decompresses to more than this many
-    /// bytes (a decompression bomb); `None` reads any size.
+    /// Stop with [`DebError::TooLarge`] once control.tar or data.tar decompresses to more
+    /// than this many bytes (a decompression bomb), and with [`DebError::Expands`] once the
+    /// package would yield more than this for the image; `None` reads any size.
     pub max_data_bytes: Option<u64>,
 }
 
@@ -54,7 +63,12 @@ pub fn read_deb(
     sel: &Selection,
     opts: &ReadOptions,
 ) -> Result<Deb, DebError> {
-    let reader = Reader { package, sel, opts };
+    let reader = Reader {
+        package,
+        sel,
+        opts,
+        left: Cell::new(opts.max_data_bytes),
+    };
     let (control_tar, data_tar) = reader.members(bytes)?;
     let (control, md5sums) = reader.control(&control_tar)?;
     let Selected {
@@ -76,7 +90,12 @@ struct Reader<'r> {
     package: &'r str,
     sel: &'r Selection,
     opts: &'r ReadOptions,
+    /// What the package may still yield for the image (`None`: no bound).
+    left: Cell<Option<u64>>,
 }
+
+/// What a layer tar spends on an entry besides its path and data: one header block.
+pub(super) const ENTRY_COST: u64 = 512;
 
 impl Reader<'_> {
     fn corrupt(&self, what: impl Into<String>) -> DebError {
@@ -99,6 +118,51 @@ impl Reader<'_> {
             path: path.to_string(),
             what: what.into(),
         }
+    }
+
+    /// Count `bytes` against what the package may yield for the image, failing once the
+    /// bound is passed.
+    fn charge(&self, member: &str, bytes: u64) -> Result<(), DebError> {
+        let Some(left) = self.left.get() else {
+            return Ok(());
+        };
+        match left.checked_sub(bytes) {
+            Some(rest) => {
+                self.left.set(Some(rest));
+                Ok(())
+            }
+            None => Err(self.expands(member)),
+        }
+    }
+
+    fn expands(&self, member: &str) -> DebError {
+        DebError::Expands {
+            package: self.package.to_string(),
+            member: member.to_string(),
+            limit: self.opts.max_data_bytes.unwrap_or(u64::MAX),
+        }
+    }
+
+    /// A tar entry's whole content, held only as far as the package's bound allows.
+    fn read_file(
+        &self,
+        member: &str,
+        entry: &mut tar::Entry<'_, impl Read>,
+    ) -> Result<Vec<u8>, DebError> {
+        // A file its member's whole bound could not hold is a decompression bomb, whatever
+        // is left of the yield.
+        let bomb = self.opts.max_data_bytes.is_some_and(|b| entry.size() > b);
+        let data = read_all(entry, self.left.get()).map_err(|e| match e {
+            ReadFail::Over if bomb => DebError::TooLarge {
+                package: self.package.to_string(),
+                member: member.to_string(),
+                limit: self.opts.max_data_bytes.unwrap_or(u64::MAX),
+            },
+            ReadFail::Over => self.expands(member),
+            ReadFail::Io(e) => self.corrupt(format!("{member}: {e}")),
+        })?;
+        self.charge(member, data.len() as u64)?;
+        Ok(data)
     }
 
     /// An entry no sane package has: naming the way out once here keeps each message short.
@@ -143,11 +207,9 @@ impl Reader<'_> {
                 name: m.name,
                 data: m.data,
                 compression,
-                limit: if stem == "data.tar" {
-                    self.opts.max_data_bytes
-                } else {
-                    None
-                },
+                // control.tar too: its md5sums lists each file of data.tar in fewer bytes
+                // than data.tar spends on the file's header, and its scripts fit the 1 MiB.
+                limit: self.opts.max_data_bytes,
                 hit: Rc::new(Cell::new(false)),
             };
             match (stem, control.is_some()) {
@@ -237,8 +299,16 @@ impl Reader<'_> {
                 Some(p) if p == "md5sums" => &mut md5sums,
                 _ => return Ok(()),
             };
-            let data =
-                read_all(entry).map_err(|e| self.corrupt(format!("{}: {e}", member.name)))?;
+            // Held apart from what the package yields for the image: bounded by the
+            // member's own bound (a file cannot be larger than its member).
+            let data = read_all(entry, self.opts.max_data_bytes).map_err(|e| match e {
+                ReadFail::Over => DebError::TooLarge {
+                    package: self.package.to_string(),
+                    member: member.name.clone(),
+                    limit: self.opts.max_data_bytes.unwrap_or(u64::MAX),
+                },
+                ReadFail::Io(e) => self.corrupt(format!("{}: {e}", member.name)),
+            })?;
             let text = String::from_utf8(data).map_err(|_| {
                 self.corrupt(format!("{}: a control file is not UTF-8", member.name))
             })?;
@@ -299,9 +369,7 @@ impl Reader<'_> {
                 let Some(outs) = missing.remove(&image) else {
                     return Ok(());
                 };
-                let data = Arc::new(
-                    read_all(entry).map_err(|e| self.corrupt(format!("{}: {e}", member.name)))?,
-                );
+                let data = Arc::new(self.read_file(&member.name, entry)?);
                 for i in outs {
                     if let Some(EntryKind::File { data: d, .. }) =
                         scan.out.get_mut(i).map(|c| &mut c.entry.kind)
@@ -320,17 +388,59 @@ impl Reader<'_> {
         }
 
         // Directories the package ships are kept, with their own metadata, when selected or
-        // when they lead to something selected.
+        // when they lead to something selected. Each path is walked up only to the first
+        // ancestor already known, and an ancestor the package does not ship is one the
+        // image tree will imply: both keep a deep path from costing its depth squared.
         let mut ancestors = BTreeSet::new();
         for c in scan.out.iter().filter(|c| c.selected) {
-            ancestors.extend(paths::ancestors(&c.entry.path).map(str::to_string));
+            for a in paths::ancestors(&c.entry.path).rev() {
+                if ancestors.contains(a) {
+                    break;
+                }
+                if !scan.ships(a) {
+                    self.charge(&member.name, ENTRY_COST + a.len() as u64)?;
+                }
+                ancestors.insert(a.to_string());
+            }
         }
-        let entries = scan
-            .out
-            .into_iter()
-            .filter(|c| c.selected || ancestors.contains(&c.entry.path))
-            .map(|c| c.entry)
-            .collect();
+        // A hard link is written as a link to its group's first path in layer order: each
+        // link pays for that path too, or a thousand one-byte links to a 4 KB path would
+        // make a layer ten times what they cost.
+        let mut heads: BTreeMap<&str, &str> = BTreeMap::new();
+        for c in scan.out.iter().filter(|c| c.selected) {
+            if let EntryKind::File {
+                link_group: Some(g),
+                ..
+            } = &c.entry.kind
+            {
+                let head = heads.entry(g).or_insert(&c.entry.path);
+                if c.entry.path.as_bytes() < head.as_bytes() {
+                    *head = &c.entry.path;
+                }
+            }
+        }
+        let mut cost = Vec::with_capacity(scan.out.len());
+        for c in &scan.out {
+            let target = match &c.entry.kind {
+                EntryKind::Symlink { target } => target.len(),
+                EntryKind::File {
+                    link_group: Some(g),
+                    ..
+                } => heads
+                    .get(g.as_str())
+                    .filter(|h| **h != c.entry.path)
+                    .map_or(0, |h| h.len()),
+                _ => 0,
+            };
+            cost.push(ENTRY_COST + (c.entry.path.len() + target) as u64);
+        }
+        let mut entries = Vec::new();
+        for (c, cost) in scan.out.into_iter().zip(cost) {
+            if c.selected || ancestors.contains(&c.entry.path) {
+                self.charge(&member.name, cost)?;
+                entries.push(c.entry);
+            }
+        }
         let unmatched = self
             .sel
             .include_patterns()
@@ -355,6 +465,14 @@ impl Reader<'_> {
     }
 }
 
+/// Why [`read_all`] gave up.
+pub(super) enum ReadFail {
+    /// The entry holds more than the cap allowed.
+    Over,
+    /// The stream failed or ended early.
+    Io(io::Error),
+}
+
 /// What [`Reader::data`] selected from data.tar.
 struct Selected {
     entries: Vec<Entry>,
@@ -363,9 +481,17 @@ struct Selected {
 }
 
 /// A tar entry's whole content, checking none is missing: the tar reader hands out short
-/// data without complaint when the stream ends early.
-fn read_all(entry: &mut tar::Entry<'_, impl Read>) -> io::Result<Vec<u8>> {
+/// data without complaint when the stream ends early. With a `cap`, no more than one byte
+/// beyond it is ever read or reserved, whatever size the header (or a PAX record, or a
+/// sparse map) claims.
+pub(super) fn read_all(
+    entry: &mut tar::Entry<'_, impl Read>,
+    cap: Option<u64>,
+) -> Result<Vec<u8>, ReadFail> {
     let size = entry.size();
+    if cap.is_some_and(|cap| size > cap) {
+        return Err(ReadFail::Over);
+    }
     // Reserved exactly, so a big file is never copied while it grows (a JRE's 130 MB
     // `modules` would otherwise be reallocated a dozen times). A lying header costs only
     // address space: pages are not resident until written. Beyond 512 MiB, or when the
@@ -379,12 +505,15 @@ fn read_all(entry: &mut tar::Entry<'_, impl Read>) -> io::Result<Vec<u8>> {
     {
         data.reserve(size.min(1 << 20) as usize);
     }
-    entry.read_to_end(&mut data)?;
+    entry
+        .take(size.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(ReadFail::Io)?;
     if data.len() as u64 != size {
-        return Err(io::Error::new(
+        return Err(ReadFail::Io(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             format!("file data ends after {} of {size} bytes", data.len()),
-        ));
+        )));
     }
     Ok(data)
 }

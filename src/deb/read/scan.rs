@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use super::{Reader, read_all};
+use super::Reader;
 use crate::deb::DebError;
 use crate::deb::paths::{self, PathProblem};
 use crate::layer::{Entry, EntryKind};
@@ -100,6 +100,11 @@ impl<'s> Scan<'s> {
         self.reader.corrupt(format!("{}: {e}", self.member_name))
     }
 
+    /// Does the package ship `path` (an image path) itself?
+    pub fn ships(&self, path: &str) -> bool {
+        self.seen.contains_key(path)
+    }
+
     /// Take in one tar entry.
     pub fn entry(&mut self, entry: &mut tar::Entry<'_, impl Read>) -> Result<(), DebError> {
         let r = self.reader;
@@ -116,6 +121,11 @@ impl<'s> Scan<'s> {
         let kind = self.kind(entry, &raw_path, &shown)?;
 
         let path = r.image_path(&shipped, &kind)?;
+        // The kernel's limits: no package dpkg can unpack goes beyond them, and they bound
+        // how many parent directories one path can imply.
+        if let Some(problem) = crate::layer::path_problem(&path) {
+            return Err(r.malformed(&shown, format!("cannot be unpacked: {problem}")));
+        }
         let abs = format!("/{path}");
         r.sel.note_include_matches(&abs, &mut self.matched);
         r.sel.note_exclude_matches(&abs, &mut self.excluded);
@@ -163,8 +173,15 @@ impl<'s> Scan<'s> {
         let t = entry.header().entry_type();
         if t.is_dir() || (t.is_file() && raw_path.ends_with(b"/")) {
             Ok(Kind::Dir)
-        } else if t.is_file() || t.is_contiguous() || t.is_gnu_sparse() {
+        } else if t.is_file() || t.is_contiguous() {
             Ok(Kind::File)
+        } else if t.is_gnu_sparse() {
+            // Its header stores a few bytes and a map that the tar reader expands into
+            // any size of zeros: a gigabyte from a package of a kilobyte.
+            Err(r.malformed(
+                shown,
+                "is a GNU sparse file, which dpkg-deb never writes and which unpacks to more than it stores",
+            ))
         } else if t.is_symlink() {
             let target = entry.link_name_bytes().unwrap_or_default();
             let target = String::from_utf8(target.into_owned())
@@ -172,11 +189,22 @@ impl<'s> Scan<'s> {
             if target.is_empty() {
                 return Err(r.malformed(shown, "is a symlink with an empty target"));
             }
+            if target.len() > crate::layer::MAX_PATH_BYTES || target.contains('\0') {
+                return Err(r.malformed(
+                    shown,
+                    "is a symlink whose target is longer than 4095 bytes (PATH_MAX) or holds a NUL",
+                ));
+            }
             Ok(Kind::Symlink(target))
         } else if t.is_hard_link() {
-            Ok(Kind::HardLink(
-                entry.link_name_bytes().unwrap_or_default().into_owned(),
-            ))
+            let target = entry.link_name_bytes().unwrap_or_default().into_owned();
+            if target.len() > crate::layer::MAX_PATH_BYTES {
+                return Err(r.malformed(
+                    shown,
+                    "is a hard link whose target is longer than 4095 bytes (PATH_MAX)",
+                ));
+            }
+            Ok(Kind::HardLink(target))
         } else if t.is_character_special() || t.is_block_special() || t.is_fifo() {
             let what = if t.is_fifo() {
                 "a FIFO"
@@ -269,7 +297,7 @@ impl<'s> Scan<'s> {
         let mut data = None;
         if at.selected {
             self.check_setuid(at.abs, meta.mode)?;
-            let bytes = Arc::new(read_all(entry).map_err(|e| self.broken(e))?);
+            let bytes = Arc::new(self.reader.read_file(self.member_name, entry)?);
             data = Some(bytes.clone());
             self.push(
                 at,

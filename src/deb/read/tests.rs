@@ -1,7 +1,9 @@
 //! `read_deb` on real .debs in every compression, and on hostile and damaged ones.
 
 use super::*;
-use crate::deb::testdeb::{EPOCH, PackageDir, Raw, compress, deb_with, hostile, raw_ar, raw_tar};
+use crate::deb::testdeb::{
+    EPOCH, PackageDir, Raw, compress, deb_with, hostile, raw_ar, raw_tar, sparse_tar,
+};
 use tar::EntryType;
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -421,7 +423,7 @@ fn data_tar_beyond_the_bound_is_refused_without_reading_it_all() {
             "{err}"
         );
     }
-    // The same package within its bound reads; control.tar does not count against it.
+    // The same package within its bound reads; control.tar has a bound of its own.
     let small = PackageDir::new("small");
     small.file("usr/share/a", &[1u8; 1000], 0o644);
     let deb = small.build("gzip");
@@ -430,6 +432,162 @@ fn data_tar_beyond_the_bound_is_refused_without_reading_it_all() {
         max_data_bytes: Some(10 << 10),
     };
     read_deb(&deb, "small", &Selection::everything(), &opts).unwrap();
+}
+
+/// A 4 KiB Installed-Size's bound, as a build reads with.
+const BOUNDED: ReadOptions = ReadOptions {
+    merged_usr: false,
+    max_data_bytes: Some((1 << 20) + (8 << 10)),
+};
+
+#[test]
+fn control_tar_beyond_the_bound_is_refused() {
+    // A control member that unpacks to 64 MiB (an md5sums of zeros), data.tar tiny.
+    let control = raw_tar(&[
+        Raw::file("./control", b"Package: evil\nVersion: 1\n"),
+        Raw::file("./md5sums", &vec![0u8; 64 << 20]),
+    ]);
+    let data = compress("xz", &raw_tar(&[Raw::file("./usr/share/x", b"x")]));
+    let deb = raw_ar(&[
+        ("debian-binary", b"2.0\n"),
+        ("control.tar.xz", &compress("xz", &control)),
+        ("data.tar.xz", &data),
+    ]);
+    assert!(deb.len() < 64 << 10, "small on the wire");
+    let err = read_deb(&deb, "evil", &Selection::everything(), &BOUNDED).unwrap_err();
+    assert!(
+        matches!(&err, DebError::TooLarge { member, .. } if member == "control.tar.xz"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_gnu_sparse_file_is_refused_before_it_expands() {
+    // 512 bytes stored, 1 GiB when read: under a kilobyte as a .deb.
+    let control = raw_tar(&[Raw::file("./control", b"Package: evil\nVersion: 1\n")]);
+    let deb = raw_ar(&[
+        ("debian-binary", b"2.0\n"),
+        ("control.tar.gz", &compress("gz", &control)),
+        (
+            "data.tar.gz",
+            &compress("gz", &sparse_tar("./usr/share/zeros", 1 << 30)),
+        ),
+    ]);
+    assert!(deb.len() < 1024, "{} bytes", deb.len());
+    for opts in [FLAT, BOUNDED] {
+        let err = read_deb(&deb, "evil", &Selection::everything(), &opts).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("package evil: /usr/share/zeros: is a GNU sparse file"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_file_is_never_held_beyond_what_the_package_may_yield() {
+    // Within the decompression bound (it is the whole stream) but not within what is left
+    // of the yield once other files are read: refused before the last file is read.
+    let a = vec![1u8; 600 << 10];
+    let b = vec![2u8; 600 << 10];
+    let tar = raw_tar(&[Raw::file("./a", &a), Raw::file("./b", &b)]);
+    let opts = ReadOptions {
+        merged_usr: false,
+        max_data_bytes: Some(1 << 20),
+    };
+    let err = read_deb(
+        &deb_with(
+            "data.tar.xz",
+            &compress("xz", &tar[..tar.len().min(1 << 20)]),
+        ),
+        "evil",
+        &Selection::everything(),
+        &opts,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, DebError::Expands { limit, .. } if limit == 1 << 20),
+        "{err}"
+    );
+}
+
+#[test]
+fn implied_parents_are_paid_for_so_depth_cannot_square_the_output() {
+    // One file 2,000 directories deep that ships none of them: 2,000 parents the image
+    // would imply, 4 MB of paths from a 4 KB path. Before the bound this read and layered
+    // fine, and a 100,000-deep one took 14 GB.
+    let deep = format!("./{}f", "d/".repeat(2000));
+    let tar = raw_tar(&[Raw::file(&deep, b"x")]);
+    let deb = deb_with("data.tar.gz", &compress("gz", &tar));
+    let err = read_deb(&deb, "evil", &Selection::everything(), &BOUNDED).unwrap_err();
+    assert!(matches!(err, DebError::Expands { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("package evil: data.tar.gz would put more than"),
+        "{err}"
+    );
+    // Unbounded (a library caller's choice) it reads, each parent once.
+    let read = read_deb(&deb, "evil", &Selection::everything(), &FLAT).unwrap();
+    assert_eq!(read.entries.len(), 1);
+    let layer = crate::deb::Tree::new(false)
+        .add_layer(read.entries, 0)
+        .unwrap();
+    assert_eq!(layer.len(), 2001);
+}
+
+#[test]
+fn paths_beyond_the_kernels_limits_are_refused() {
+    let long = format!("./usr/{}", "a/".repeat(2100));
+    let err = hostile_error(&[Raw::file(&long, b"x")]);
+    assert!(
+        err.contains(": cannot be unpacked: it is longer than 4095 bytes (PATH_MAX)"),
+        "{err}"
+    );
+    let wide = format!("./usr/{}", "n".repeat(256));
+    let err = hostile_error(&[Raw::file(&wide, b"x")]);
+    assert!(
+        err.contains("a component is longer than 255 bytes (NAME_MAX)"),
+        "{err}"
+    );
+    let target = "t".repeat(5000);
+    let err = hostile_error(&[Raw::link(EntryType::Symlink, "./usr/l", &target)]);
+    assert!(err.contains("longer than 4095 bytes (PATH_MAX)"), "{err}");
+    // A long name that fits is read like any other.
+    let ok = format!("./usr/{}", "n".repeat(255));
+    let deb = read_deb(
+        &hostile(&[Raw::file(&ok, b"x")]),
+        "p",
+        &Selection::everything(),
+        &FLAT,
+    )
+    .unwrap();
+    assert_eq!(deb.entries.len(), 1);
+}
+
+#[test]
+fn hard_links_share_one_buffer_however_many_there_are() {
+    let big = vec![3u8; 1 << 20];
+    let names: Vec<String> = (0..2000).map(|i| format!("./l{i}")).collect();
+    let mut raws = vec![Raw::file("./big", &big)];
+    raws.extend(names.iter().map(|n| Raw::link(EntryType::Link, n, "./big")));
+    let deb = deb_with("data.tar.xz", &compress("xz", &raw_tar(&raws)));
+    // 2,000 links to 1 MiB would be 2 GB as copies; as links they cost their headers.
+    let opts = ReadOptions {
+        merged_usr: false,
+        max_data_bytes: Some(4 << 20),
+    };
+    let read = read_deb(&deb, "p", &Selection::everything(), &opts).unwrap();
+    let first = match &read.entries[0].kind {
+        EntryKind::File { data, .. } => data.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(read.entries.iter().all(|e| matches!(
+        &e.kind,
+        EntryKind::File { data, .. } if Arc::ptr_eq(data, &first)
+    )));
+    let layer =
+        crate::layer::write_layer(&read.entries, crate::layer::Compression::Gzip, 0).unwrap();
+    assert!(layer.tar_size < 3 << 20, "{}", layer.tar_size);
 }
 
 #[test]

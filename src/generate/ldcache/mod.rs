@@ -46,8 +46,9 @@ fn build(entries: &[Entry], arch: Arch, generator: &[u8]) -> Result<Vec<u8>, Gen
     let tree = Tree::new(entries);
     let dirs = conf::directories(&tree, arch.triplet());
     let mut cache = Cache::new(arch, &dirs.hwcaps_names);
+    let mut seen = Inspected::new();
     for dir in &dirs.list {
-        search_dir(&tree, arch, dir, &mut cache);
+        search_dir(&tree, arch, dir, &mut cache, &mut seen);
     }
     cache.write(generator)
 }
@@ -61,8 +62,13 @@ struct Found<'a> {
     isa_level: u32,
 }
 
+/// What [`elf::inspect`] said of each file's bytes, by their address: hard links and
+/// symlinks share one buffer, and a package can point thousands of each at one large
+/// file for the price of a tar header apiece, so each buffer is read once.
+type Inspected = std::collections::HashMap<(usize, usize), Option<elf::Library>>;
+
 /// Add the libraries in one directory to the cache (ldconfig's `search_dir`).
-fn search_dir(tree: &Tree, arch: Arch, dir: &Dir, cache: &mut Cache) {
+fn search_dir(tree: &Tree, arch: Arch, dir: &Dir, cache: &mut Cache, seen: &mut Inspected) {
     let mut found: Vec<Found> = Vec::new();
     let mut by_soname: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
     for name in tree.list(&dir.canon) {
@@ -85,7 +91,11 @@ fn search_dir(tree: &Tree, arch: Arch, dir: &Dir, cache: &mut Cache) {
             },
             Node::Dir => continue,
         };
-        let Some(lib) = elf::inspect(data, arch) else {
+        let Some(lib) = seen
+            .entry((data.as_ptr() as usize, data.len()))
+            .or_insert_with(|| elf::inspect(data, arch))
+            .clone()
+        else {
             continue;
         };
         let mut soname = lib.soname.unwrap_or_else(|| name.as_bytes().to_vec());
