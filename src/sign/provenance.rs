@@ -42,6 +42,28 @@ pub const MAX_EMBEDDED_TOTAL: usize = 4 << 20;
 /// Media type recorded for SPDX byproducts.
 pub const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
 
+/// The directory next to a layout that holds its provenance: `out/base-debian13` →
+/// `out/base-debian13.provenance` (as SPDX documents go in `out/base-debian13.spdx`).
+pub fn provenance_dir(layout: &Path) -> PathBuf {
+    let name = layout
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    layout.with_file_name(format!("{name}.provenance"))
+}
+
+/// The unsigned statement `debless build` writes for a tag: `<tag>.intoto.json` (the
+/// in-toto Statement's JSON, as [`Statement::to_json`] gives it).
+pub fn statement_file(tag: &str) -> String {
+    format!("{tag}.intoto.json")
+}
+
+/// The signed envelope `debless push --sign-key` writes for a tag: `<tag>.intoto.jsonl`,
+/// one DSSE envelope on one line (the file form SLSA's tools read provenance in).
+pub fn envelope_file(tag: &str) -> String {
+    format!("{tag}.intoto.jsonl")
+}
+
 /// An in-toto Statement v1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement<P> {
