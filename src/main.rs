@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the error and each cause the line does not already say.
-            eprintln!("error: {}", debless::http::error_chain(e.as_ref()));
+            eprintln!("error: {}", debless::text::error_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

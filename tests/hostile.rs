@@ -675,7 +675,7 @@ fn a_decompression_bomb_is_stopped_at_its_installed_size_bound() {
         vec![with_deb("bomb", bomb)],
         &[("rules/bomb.toml", rule(&["bomb"]))],
     );
-    let limit = debless::build::max_data_bytes(4).to_string();
+    let limit = debless::deb::max_data_bytes(4).to_string();
     f.build_refused(
         "bomb",
         true,

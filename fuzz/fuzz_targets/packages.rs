@@ -1,7 +1,8 @@
 //! Packages index parsing (and the deb822 paragraph splitter under it).
 #![no_main]
 
-use debless::archive::{deb822, packages};
+use debless::archive::packages;
+use debless::deb822;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -25,6 +25,12 @@ pub fn compare(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// The upstream part of a version: without its epoch (`1:`) and Debian revision (`-2`).
+pub fn upstream(version: &str) -> &str {
+    let v = version.split_once(':').map_or(version, |(_, v)| v);
+    v.rsplit_once('-').map_or(v, |(u, _)| u)
+}
+
 /// Does `have` satisfy `op want`?
 pub fn satisfies(have: &Version, op: &VersionConstraint, want: &Version) -> bool {
     let ord = have.cmp(want);
@@ -51,6 +57,14 @@ pub fn op_str(op: &VersionConstraint) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_drops_epoch_and_revision() {
+        assert_eq!(upstream("1:21.0.5+11-1~deb13u1"), "21.0.5+11");
+        assert_eq!(upstream("2.41-12"), "2.41");
+        assert_eq!(upstream("1.0"), "1.0");
+        assert_eq!(upstream("1:1.2-3-4"), "1.2-3");
+    }
 
     #[test]
     fn orders_like_dpkg() {

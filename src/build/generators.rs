@@ -3,12 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use super::PkgRead;
 use super::plan::LayerPlan;
+use super::read::PackageRead;
 use crate::deb::Tree;
 use crate::generate::{GenError, system};
 use crate::layer::{Entry, EntryKind};
-use crate::snapshot::lock::{Lock, LockedPackage};
+use crate::snapshot::lock::Lock;
 
 /// Generators a lower level switched on for every level above it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,7 +24,7 @@ pub(crate) struct LayerInput<'a> {
     /// The layers below.
     pub lower: &'a Tree,
     /// This layer's packages as read.
-    pub packages: &'a [(&'a LockedPackage, &'a PkgRead)],
+    pub packages: &'a [PackageRead<'a>],
     pub mtime: u64,
 }
 
@@ -101,10 +101,10 @@ pub(crate) fn run(
     if on.dpkg_status {
         let still_there: BTreeSet<&str> = candidates.iter().map(|e| e.path.as_str()).collect();
         let merged = input.lock.merged_usr;
-        for (locked, read) in input.packages {
+        for PackageRead { locked, deb } in input.packages {
             // What is still in the layer: a generator may have consumed files (the CA
             // bundle drops the certificates it was made from).
-            let shipped: BTreeSet<&str> = read
+            let shipped: BTreeSet<&str> = deb
                 .entries
                 .iter()
                 .filter(|e| !e.is_dir() && still_there.contains(e.path.as_str()))
@@ -113,8 +113,8 @@ pub(crate) fn run(
             let rename = |p: &str| image_path(p, merged);
             generated.extend(system::dpkg_status(
                 &locked.name,
-                &read.control,
-                read.md5sums.as_deref(),
+                &deb.control,
+                deb.md5sums.as_deref(),
                 &shipped,
                 &rename,
                 mtime,

@@ -304,12 +304,12 @@ impl LayerCache {
 
 /// Why a layer could not be stored.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum LayerCacheError {
+pub enum LayerCacheError {
     /// The tar or compressor failed.
     #[error(transparent)]
     Layer(#[from] LayerError),
     /// The cache directory could not be written.
-    #[error("{what} {} ({source}); check the cache directory (--cache-dir) has room and is writable", path.display())]
+    #[error("{what} {}; check the cache directory (--cache-dir) has room and is writable", path.display())]
     Io {
         /// The path.
         path: PathBuf,

@@ -3,9 +3,11 @@
 //! layer takes, and for every tag the variant layers and runtime settings on top.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
 
 use crate::arch::{Arch, join};
-use crate::rules::{ImageSettings, Kind, PackageRule, Rule, RuleSet};
+use crate::rules::{ImageSettings, Kind, PackageRule, Rule, RuleError, RuleSet};
 use crate::snapshot::lock::{Lock, LockedPackage};
 
 /// Identifies one layer; equal keys are the same layer by construction.
@@ -34,6 +36,20 @@ impl LayerKey {
     pub fn arch(&self) -> Arch {
         match self {
             LayerKey::Level { arch, .. } | LayerKey::Variant { arch, .. } => *arch,
+        }
+    }
+}
+
+impl fmt::Display for LayerKey {
+    /// How messages name the layer: `layer of rule base (amd64)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LayerKey::Level { arch, rule } => write!(f, "layer of rule {rule} ({arch})"),
+            LayerKey::Variant {
+                arch,
+                image,
+                variant,
+            } => write!(f, "layer of variant {variant} on {image} ({arch})"),
         }
     }
 }
@@ -116,10 +132,135 @@ impl Plan<'_> {
     }
 }
 
-/// A rule/lock mismatch or an unknown name, one line.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PlanError(pub String);
+/// Why the rules and the lock do not make a plan: an unknown name, or a lock older than
+/// the rules. Each says which file to fix or what to run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// An unknown rule, or rules that do not fit together.
+    #[error(transparent)]
+    Rules(#[from] RuleError),
+    /// `--arch` names an architecture the lock was not pinned for.
+    #[error(
+        "{lock} has no {arch} packages (it has {}); run `debless pin --distro {distro} --arch {arch}`",
+        join(.pinned)
+    )]
+    ArchNotPinned {
+        /// The lock's name (`snapshots/debian13.lock`).
+        lock: String,
+        /// The architecture asked for.
+        arch: Arch,
+        /// The architectures the lock has.
+        pinned: Vec<Arch>,
+        /// The distro.
+        distro: String,
+    },
+    /// An image named on the command line is a variant.
+    #[error("{name} is a variant; build an image with --variant {name}")]
+    NotAnImage {
+        /// The name given.
+        name: String,
+    },
+    /// An image named on the command line is not defined for the distro.
+    #[error(
+        "{}: image {image} is not defined for {distro} (its distros: {})",
+        file.display(),
+        .distros.join(", ")
+    )]
+    ImageNotForDistro {
+        /// The image's rule file.
+        file: PathBuf,
+        /// The image.
+        image: String,
+        /// The distro being built.
+        distro: String,
+        /// The distros the rule defines.
+        distros: Vec<String>,
+    },
+    /// A variant named on the command line is not defined for the distro.
+    #[error("{}: variant {variant} is not defined for {distro}", file.display())]
+    VariantNotForDistro {
+        /// The variant's rule file.
+        file: PathBuf,
+        /// The variant.
+        variant: String,
+        /// The distro being built.
+        distro: String,
+    },
+    /// A rule with roots has no closure in the lock: the lock predates the rule.
+    #[error(
+        "{lock} has no {arch} packages for rule {rule} ({}); run `debless pin --distro {distro}` after changing rules",
+        file.display()
+    )]
+    RuleNotPinned {
+        /// The lock's name.
+        lock: String,
+        /// The architecture.
+        arch: Arch,
+        /// The rule.
+        rule: String,
+        /// Its file.
+        file: PathBuf,
+        /// The distro.
+        distro: String,
+    },
+    /// A root a rule names is not in its locked closure: the lock predates the rule.
+    #[error(
+        "{} names {root}, which {lock} does not have for {arch} in rule {rule}; run `debless pin --distro {distro}` after changing rules",
+        file.display()
+    )]
+    RootNotPinned {
+        /// The rule's file.
+        file: PathBuf,
+        /// The root package.
+        root: String,
+        /// The lock's name.
+        lock: String,
+        /// The architecture.
+        arch: Arch,
+        /// The rule.
+        rule: String,
+        /// The distro.
+        distro: String,
+    },
+    /// A package of a parent's closure is missing from its child's: the lock is stale.
+    #[error(
+        "{lock}: {package} ({arch}) is in rule {parent}'s closure but not in its child {child}'s; run `debless pin --distro {distro}`"
+    )]
+    NotInChild {
+        /// The lock's name.
+        lock: String,
+        /// The package.
+        package: String,
+        /// The architecture.
+        arch: Arch,
+        /// The parent rule.
+        parent: String,
+        /// The child rule.
+        child: String,
+        /// The distro.
+        distro: String,
+    },
+    /// A child rule declares `paths` for a package its parent's layer already ships.
+    #[error(
+        "{}: package {package} already comes from a parent layer, whose rule decides its paths; move `paths` there",
+        file.display()
+    )]
+    PathsBelongToParent {
+        /// The child's rule file.
+        file: PathBuf,
+        /// The package.
+        package: String,
+    },
+    /// More than one of a combining variant's parts adds packages.
+    #[error(
+        "{}: only one of the combined variants may add packages",
+        file.display()
+    )]
+    CombinedVariantsAddPackages {
+        /// The combining variant's rule file.
+        file: PathBuf,
+    },
+}
 
 /// Work out the plan for `images` × `tags` × `arches` (empty = all the distro defines).
 pub fn plan<'a>(
@@ -136,10 +277,12 @@ pub fn plan<'a>(
     } else {
         for a in arches {
             if !lock.architectures.contains(a) {
-                return Err(PlanError(format!(
-                    "{lock_name} has no {a} packages (it has {}); run `debless pin --distro {distro} --arch {a}`",
-                    join(&lock.architectures)
-                )));
+                return Err(PlanError::ArchNotPinned {
+                    lock: lock_name.to_owned(),
+                    arch: *a,
+                    pinned: lock.architectures.clone(),
+                    distro: distro.to_owned(),
+                });
             }
         }
         arches.to_vec()
@@ -149,18 +292,17 @@ pub fn plan<'a>(
     } else {
         let mut v = Vec::new();
         for name in images {
-            let r = rules.get(name).map_err(|e| PlanError(e.to_string()))?;
+            let r = rules.get(name)?;
             if r.kind != Kind::Image {
-                return Err(PlanError(format!(
-                    "{name} is a variant; build an image with --variant {name}"
-                )));
+                return Err(PlanError::NotAnImage { name: name.clone() });
             }
             if !r.has_distro(distro) {
-                return Err(PlanError(format!(
-                    "{}: image {name} is not defined for {distro} (its distros: {})",
-                    r.file.display(),
-                    r.distros.join(", ")
-                )));
+                return Err(PlanError::ImageNotForDistro {
+                    file: r.file.clone(),
+                    image: name.clone(),
+                    distro: distro.to_owned(),
+                    distros: r.distros.clone(),
+                });
             }
             v.push(r);
         }
@@ -179,15 +321,14 @@ pub fn plan<'a>(
             variants.push((v.clone(), Vec::new()));
             continue;
         }
-        let parts = rules
-            .variant_parts(v)
-            .map_err(|e| PlanError(e.to_string()))?;
-        let r = rules.get(v).map_err(|e| PlanError(e.to_string()))?;
+        let parts = rules.variant_parts(v)?;
+        let r = rules.get(v)?;
         if !r.has_distro(distro) {
-            return Err(PlanError(format!(
-                "{}: variant {v} is not defined for {distro}",
-                r.file.display()
-            )));
+            return Err(PlanError::VariantNotForDistro {
+                file: r.file.clone(),
+                variant: v.clone(),
+                distro: distro.to_owned(),
+            });
         }
         variants.push((v.clone(), parts));
     }
@@ -204,18 +345,18 @@ pub fn plan<'a>(
                 // Config-only rules (like nonroot) have no closure to lock.
                 return Ok(by_rule.get(rule.name.as_str()).unwrap_or(&empty));
             }
-            by_rule.get(rule.name.as_str()).ok_or_else(|| {
-                PlanError(format!(
-                    "{lock_name} has no {arch} packages for rule {} ({}); run `debless pin --distro {distro}` after changing rules",
-                    rule.name,
-                    rule.file.display()
-                ))
-            })
+            by_rule
+                .get(rule.name.as_str())
+                .ok_or_else(|| PlanError::RuleNotPinned {
+                    lock: lock_name.to_owned(),
+                    arch,
+                    rule: rule.name.clone(),
+                    file: rule.file.clone(),
+                    distro: distro.to_owned(),
+                })
         };
         for image in &image_rules {
-            let chain = rules
-                .chain(&image.name)
-                .map_err(|e| PlanError(e.to_string()))?;
+            let chain = rules.chain(&image.name)?;
             let mut below: Option<LayerKey> = None;
             let mut image_layers = Vec::new();
             let mut lower: BTreeMap<&str, &LockedPackage> = BTreeMap::new();
@@ -226,11 +367,14 @@ pub fn plan<'a>(
                 check_roots(level, distro, arch, mine, lock_name)?;
                 for name in lower.keys() {
                     if !mine.contains_key(name) {
-                        return Err(PlanError(format!(
-                            "{lock_name}: {name} ({arch}) is in rule {}'s closure but not in its child {}'s; run `debless pin --distro {distro}`",
-                            chain[i - 1].name,
-                            level.name
-                        )));
+                        return Err(PlanError::NotInChild {
+                            lock: lock_name.to_owned(),
+                            package: (*name).to_owned(),
+                            arch,
+                            parent: chain[i - 1].name.clone(),
+                            child: level.name.clone(),
+                            distro: distro.to_owned(),
+                        });
                     }
                 }
                 let key = LayerKey::Level {
@@ -263,10 +407,10 @@ pub fn plan<'a>(
                     if lower.contains_key(name)
                         && level.packages.get(name).is_some_and(|p| p.paths.is_some())
                     {
-                        return Err(PlanError(format!(
-                            "{}: package {name} already comes from a parent layer, whose rule decides its paths; move `paths` there",
-                            level.file.display()
-                        )));
+                        return Err(PlanError::PathsBelongToParent {
+                            file: level.file.clone(),
+                            package: name.to_owned(),
+                        });
                     }
                 }
                 lower = mine.clone();
@@ -301,13 +445,9 @@ pub fn plan<'a>(
                     // The key names only the image and the variant, so a variant's layer sits
                     // directly on the image whichever other variants come before it.
                     if layers.len() != image_layers.len() {
-                        return Err(PlanError(format!(
-                            "{}: only one of the combined variants may add packages",
-                            rules
-                                .get(tag)
-                                .map(|r| r.file.display().to_string())
-                                .unwrap_or_default()
-                        )));
+                        return Err(PlanError::CombinedVariantsAddPackages {
+                            file: rules.get(tag).map(|r| r.file.clone()).unwrap_or_default(),
+                        });
                     }
                     out.layers.entry(key.clone()).or_insert_with(|| LayerPlan {
                         key: key.clone(),
@@ -361,11 +501,14 @@ fn check_roots(
 ) -> Result<(), PlanError> {
     for root in rule.roots(distro) {
         if !closure.contains_key(root) {
-            return Err(PlanError(format!(
-                "{} names {root}, which {lock_name} does not have for {arch} in rule {}; run `debless pin --distro {distro}` after changing rules",
-                rule.file.display(),
-                rule.name
-            )));
+            return Err(PlanError::RootNotPinned {
+                file: rule.file.clone(),
+                root: root.to_owned(),
+                lock: lock_name.to_owned(),
+                arch,
+                rule: rule.name.clone(),
+                distro: distro.to_owned(),
+            });
         }
     }
     Ok(())
@@ -388,3 +531,6 @@ fn declared_in<'a>(
             .map(|p| (*r, p))
     })
 }
+
+#[cfg(test)]
+mod tests;

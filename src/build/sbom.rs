@@ -5,20 +5,21 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use super::PkgRead;
 use super::layer_cache::BuiltLayer;
 use super::plan::{LayerKey, LayerPlan};
+use super::read::PackageRead;
+use crate::deb822;
 use crate::digest::Digest;
 use crate::layer::{Entry, EntryKind};
 use crate::sbom::{SbomFile, SbomImage, SbomPackage};
-use crate::snapshot::lock::{Lock, LockedPackage};
+use crate::snapshot::lock::Lock;
 
 /// Each package of a layer just assembled as the SBOM lists it: its lock fields, its
 /// control fields, its licence text, and the regular files the layer ships from it
 /// (hashed in parallel).
 pub(crate) fn layer_packages(
     lp: &LayerPlan<'_>,
-    reads: &[(&LockedPackage, PkgRead)],
+    reads: &[PackageRead<'_>],
     entries: &[Entry],
 ) -> BTreeMap<String, SbomPackage> {
     let hashed: Vec<(&str, SbomFile)> = entries
@@ -38,7 +39,7 @@ pub(crate) fn layer_packages(
     for p in &lp.packages {
         let l = p.locked;
         let name = l.name.as_str();
-        let read = reads.iter().find(|(l, _)| l.name == name).map(|(_, r)| r);
+        let read = reads.iter().find(|r| r.locked.name == name).map(|r| &r.deb);
         let control = read.map(|r| r.control.as_str()).unwrap_or_default();
         // The licence text as the package ships it, even where the image keeps it.
         let copyright_path = format!("usr/share/doc/{name}/copyright");
@@ -69,13 +70,11 @@ pub(crate) fn layer_packages(
     out
 }
 
+/// The first line of a control field (for `Description`, the synopsis), if not empty.
 fn field(control: &str, name: &str) -> Option<String> {
-    let prefix = format!("{name}:");
-    control
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+    let stanza = deb822::paragraphs(control).next()?.ok()?;
+    let first = stanza.get(name)?.lines().next()?.trim();
+    (!first.is_empty()).then(|| first.to_owned())
 }
 
 /// What a build knows that an SBOM draws on.
@@ -111,5 +110,25 @@ pub(crate) fn image_input(
         distro_id: id,
         distro_version: version,
         packages,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_their_first_line() {
+        let control = "Package: tzdata\nMaintainer: GNU Libc Maintainers <x@y>\nHomepage:\nDescription: time zone data\n This package contains data.\n .\n More.\n";
+        assert_eq!(
+            field(control, "Description").as_deref(),
+            Some("time zone data")
+        );
+        assert_eq!(
+            field(control, "Maintainer").as_deref(),
+            Some("GNU Libc Maintainers <x@y>")
+        );
+        assert_eq!(field(control, "Homepage"), None);
+        assert_eq!(field(control, "Source"), None);
     }
 }

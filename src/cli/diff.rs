@@ -27,8 +27,7 @@ pub fn run(a: DiffArgs) -> anyhow::Result<()> {
         json,
         markdown,
     } = a;
-    let d = debless::snapshot::diff::diff(&Lock::read(&old)?, &Lock::read(&new)?)
-        .map_err(anyhow::Error::msg)?;
+    let d = debless::snapshot::diff::diff(&Lock::read(&old)?, &Lock::read(&new)?)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&d)?);
     } else if markdown {

@@ -38,7 +38,7 @@ pub fn run(a: WhyArgs, g: &Global) -> anyhow::Result<()> {
             "the {distro} lock has no architectures; run `debless pin --distro {distro}`"
         );
     };
-    match why(&lock, &rules, &image, arch, &package).map_err(anyhow::Error::msg)? {
+    match why(&lock, &rules, &image, arch, &package)? {
         Why::Paths(paths) => {
             for p in paths {
                 println!("{}", p.join(" -> "));

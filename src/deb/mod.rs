@@ -14,10 +14,10 @@ pub mod tree;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testdeb;
 
-pub(crate) use paths::{MERGED_DIRS, merge_usr};
-pub use read::{Deb, ReadOptions, read_deb};
+pub(crate) use paths::merge_usr;
+pub use read::{Deb, ReadOptions, max_data_bytes, read_deb};
 pub use select::Selection;
-pub use tree::Tree;
+pub use tree::{MergedLinks, Tree};
 
 /// Why a package could not be read, selected from or merged into an image.
 #[derive(Debug, thiserror::Error)]

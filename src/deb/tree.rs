@@ -1,6 +1,6 @@
 //! The union of an image's layers, so that no layer can silently replace what another put.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::paths;
@@ -174,9 +174,71 @@ fn check_merged(e: &Entry) -> Result<(), DebError> {
     }
 }
 
+/// The top-level merged-/usr symlinks (`bin -> usr/bin`) an image has so far. Each is added
+/// by the first layer that ships something under its `/usr` directory, so an image has each
+/// exactly once, in the layer that needs it.
+#[derive(Debug, Clone, Default)]
+pub struct MergedLinks {
+    /// The top-level names (`bin`) linked by the layers so far.
+    done: BTreeSet<&'static str>,
+}
+
+impl MergedLinks {
+    /// The links a layer of `candidates` must add, now counted as made.
+    pub fn add_for(&mut self, candidates: &[Entry], mtime: u64) -> Vec<Entry> {
+        let mut out = Vec::new();
+        for d in paths::MERGED_DIRS {
+            if self.done.contains(d) {
+                continue;
+            }
+            let usr = format!("usr/{d}");
+            let prefix = format!("usr/{d}/");
+            if candidates
+                .iter()
+                .any(|e| e.path == usr || e.path.starts_with(&prefix))
+            {
+                self.done.insert(d);
+                out.push(Entry {
+                    path: d.to_owned(),
+                    kind: EntryKind::Symlink { target: usr },
+                    mode: 0o777,
+                    uid: 0,
+                    gid: 0,
+                    mtime,
+                    origin: "generated:merged-usr".to_owned(),
+                });
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_links_appear_once_where_usr_dirs_first_appear() {
+        let mut links = MergedLinks::default();
+        let first = links.add_for(&[Entry::dir("usr/lib", 0, "t")], 5);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].path, "lib");
+        assert_eq!(
+            first[0].kind,
+            EntryKind::Symlink {
+                target: "usr/lib".into()
+            }
+        );
+        let again = links.add_for(
+            &[
+                Entry::dir("usr/lib/x", 0, "t"),
+                Entry::dir("usr/bin", 0, "t"),
+            ],
+            5,
+        );
+        let paths: Vec<&str> = again.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["bin"]);
+    }
 
     fn file(path: &str, data: &str, origin: &str) -> Entry {
         Entry {

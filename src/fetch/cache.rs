@@ -5,6 +5,30 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 
+/// Why a blob could not be read back from the cache.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The blob is absent or unreadable.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// Where the blob should be.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not the blob asked for (damaged, or cut short); it was removed.
+    #[error("{} is not the {size} bytes with {digest} asked for; it was removed", path.display())]
+    Mismatch {
+        /// The file.
+        path: PathBuf,
+        /// The digest asked for.
+        digest: Digest,
+        /// The size asked for.
+        size: u64,
+    },
+}
+
 /// A content-addressed blob store.
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -40,18 +64,32 @@ impl Cache {
 
     /// The blob's bytes if present, of the right size and hash; a corrupt entry is removed.
     pub fn get_verified(&self, digest: &Digest, size: u64) -> Option<Vec<u8>> {
-        let p = self.path(digest);
-        let meta = std::fs::metadata(&p).ok()?;
-        if meta.len() != size {
-            let _ = std::fs::remove_file(&p);
-            return None;
+        self.read_verified(digest, size).ok()
+    }
+
+    /// The blob's bytes, checked against its size and hash: what comes out of the cache
+    /// is what went in, even after a flipped bit on disk. A blob that does not match is
+    /// removed (the next fetch downloads it again).
+    pub fn read_verified(&self, digest: &Digest, size: u64) -> Result<Vec<u8>, CacheError> {
+        let path = self.path(digest);
+        let read = |source| CacheError::Read {
+            path: path.clone(),
+            source,
+        };
+        // The size is checked first so that a wrong file is never read whole.
+        let meta = std::fs::metadata(&path).map_err(read)?;
+        if meta.len() == size {
+            let bytes = std::fs::read(&path).map_err(read)?;
+            if bytes.len() as u64 == size && Digest::of(&bytes) == *digest {
+                return Ok(bytes);
+            }
         }
-        let bytes = std::fs::read(&p).ok()?;
-        if Digest::of(&bytes) != *digest {
-            let _ = std::fs::remove_file(&p);
-            return None;
-        }
-        Some(bytes)
+        let _ = std::fs::remove_file(&path);
+        Err(CacheError::Mismatch {
+            path,
+            digest: *digest,
+            size,
+        })
     }
 
     /// Store bytes already verified to hash to `digest` (temp file + rename).
@@ -147,5 +185,18 @@ mod tests {
         std::fs::write(c.path(&h), b"jello").unwrap();
         assert!(c.get_verified(&h, 5).is_none());
         assert!(!c.path(&h).exists(), "corrupt entry must be removed");
+        assert!(matches!(
+            c.read_verified(&h, 5),
+            Err(CacheError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound
+        ));
+        c.put(&h, b"hello").unwrap();
+        assert!(matches!(
+            c.read_verified(&h, 6),
+            Err(CacheError::Mismatch { size: 6, .. })
+        ));
+        assert!(
+            !c.path(&h).exists(),
+            "a blob of the wrong size must be removed"
+        );
     }
 }

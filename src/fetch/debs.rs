@@ -13,7 +13,8 @@ use crate::arch::Arch;
 use crate::digest::Digest;
 use crate::fetch::cache::Cache;
 use crate::fetch::mirror::Mirror;
-use crate::http::{Http, HttpError, error_chain};
+use crate::http::{Http, HttpError};
+use crate::text::error_line;
 
 /// One .deb the lock asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +87,7 @@ pub enum FetchError {
     /// No mirror could deliver a pinned file.
     #[error(
         "{package}: no mirror has {filename} with the pinned sha256 (tried: {}); the lock may be older than the mirrors keep: run `debless pin` for a fresh snapshot, or add a mirror or snapshot service that keeps old versions (--mirror, --snapshot-service)",
-        tried.iter().map(|f| error_chain(f)).collect::<Vec<_>>().join("; ")
+        tried.iter().map(|f| error_line(f)).collect::<Vec<_>>().join("; ")
     )]
     Unavailable {
         /// `name version (arch)`.

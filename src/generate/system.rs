@@ -5,59 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use super::GenError;
 use crate::layer::{Entry, EntryKind};
-
-/// One account in `/etc/passwd`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct User {
-    /// Login name.
-    pub name: String,
-    /// Numeric user id.
-    pub uid: u32,
-    /// Numeric primary group id.
-    pub gid: u32,
-    /// Home directory (created, owned by the user, mode 0700, except `/`).
-    pub home: String,
-    /// Login shell (`/sbin/nologin`: there is no shell).
-    #[serde(default = "nologin")]
-    pub shell: String,
-    /// GECOS field; defaults to the name.
-    #[serde(default)]
-    pub gecos: Option<String>,
-}
-
-fn nologin() -> String {
-    "/sbin/nologin".to_owned()
-}
-
-/// One group in `/etc/group`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Group {
-    /// Group name.
-    pub name: String,
-    /// Numeric group id.
-    pub gid: u32,
-    /// Members.
-    #[serde(default)]
-    pub members: Vec<String>,
-}
-
-/// `[generate.users]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Users {
-    /// Accounts, in file order.
-    #[serde(default)]
-    pub users: Vec<User>,
-    /// Groups, in file order.
-    #[serde(default)]
-    pub groups: Vec<Group>,
-}
+use crate::rules::{Busybox, LiteralFile, OsRelease, Users};
 
 /// A regular root-owned file made by `generator` (its origin names it).
 pub fn file(path: &str, data: Vec<u8>, mode: u32, mtime: u64, generator: &str) -> Entry {
@@ -142,15 +92,6 @@ pub fn users(spec: &Users, mtime: u64) -> Result<Vec<Entry>, GenError> {
     Ok(out)
 }
 
-/// `[generate.os-release]`: the image's identity, built from the distro's own.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OsRelease {
-    /// `[KEY, value]` pairs in file order; `{KEY}` in a value is the distro's own value
-    /// (`["VERSION", "{NAME} {VERSION}"]`). Every value is written double-quoted.
-    pub fields: Vec<(String, String)>,
-}
-
 /// Write `/usr/lib/os-release` from the distro's (`original`, as base-files ships it).
 pub fn os_release(spec: &OsRelease, original: &[u8], mtime: u64) -> Result<Entry, GenError> {
     let err = |what: String| GenError {
@@ -200,21 +141,6 @@ pub fn os_release(spec: &OsRelease, original: &[u8], mtime: u64) -> Result<Entry
         mtime,
         "os-release",
     ))
-}
-
-/// One literal file a rule writes (`[generate.files."/etc/nsswitch.conf"]`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LiteralFile {
-    /// The content.
-    pub content: String,
-    /// Permission bits (default 0644).
-    #[serde(default = "default_mode")]
-    pub mode: u32,
-}
-
-fn default_mode() -> u32 {
-    0o644
 }
 
 /// Literal files.
@@ -274,14 +200,6 @@ fn check_abs(generator: &'static str, path: &str) -> Result<(), GenError> {
             what: format!("{path:?} must be an absolute, normalised path"),
         })
     }
-}
-
-/// `[generate.busybox]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Busybox {
-    /// Directory that gets the binary and one link per applet (`/busybox`).
-    pub dir: String,
 }
 
 /// The applet names compiled into a busybox binary, read from its name table (which starts

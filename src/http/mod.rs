@@ -346,20 +346,3 @@ fn parse_timeout(secs: Option<&str>) -> Duration {
         .filter(|&s| s > 0)
         .map_or(DEFAULT_TIMEOUT, Duration::from_secs)
 }
-
-/// An error and its sources as one line, `a: b: c`, skipping a source whose text the line
-/// already holds (reqwest's and io's errors often repeat their cause). For lists of
-/// failures, where each item cannot be a `source()` of its own.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
-}

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::testserver::{Reply, Server};
 use super::*;
+use crate::text::error_line;
 
 /// Retries that do not slow the tests down.
 const FAST: RetryPolicy = RetryPolicy {
@@ -85,7 +86,7 @@ fn a_stall_is_a_timeout_that_names_the_url() {
         start.elapsed()
     );
     assert!(e.is_retryable(), "a stall is worth another try: {e}");
-    let line = error_chain(&e);
+    let line = error_line(&e);
     assert!(
         line.starts_with(&url) && line.contains("timed out"),
         "{line}"
@@ -95,7 +96,7 @@ fn a_stall_is_a_timeout_that_names_the_url() {
     let mute = server.url("/mute");
     let e = http.get(&mute, 10_000).unwrap_err();
     assert!(e.is_retryable(), "{e}");
-    let line = error_chain(&e);
+    let line = error_line(&e);
     assert!(
         line.starts_with(&format!("GET {mute}")) && line.contains("timed out"),
         "{line}"
@@ -106,7 +107,7 @@ fn a_stall_is_a_timeout_that_names_the_url() {
     let e = http
         .download(&url, &tmp.path().join("part"), 1000, &|_| {})
         .unwrap_err();
-    let line = error_chain(&e);
+    let line = error_line(&e);
     assert!(
         line.starts_with(&url) && line.contains("after 0 bytes") && line.contains("timed out"),
         "{line}"
@@ -210,7 +211,7 @@ fn redirects_are_followed_and_a_loop_is_refused_at_once() {
     let before = server.requests().len();
     let e = http.get(&server.url("/loop"), 100).unwrap_err();
     assert!(!e.is_retryable(), "{e}");
-    let line = error_chain(&e);
+    let line = error_line(&e);
     assert!(
         line.starts_with(&format!("GET {}", server.url("/loop"))) && line.contains("redirect"),
         "{line}"
@@ -273,7 +274,7 @@ fn send_delivers_the_request_and_its_errors_never_show_the_query() {
     let e = http
         .send(http.request(Method::PATCH, url("/session?_state=secret")))
         .unwrap_err();
-    let line = error_chain(&e);
+    let line = error_line(&e);
     assert!(
         line.starts_with(&format!("PATCH {}", server.url("/session"))),
         "{line}"

@@ -1,4 +1,6 @@
 //! Layout tests: JSON shape, determinism, validation, and the three output forms.
+//!
+//! Over 600 lines: a test per document shape and output form; each reads alone.
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -16,7 +16,7 @@ use crate::archive::packages::Package;
 use crate::archive::trust::{Keyring, TrustError};
 use crate::fetch::cache::Cache;
 use crate::fetch::mirror::{MirrorConfig, mirror_list};
-use crate::http::{Http, error_chain};
+use crate::http::Http;
 use crate::rules::{RuleError, RuleSet};
 use crate::snapshot::lock::{LOCK_VERSION, Lock};
 use crate::snapshot::manifest::{Manifest, ManifestError};
@@ -123,6 +123,21 @@ pub enum PinError {
     /// Flags, or rules against the archive, are unusable.
     #[error("{0}")]
     Config(String),
+    /// `--date` is not a timestamp.
+    #[error("--date {date:?} is not an RFC 3339 timestamp like 2026-11-20T00:00:00Z")]
+    Date {
+        /// What was given.
+        date: String,
+        /// Why it does not parse.
+        #[source]
+        source: jiff::Error,
+    },
+    /// The mirror list cannot be made (a bad `--mirror` or `$DEBLESS_MIRRORS`).
+    #[error(transparent)]
+    Mirrors(#[from] crate::fetch::mirror::MirrorError),
+    /// The HTTP client cannot start.
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
     /// No mirror could serve a file.
     #[error("{0}")]
     Unreachable(String),
@@ -145,14 +160,15 @@ pub enum PinError {
         what: String,
     },
     /// The lock could not be written.
-    #[error("{0}")]
-    Write(String),
+    #[error(transparent)]
+    Write(#[from] crate::snapshot::lock::LockError),
 }
 
 /// Convert an RFC 3339 `--date` into (normalised RFC 3339, snapshot timestamp).
-pub fn parse_snapshot_date(date: &str) -> Result<(jiff::Timestamp, String), String> {
-    let ts: jiff::Timestamp = date.trim().parse().map_err(|e| {
-        format!("--date {date:?} is not an RFC 3339 timestamp like 2026-11-20T00:00:00Z ({e})")
+pub fn parse_snapshot_date(date: &str) -> Result<(jiff::Timestamp, String), PinError> {
+    let ts: jiff::Timestamp = date.trim().parse().map_err(|source| PinError::Date {
+        date: date.to_owned(),
+        source,
     })?;
     let stamp = ts.strftime("%Y%m%dT%H%M%SZ").to_string();
     Ok((ts, stamp))
@@ -182,7 +198,7 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
     let (arches, kept_arches) = architectures(&manifest, opts, old.as_ref());
     let date = opts.date.clone().or(manifest.date.clone());
     let dated = match &date {
-        Some(d) => Some(parse_snapshot_date(d).map_err(PinError::Config)?),
+        Some(d) => Some(parse_snapshot_date(d)?),
         None => None,
     };
     let archives: Vec<&str> = manifest.suites.iter().map(|s| s.archive.as_str()).collect();
@@ -198,9 +214,8 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
             dated: dated.is_some(),
         },
         &archives,
-    )
-    .map_err(|e| PinError::Config(e.to_string()))?;
-    let http = Http::new().map_err(|e| PinError::Config(error_chain(&e)))?;
+    )?;
+    let http = Http::new()?;
     let cache = Cache::new(&opts.cache_dir);
     let stamp = dated.as_ref().map(|(_, s)| s.as_str());
     let fetcher = Fetcher {
@@ -281,8 +296,7 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
     };
     let mut changes = changes(old.as_ref(), &lock, &universes);
     changes.kept_arches = kept_arches;
-    lock.write(&lock_path)
-        .map_err(|e| PinError::Write(e.to_string()))?;
+    lock.write(&lock_path)?;
     let mut per_arch = BTreeMap::new();
     for p in &lock.packages {
         *per_arch.entry(p.arch).or_insert(0) += 1;

@@ -16,9 +16,10 @@ use crate::archive::trust::{Keyring, ValidAt};
 use crate::digest::Digest;
 use crate::fetch::cache::Cache;
 use crate::fetch::mirror::Mirror;
-use crate::http::{Http, error_chain};
+use crate::http::Http;
 use crate::snapshot::lock::{LockedIndex, LockedSuite};
 use crate::snapshot::manifest::{Manifest, SuiteSpec};
+use crate::text::error_line;
 
 /// Largest InRelease accepted.
 const MAX_INRELEASE: u64 = 16 << 20;
@@ -95,7 +96,7 @@ impl Fetcher<'_> {
                     got = Some((root.clone(), url, bytes));
                     break;
                 }
-                Err(e) => tried.push(error_chain(&e)),
+                Err(e) => tried.push(error_line(&e)),
             }
         }
         let Some((root, url, bytes)) = got else {
@@ -298,7 +299,7 @@ impl Fetcher<'_> {
                                 body = Some((url.clone(), b));
                                 break;
                             }
-                            Err(e) => tried.push(error_chain(&e)),
+                            Err(e) => tried.push(error_line(&e)),
                         }
                     }
                     let Some((url, b)) = body else { continue };

@@ -15,6 +15,36 @@ pub enum Why {
     Absent(String),
 }
 
+/// Why `why` has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum WhyError {
+    /// The lock has no packages for the architecture asked about.
+    #[error(
+        "architecture {arch} is not in the {distro} lock (it has {has}); run `debless pin --arch {arch}`"
+    )]
+    NoArch {
+        /// The architecture asked about.
+        arch: Arch,
+        /// The lock's distro.
+        distro: String,
+        /// The lock's architectures.
+        has: String,
+    },
+    /// The image is not a rule, or its chain is broken.
+    #[error(transparent)]
+    Rules(#[from] crate::rules::RuleError),
+    /// The package is nowhere in the lock.
+    #[error(
+        "{package} is not in the {distro} lock for any image or architecture, nor excluded anywhere; check the name (`debless inspect` lists an image's packages)"
+    )]
+    Unknown {
+        /// The package asked about.
+        package: String,
+        /// The lock's distro.
+        distro: String,
+    },
+}
+
 /// Explain `pkg` in `image` (a rule name) for `arch`.
 pub fn why(
     lock: &Lock,
@@ -22,17 +52,17 @@ pub fn why(
     image: &str,
     arch: Arch,
     pkg: &str,
-) -> Result<Why, String> {
+) -> Result<Why, WhyError> {
     if !lock.architectures.contains(&arch) {
-        return Err(format!(
-            "architecture {arch} is not in the {} lock (it has {}); run `debless pin --arch {arch}`",
-            lock.distro,
-            crate::arch::join(&lock.architectures)
-        ));
+        return Err(WhyError::NoArch {
+            arch,
+            distro: lock.distro.clone(),
+            has: crate::arch::join(&lock.architectures),
+        });
     }
-    let rule = rules.get(image).map_err(|e| e.to_string())?;
+    let rule = rules.get(image)?;
     let chain = match rule.kind {
-        Kind::Image => rules.chain(image).map_err(|e| e.to_string())?,
+        Kind::Image => rules.chain(image)?,
         Kind::Variant => vec![rule],
     };
     let names: BTreeSet<&str> = chain.iter().map(|r| r.name.as_str()).collect();
@@ -74,10 +104,10 @@ pub fn why(
             || lock.packages.iter().any(|p| p.name == pkg)
             || lock.excluded.iter().any(|e| e.name == pkg);
         if !known {
-            return Err(format!(
-                "{pkg} is not in the {} lock for any image or architecture, nor excluded anywhere; check the name (`debless inspect` lists an image's packages)",
-                lock.distro
-            ));
+            return Err(WhyError::Unknown {
+                package: pkg.to_owned(),
+                distro: lock.distro.clone(),
+            });
         }
         let mut msg = format!("{pkg} is not in {image} for {arch}");
         if !ex.is_empty() {

@@ -304,7 +304,7 @@ mod tests {
             "{e}"
         );
         assert!(
-            crate::http::error_chain(&e).contains("64 lower-case hex"),
+            crate::text::error_line(&e).contains("64 lower-case hex"),
             "{e}"
         );
 

@@ -16,8 +16,9 @@ use base64::Engine as _;
 use super::push::push_with;
 use super::*;
 use crate::http::testserver::{Reply, Request, Server};
-use crate::http::{Http, RetryPolicy, error_chain};
+use crate::http::{Http, RetryPolicy};
 use crate::oci::{Config, Image, LayerRef, Layout, platform_for};
+use crate::text::error_line;
 
 /// Retries that do not slow the tests down.
 const FAST: RetryPolicy = RetryPolicy {
@@ -624,7 +625,7 @@ fn the_registry_honours_the_stall_timeout() {
         start.elapsed()
     );
     assert!(matches!(e, PushError::Http { .. }), "{e}");
-    let line = error_chain(&e);
+    let line = error_line(&e);
     assert!(
         line.contains("API check") && line.contains("timed out"),
         "{line}"

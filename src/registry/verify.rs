@@ -320,7 +320,7 @@ fn walk(
         problem,
     };
     let parsed = Document::parse(&doc.descriptor(), doc.bytes.clone())
-        .map_err(|e| bad(crate::http::error_chain(&e)))?;
+        .map_err(|e| bad(crate::text::error_line(&e)))?;
     match parsed.content {
         Content::Index(children) => {
             if platform_of.is_some() {

@@ -1,3 +1,6 @@
+//! SPDX document tests, checked by hand-made expectations and by the SPDX project's own
+//! validator. Over 600 lines: a test per field family; each reads alone.
+
 use std::path::Path;
 use std::process::Command;
 

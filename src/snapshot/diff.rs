@@ -81,13 +81,23 @@ pub struct LockDiff {
     pub affected: BTreeMap<String, usize>,
 }
 
+/// Two locks that cannot be compared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the locks are for different distros ({old} and {new}); compare locks of one distro")]
+pub struct DiffError {
+    /// The old lock's distro.
+    pub old: String,
+    /// The new lock's distro.
+    pub new: String,
+}
+
 /// Compare two locks of one distro.
-pub fn diff(old: &Lock, new: &Lock) -> Result<LockDiff, String> {
+pub fn diff(old: &Lock, new: &Lock) -> Result<LockDiff, DiffError> {
     if old.distro != new.distro {
-        return Err(format!(
-            "the locks are for different distros ({} and {}); compare locks of one distro",
-            old.distro, new.distro
-        ));
+        return Err(DiffError {
+            old: old.distro.clone(),
+            new: new.distro.clone(),
+        });
     }
     let index = |l: &'_ Lock| -> BTreeMap<(Arch, String), LockedPackage> {
         l.packages
@@ -362,6 +372,11 @@ mod tests {
         assert!(d.to_text().contains("no package changes"));
         let mut other = l.clone();
         other.distro = "debian12".into();
-        assert!(diff(&l, &other).unwrap_err().contains("different distros"));
+        assert!(
+            diff(&l, &other)
+                .unwrap_err()
+                .to_string()
+                .contains("different distros")
+        );
     }
 }

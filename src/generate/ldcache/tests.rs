@@ -2,6 +2,9 @@
 //! on disk and as entries must give the same cache. The format and sort order did not
 //! change between 2.36 and 2.41; what did (legacy hwcap subdirectories, `dir=type` lines,
 //! `.dpkg-new` files) is kept out of the shared trees and tested on its own.
+//!
+//! Over 600 lines: the cache is compared byte for byte against ldconfig on many small
+//! trees, one test each, with the ELF builder they share.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -11,6 +11,14 @@ use serde::Deserialize;
 
 use crate::text::one_line;
 
+mod generate;
+mod paths;
+
+pub use generate::{
+    Busybox, CaBundle, Empty, Generate, Group, LiteralFile, OsRelease, User, Users,
+};
+pub use paths::PathPattern;
+
 /// What a rule file says about one package.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,7 +31,7 @@ pub struct PackageRule {
     /// nothing is an error unless it starts with `?` (e.g. `?/usr/lib64/*`, which only
     /// some architectures have).
     #[serde(default)]
-    pub paths: Option<Vec<String>>,
+    pub paths: Option<Vec<PathPattern>>,
     /// Globs dropped from this package on top of the global `[files] exclude` list.
     #[serde(default)]
     pub drop: Vec<String>,
@@ -111,54 +119,6 @@ impl ImageSettings {
     }
 }
 
-/// `[generate]`: the files no package ships that this rule level's layer gets.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Generate {
-    /// `/etc/passwd`, `/etc/group` and home directories.
-    #[serde(default)]
-    pub users: Option<crate::generate::system::Users>,
-    /// `/usr/lib/os-release` rewritten from the distro's own.
-    #[serde(default)]
-    pub os_release: Option<crate::generate::system::OsRelease>,
-    /// `/etc/ssl/certs/ca-certificates.crt` from the image's certificates.
-    #[serde(default)]
-    pub ca_bundle: Option<CaBundle>,
-    /// `/etc/ssl/certs/java/cacerts` from the CA bundle.
-    #[serde(default)]
-    pub java_cacerts: Option<Empty>,
-    /// `/etc/ld.so.cache` from the image's libraries; stays on for every level below.
-    #[serde(default)]
-    pub ld_cache: Option<Empty>,
-    /// `/var/lib/dpkg/status.d/` entries; stays on for every level below and variants.
-    #[serde(default)]
-    pub dpkg_status: Option<Empty>,
-    /// Move busybox into a directory with a link per applet.
-    #[serde(default)]
-    pub busybox: Option<crate::generate::system::Busybox>,
-    /// Literal files by absolute path.
-    #[serde(default)]
-    pub files: BTreeMap<String, crate::generate::system::LiteralFile>,
-    /// Symlinks by absolute path.
-    #[serde(default)]
-    pub symlinks: BTreeMap<String, String>,
-}
-
-/// `[generate.ca-bundle]`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct CaBundle {
-    /// Also ship the individual certificates under /usr/share/ca-certificates (by default
-    /// they are dropped once they are in the bundle: nothing reads them at run time).
-    #[serde(default)]
-    pub keep_certificates: bool,
-}
-
-/// An option table without settings (`[generate.ld-cache]`).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Empty {}
-
 /// `rules/defaults.toml`: what every package is filtered through.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -239,7 +199,7 @@ fn image_kind() -> Kind {
 }
 
 /// A rule-file problem, naming the file.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {what}")]
 pub struct RuleError {
     /// The offending file (or the rules directory).
@@ -389,9 +349,10 @@ impl RuleSet {
                     return Err(err(format!("package {name} is both a root and excluded")));
                 }
                 for pat in p.paths.iter().flatten() {
-                    if !pat.strip_prefix('?').unwrap_or(pat).starts_with('/') {
+                    if !pat.glob.starts_with('/') {
                         return Err(err(format!(
-                            "package {name}: path {pat:?} must be absolute (start with / or ?/)"
+                            "package {name}: path {:?} must be absolute (start with / or ?/)",
+                            pat.to_string()
                         )));
                     }
                 }

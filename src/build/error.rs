@@ -1,0 +1,311 @@
+//! Why a build failed. Each variant names the file, package, layer or image, keeps the
+//! error under it as its `source()`, and says what to do; its own message does not repeat
+//! the source's, so the chain reads as one line (`error: {e}: {source}: ...`).
+
+use std::path::{Path, PathBuf};
+
+use super::layer_cache::LayerCacheError;
+use super::plan::{LayerKey, PlanError};
+use super::read::PackageError;
+use super::template::TemplateError;
+use crate::arch::Arch;
+use crate::deb::DebError;
+use crate::fetch::debs::FetchError;
+use crate::generate::GenError;
+use crate::oci::OciError;
+use crate::rules::RuleError;
+use crate::snapshot::lock::LockError;
+
+/// A build failure: one line naming the file, package or image and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The lock file cannot be read: the distro was never pinned.
+    #[error("{}: cannot read; run `debless pin --distro {distro}` first", path.display())]
+    NoLock {
+        /// The lock file.
+        path: PathBuf,
+        /// The distro.
+        distro: String,
+        /// Why it cannot be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The lock is not a lock this debless reads.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The lock's timestamp, which clamps every mtime, is not RFC 3339.
+    #[error("{lock}: timestamp {timestamp:?} is not RFC 3339; run `debless pin`")]
+    Timestamp {
+        /// The lock's name.
+        lock: String,
+        /// The timestamp as written.
+        timestamp: String,
+        /// The parser's complaint.
+        #[source]
+        source: jiff::Error,
+    },
+    /// `SOURCE_DATE_EPOCH` is outside the range of a timestamp.
+    #[error("SOURCE_DATE_EPOCH {epoch} is out of range")]
+    Epoch {
+        /// The value.
+        epoch: i64,
+        /// The range error.
+        #[source]
+        source: jiff::Error,
+    },
+    /// The rule files are unusable.
+    #[error(transparent)]
+    Rules(#[from] RuleError),
+    /// The rules and the lock do not make a plan.
+    #[error(transparent)]
+    Plan(Box<PlanError>),
+    /// A locked package names a suite the lock does not list.
+    #[error(
+        "{lock}: package {package} names suite {suite}, which the lock does not list; run `debless pin`"
+    )]
+    UnknownSuite {
+        /// The lock's name.
+        lock: String,
+        /// The package.
+        package: String,
+        /// The suite it names.
+        suite: String,
+    },
+    /// The mirror list cannot be made (a bad `--mirror` or `$DEBLESS_MIRRORS`).
+    #[error(transparent)]
+    Mirrors(#[from] crate::fetch::mirror::MirrorError),
+    /// The HTTP client cannot start.
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+    /// Downloading failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// A glob in a package's `paths`, `drop` or `allow_setuid`, or in the defaults' lists,
+    /// is unusable.
+    #[error("{}: package {package}", file.display())]
+    Pattern {
+        /// The rule file declaring the package (`rules/defaults.toml` for a dependency no
+        /// rule declares).
+        file: PathBuf,
+        /// The package.
+        package: String,
+        /// The pattern and what is wrong with it.
+        #[source]
+        source: Box<DebError>,
+    },
+    /// A required `paths` pattern matches nothing in the package: a typo, or a path the
+    /// package does not ship on this architecture.
+    #[error(
+        "{}: package {package}: path {pattern} matches nothing in {package} {version} ({arch}); fix or drop the pattern",
+        file.display()
+    )]
+    Unmatched {
+        /// The rule file declaring the package.
+        file: PathBuf,
+        /// The package.
+        package: String,
+        /// The pattern as written.
+        pattern: String,
+        /// The locked version.
+        version: String,
+        /// The architecture.
+        arch: Arch,
+    },
+    /// A locked package's .deb could not be read, or holds what an image must not.
+    #[error("{package} {version} ({arch}{})", dependency_hint(.package, .dependency_of.as_deref()))]
+    Package {
+        /// The package.
+        package: String,
+        /// The locked version.
+        version: String,
+        /// The architecture.
+        arch: Arch,
+        /// For a dependency no rule declares, the rule file that brings it in (where it
+        /// can be declared).
+        dependency_of: Option<PathBuf>,
+        /// What went wrong.
+        #[source]
+        source: Box<PackageError>,
+    },
+    /// A generator of a layer failed.
+    #[error("{layer} ({})", file.display())]
+    Generate {
+        /// The layer.
+        layer: LayerKey,
+        /// The rule file that adds it.
+        file: PathBuf,
+        /// The generator's error.
+        #[source]
+        source: GenError,
+    },
+    /// A layer's files clash with each other or with the layers below.
+    #[error("{layer} ({})", file.display())]
+    Merge {
+        /// The layer.
+        layer: LayerKey,
+        /// The rule file that adds it.
+        file: PathBuf,
+        /// The clash.
+        #[source]
+        source: Box<DebError>,
+    },
+    /// A finished layer could not be stored.
+    #[error("{layer}")]
+    Store {
+        /// The layer.
+        layer: LayerKey,
+        /// Why.
+        #[source]
+        source: Box<LayerCacheError>,
+    },
+    /// The worker threads could not be started.
+    #[error("cannot start {threads} threads")]
+    Threads {
+        /// How many were asked for.
+        threads: usize,
+        /// Why not.
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
+    /// An `env` value of an image's rules is a template that cannot be filled in.
+    #[error("{image}: env {name}")]
+    Env {
+        /// The image.
+        image: String,
+        /// The variable.
+        name: String,
+        /// What is wrong with the template.
+        #[source]
+        source: TemplateError,
+    },
+    /// An image (`base-debian13:latest-amd64`) could not be assembled.
+    #[error("{image}")]
+    Image {
+        /// The image reference.
+        image: String,
+        /// Why.
+        #[source]
+        source: Box<OciError>,
+    },
+    /// A layout, archive or SPDX directory could not be written.
+    #[error("{}", path.display())]
+    Output {
+        /// The output.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<OciError>,
+    },
+    /// An output could not be put in place.
+    #[error(transparent)]
+    Oci(Box<OciError>),
+    /// An output directory could not be created or written.
+    #[error("{}: {what}", path.display())]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// What was being done (`cannot create`).
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--check` found a difference.
+    #[error("{0}")]
+    NotReproducible(String),
+}
+
+// The big errors below are boxed, so that every `Result<_, BuildError>` stays small.
+impl From<PlanError> for BuildError {
+    fn from(e: PlanError) -> BuildError {
+        BuildError::Plan(Box::new(e))
+    }
+}
+
+impl From<OciError> for BuildError {
+    fn from(e: OciError) -> BuildError {
+        BuildError::Oci(Box::new(e))
+    }
+}
+
+/// `; a dependency of <file> ...`: where a package no rule declares can be declared.
+fn dependency_hint(package: &str, dependency_of: Option<&Path>) -> String {
+    match dependency_of {
+        None => String::new(),
+        Some(file) => format!(
+            "; a dependency in {}: declare it there under [packages.{package}] with `paths`/`allow_setuid`, or exclude it",
+            file.display()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+    use crate::fetch::cache::CacheError;
+    use crate::text::error_line;
+
+    fn package(dependency_of: Option<&str>, source: PackageError) -> BuildError {
+        BuildError::Package {
+            package: "libx".into(),
+            version: "1.0-1".into(),
+            arch: Arch::Amd64,
+            dependency_of: dependency_of.map(PathBuf::from),
+            source: Box::new(source),
+        }
+    }
+
+    #[test]
+    fn a_package_error_names_the_package_then_what_the_deb_holds() {
+        let setuid = || {
+            PackageError::Deb(DebError::Entry {
+                package: "libx".into(),
+                path: "/usr/bin/su".into(),
+                what: "is setuid/setgid (mode 4755)".into(),
+            })
+        };
+        assert_eq!(
+            error_line(&package(None, setuid())),
+            "libx 1.0-1 (amd64): package libx: /usr/bin/su: is setuid/setgid (mode 4755)"
+        );
+        // A dependency no rule declares: where to declare it.
+        assert_eq!(
+            error_line(&package(Some("rules/base.toml"), setuid())),
+            "libx 1.0-1 (amd64; a dependency in rules/base.toml: declare it there under [packages.libx] with `paths`/`allow_setuid`, or exclude it): package libx: /usr/bin/su: is setuid/setgid (mode 4755)"
+        );
+        let e = package(None, setuid());
+        let source = std::error::Error::source(&e).unwrap();
+        assert!(source.to_string().starts_with("package libx: "), "{source}");
+    }
+
+    #[test]
+    fn a_cache_error_says_what_to_run() {
+        let missing = CacheError::Read {
+            path: "/c/sha256/ab".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let line = error_line(&package(None, missing.into()));
+        assert!(
+            line.starts_with(
+                "libx 1.0-1 (amd64): its .deb is not in the cache; run `debless fetch`: cannot read /c/sha256/ab: "
+            ),
+            "{line}"
+        );
+        let damaged = CacheError::Mismatch {
+            path: "/c/sha256/ab".into(),
+            digest: Digest::of(b""),
+            size: 3,
+        };
+        let e = package(None, damaged.into());
+        assert!(matches!(
+            &e,
+            BuildError::Package { source, .. } if matches!(**source, PackageError::Damaged(_))
+        ));
+        assert!(
+            error_line(&e).starts_with("libx 1.0-1 (amd64): the cached .deb does not match"),
+            "{}",
+            error_line(&e)
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! Making the layers: each architecture's layer tree is walked depth first, and each layer
+//! is read, assembled on the union of the layers below it, hashed for the SBOM and streamed
+//! into the blob store before its children, so memory holds only the current branch's
+//! files. Layers the layer cache has are taken as they are.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rayon::prelude::*;
+
+use super::check::{Listings, fingerprint};
+use super::generators;
+use super::images::Images;
+use super::layer_cache::BuiltLayer;
+use super::plan::{LayerKey, LayerPlan};
+use super::read::PackageRead;
+use super::sbom::layer_packages;
+use super::{BuildError, Ctx};
+use crate::deb::{MergedLinks, Tree};
+use crate::layer::Entry;
+
+/// One build's results: the layers are in the blob store, the rest in memory until written.
+pub(super) struct Built {
+    /// Every layer of the plan.
+    pub layers: BTreeMap<LayerKey, BuiltLayer>,
+    /// How many layers this build read and compressed (the rest came from the layer cache).
+    pub made: usize,
+    /// `--check`: what each layer made holds, to explain a difference.
+    pub listings: Listings,
+    /// The images on those layers.
+    pub images: Images,
+}
+
+/// What a layer is assembled on top of: the union of the layers below, the merged-/usr
+/// links they made, and the generators they switched on.
+#[derive(Clone)]
+struct Below {
+    tree: Tree,
+    links: MergedLinks,
+    generators: generators::Inherited,
+}
+
+/// The state of the depth-first walk over the layers.
+struct Walk<'w, 'p> {
+    /// Layers to assemble, by the layer they sit on.
+    children: &'w BTreeMap<Option<&'p LayerKey>, Vec<&'p LayerPlan<'p>>>,
+    /// Layers to make (the others are only assembled, for the files their children see).
+    make: &'w BTreeSet<&'p LayerKey>,
+    /// Finished layers.
+    layers: &'w mut BTreeMap<LayerKey, BuiltLayer>,
+    /// `--check` listings of the layers made.
+    listings: Listings,
+}
+
+impl Ctx<'_> {
+    /// Make the layers and images on `threads` threads, taking the `cached` layers as
+    /// they are.
+    pub(super) fn run(
+        &self,
+        threads: usize,
+        cached: BTreeMap<LayerKey, BuiltLayer>,
+    ) -> Result<Built, BuildError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|source| BuildError::Threads { threads, source })?;
+        pool.install(|| self.run_in_pool(cached, !self.opts.check))
+    }
+
+    /// Every layer of the plan the layer cache has.
+    pub(super) fn cached_layers(&self) -> BTreeMap<LayerKey, BuiltLayer> {
+        self.keys
+            .iter()
+            .filter_map(|(k, key)| Some((k.clone(), self.layer_cache.get(key)?)))
+            .collect()
+    }
+
+    /// The layers to assemble: those not `cached`, and every layer below one of them
+    /// (whose files it sees), cached or not.
+    pub(super) fn needed(&self, cached: &BTreeMap<LayerKey, BuiltLayer>) -> BTreeSet<&LayerKey> {
+        let mut needed = BTreeSet::new();
+        for k in self.plan.layers.keys().filter(|k| !cached.contains_key(*k)) {
+            let mut cur = Some(k);
+            while let Some(c) = cur {
+                if !needed.insert(c) {
+                    break;
+                }
+                cur = self.plan.layers[c].below.as_ref();
+            }
+        }
+        needed
+    }
+
+    /// Take the `cached` layers as they are; make the others, walking each
+    /// architecture's layer tree depth first so that only the current branch's files are
+    /// in memory.
+    fn run_in_pool(
+        &self,
+        cached: BTreeMap<LayerKey, BuiltLayer>,
+        use_cache: bool,
+    ) -> Result<Built, BuildError> {
+        let needed = self.needed(&cached);
+        let mut layers = cached;
+        let make: BTreeSet<&LayerKey> = self
+            .plan
+            .layers
+            .keys()
+            .filter(|k| !layers.contains_key(*k))
+            .collect();
+        let mut children: BTreeMap<Option<&LayerKey>, Vec<&LayerPlan>> = BTreeMap::new();
+        for k in &needed {
+            let lp = &self.plan.layers[*k];
+            children.entry(lp.below.as_ref()).or_default().push(lp);
+        }
+        let mut walk = Walk {
+            children: &children,
+            make: &make,
+            layers: &mut layers,
+            listings: BTreeMap::new(),
+        };
+        let root = Below {
+            tree: Tree::new(self.l.lock.merged_usr),
+            links: MergedLinks::default(),
+            generators: generators::Inherited::default(),
+        };
+        for lp in children.get(&None).into_iter().flatten() {
+            self.visit(lp, &root, &mut walk)?;
+        }
+        let listings = walk.listings;
+        let images = self.images(&layers, use_cache)?;
+        Ok(Built {
+            made: make.len(),
+            layers,
+            listings,
+            images,
+        })
+    }
+
+    /// Assemble `lp` on `below`, store it if it is to be made, then do its children.
+    fn visit(
+        &self,
+        lp: &LayerPlan,
+        below: &Below,
+        walk: &mut Walk<'_, '_>,
+    ) -> Result<(), BuildError> {
+        let reads = self.read_layer(lp)?;
+        // The decompressors' buffers are gone; the files read stay.
+        release_freed_memory();
+        let mut state = below.clone();
+        let entries = self.assemble(lp, &mut state, &reads)?;
+        if walk.make.contains(&lp.key) {
+            let packages = layer_packages(lp, &reads, &entries);
+            drop(reads);
+            if self.opts.check {
+                walk.listings.insert(
+                    lp.key.clone(),
+                    entries.par_iter().map(fingerprint).collect(),
+                );
+            }
+            let built = self
+                .layer_cache
+                .put(
+                    self.keys.get(&lp.key).map(String::as_str),
+                    &entries,
+                    self.opts.compression,
+                    self.epoch,
+                    packages,
+                )
+                .map_err(|source| BuildError::Store {
+                    layer: lp.key.clone(),
+                    source: Box::new(source),
+                })?;
+            walk.layers.insert(lp.key.clone(), built);
+        }
+        drop(entries);
+        release_freed_memory();
+        if let Some(kids) = walk.children.get(&Some(&lp.key)) {
+            for child in kids {
+                self.visit(child, &state, walk)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Merge `lp`'s packages and generated files on top of `below` (which becomes the
+    /// union including `lp`) and return the layer's entries.
+    fn assemble(
+        &self,
+        lp: &LayerPlan,
+        below: &mut Below,
+        reads: &[PackageRead<'_>],
+    ) -> Result<Vec<Entry>, BuildError> {
+        let mut candidates: Vec<Entry> = reads
+            .iter()
+            .flat_map(|r| r.deb.entries.iter().cloned())
+            .collect();
+        below.generators = generators::run(
+            &generators::LayerInput {
+                plan: lp,
+                lock: &self.l.lock,
+                lower: &below.tree,
+                packages: reads,
+                mtime: self.epoch,
+            },
+            below.generators,
+            &mut candidates,
+        )
+        .map_err(|source| BuildError::Generate {
+            layer: lp.key.clone(),
+            file: lp.rule.file.clone(),
+            source,
+        })?;
+        if self.l.lock.merged_usr {
+            candidates.extend(below.links.add_for(&candidates, self.epoch));
+        }
+        below
+            .tree
+            .add_layer(candidates, self.epoch)
+            .map_err(|source| BuildError::Merge {
+                layer: lp.key.clone(),
+                file: lp.rule.file.clone(),
+                source: Box::new(source),
+            })
+    }
+}
+
+/// Hand memory freed by the last layer back to the system. glibc keeps freed heap in
+/// per-thread arenas, so one big layer read on one thread and the next on another would
+/// otherwise both count against the build's peak.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the kernel; it touches nothing live.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
