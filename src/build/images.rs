@@ -26,10 +26,11 @@ pub(super) struct Repository {
     pub docker: Vec<(Vec<String>, Descriptor)>,
 }
 
-/// One SPDX document to write into a repository's SBOM directory.
+/// One file to write into a directory next to a repository's layout: an SPDX document
+/// (`<repo>.spdx/`) or a provenance statement (`<repo>.provenance/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct SpdxFile {
-    /// The file name (`latest-amd64.spdx.json`).
+pub(super) struct NamedFile {
+    /// The file name (`latest-amd64.spdx.json`, `latest.intoto.json`).
     pub name: String,
     /// The JSON.
     pub bytes: Vec<u8>,
@@ -42,27 +43,42 @@ pub(super) struct Images {
     /// The repositories, by image name.
     pub repositories: Vec<Repository>,
     /// SPDX documents by repository name.
-    pub sboms: BTreeMap<String, Vec<SpdxFile>>,
+    pub sboms: BTreeMap<String, Vec<NamedFile>>,
+    /// Provenance statements by repository name.
+    pub provenance: BTreeMap<String, Vec<NamedFile>>,
 }
 
 /// An image document to write: where, and what it describes.
-struct ImageDoc {
-    repo: String,
-    file: String,
-    name: String,
-    digest: Digest,
-    platform: String,
-    layers: Vec<LayerKey>,
+pub(super) struct ImageDoc {
+    pub repo: String,
+    /// The SPDX document's file name.
+    pub file: String,
+    /// `<repo>:<tag>-<arch>`.
+    pub name: String,
+    pub digest: Digest,
+    pub platform: String,
+    pub layers: Vec<LayerKey>,
+    /// The image (rule) name.
+    pub image: String,
+    /// The tag (`latest` or a variant).
+    pub tag: String,
+    pub arch: Arch,
 }
 
 /// An index document: where, and which image documents it refers to.
-struct IndexDoc {
-    repo: String,
-    file: String,
-    name: String,
-    digest: Digest,
+pub(super) struct IndexDoc {
+    pub repo: String,
+    /// The SPDX document's file name.
+    pub file: String,
+    /// `<repo>:<tag>`.
+    pub name: String,
+    pub digest: Digest,
     /// Positions in the image documents.
-    members: Vec<usize>,
+    pub members: Vec<usize>,
+    /// The image (rule) name.
+    pub image: String,
+    /// The tag.
+    pub tag: String,
 }
 
 impl Ctx<'_> {
@@ -134,6 +150,9 @@ impl Ctx<'_> {
                             .map(|p| p.to_string())
                             .unwrap_or_default(),
                         layers: tp.layers.clone(),
+                        image: image.to_owned(),
+                        tag: tag.to_owned(),
+                        arch: ip.arch,
                     });
                     docker.push((vec![format!("{repo}:{arch_tag}")], desc.clone()));
                     tags.push(built_tag(image, ip.arch, tp, &desc, layers));
@@ -147,6 +166,8 @@ impl Ctx<'_> {
                     name: format!("{repo}:{tag}"),
                     digest: index.digest,
                     members,
+                    image: image.to_owned(),
+                    tag: tag.to_owned(),
                 });
             }
             repositories.push(Repository {
@@ -156,10 +177,12 @@ impl Ctx<'_> {
             });
         }
         let sboms = self.sboms(&image_docs, &index_docs, layers, &created, use_cache);
+        let provenance = self.provenance(&image_docs, &index_docs, &sboms)?;
         Ok(Images {
             tags,
             repositories,
             sboms,
+            provenance,
         })
     }
 
@@ -236,7 +259,7 @@ impl Ctx<'_> {
         layers: &BTreeMap<LayerKey, BuiltLayer>,
         created: &str,
         use_cache: bool,
-    ) -> BTreeMap<String, Vec<SpdxFile>> {
+    ) -> BTreeMap<String, Vec<NamedFile>> {
         let tool = env!("CARGO_PKG_VERSION");
         let written: Vec<Vec<u8>> = image_docs
             .par_iter()
@@ -288,15 +311,15 @@ impl Ctx<'_> {
                 ))
             })
             .collect();
-        let mut out: BTreeMap<String, Vec<SpdxFile>> = BTreeMap::new();
+        let mut out: BTreeMap<String, Vec<NamedFile>> = BTreeMap::new();
         for (d, bytes) in image_docs.iter().zip(written) {
-            out.entry(d.repo.clone()).or_default().push(SpdxFile {
+            out.entry(d.repo.clone()).or_default().push(NamedFile {
                 name: d.file.clone(),
                 bytes,
             });
         }
         for (x, bytes) in index_docs.iter().zip(indexes) {
-            out.entry(x.repo.clone()).or_default().push(SpdxFile {
+            out.entry(x.repo.clone()).or_default().push(NamedFile {
                 name: x.file.clone(),
                 bytes,
             });

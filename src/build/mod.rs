@@ -14,7 +14,9 @@
 //! | `sbom.rs` | each layer's packages as the SPDX documents list them |
 //! | `images.rs` | configs, manifests, indexes, SPDX documents, report rows |
 //! | `output.rs` | layouts, archives and SPDX directories, written atomically |
+//! | `provenance.rs` | per manifest and index, the unsigned in-toto/SLSA statement of what made it |
 //! | `check.rs` | `--check`: two builds compared |
+//! | `rebuild.rs` | `debless verify --rebuild`: a build from a provenance, compared with the registry's |
 //! | `error.rs` | why a build failed |
 
 mod check;
@@ -26,7 +28,9 @@ mod images;
 mod layer_cache;
 mod output;
 pub mod plan;
+mod provenance;
 mod read;
+pub mod rebuild;
 mod sbom;
 pub mod template;
 mod walk;
@@ -39,7 +43,9 @@ use crate::digest::Digest;
 use crate::fetch::cache::Cache;
 use crate::fetch::debs::FetchReport;
 use crate::layer::Compression;
+use crate::fetch::mirror::Mirror;
 use crate::rules::RuleSet;
+use crate::sign::provenance::InputFile;
 use crate::snapshot::lock::Lock;
 use layer_cache::LayerCache;
 use plan::{LayerKey, Plan};
@@ -97,6 +103,9 @@ pub struct BuildOptions {
     pub compression: Compression,
     /// Build twice (different thread counts) and compare.
     pub check: bool,
+    /// Make every layer and SPDX document from the .debs, never from the layer cache (as
+    /// `--check` does, once): what a rebuild that is to prove something must do.
+    pub fresh: bool,
     /// Where SPDX documents go (default: `<out>/<image>-<distro>.spdx/`).
     pub sbom_dir: Option<PathBuf>,
     /// Ignore `paths` and the file policy: every file of every package, as Google
@@ -165,13 +174,18 @@ pub struct BuildReport {
     pub layers_shared: usize,
 }
 
-/// The project files a build reads: the lock and the rules.
+/// The project files a build reads: the lock and the rules (and the manifest, for the
+/// provenance).
 struct Loaded {
     lock: Lock,
     /// `snapshots/<distro>.lock`, as messages name it.
     lock_name: String,
     /// Of the lock file's bytes: the manifests' `dev.debless.lock.digest` annotation.
     lock_digest: Digest,
+    /// The lock file's bytes, which the provenance carries.
+    lock_bytes: Vec<u8>,
+    /// `snapshots/<distro>.toml`, if there is one.
+    manifest: Option<InputFile>,
     rules: RuleSet,
 }
 
@@ -188,10 +202,28 @@ fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
     })?;
     let lock = Lock::read(&lock_path)?;
     let rules = RuleSet::load(&opts.project.join("rules"))?;
+    let manifest_name = format!("snapshots/{}.toml", opts.distro);
+    let manifest_path = opts.project.join(&manifest_name);
+    let manifest = match std::fs::read(&manifest_path) {
+        Ok(bytes) => Some(InputFile {
+            name: manifest_name,
+            bytes,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(BuildError::Io {
+                path: manifest_path,
+                what: "cannot read",
+                source,
+            });
+        }
+    };
     Ok(Loaded {
         lock,
         lock_name: format!("snapshots/{}.lock", opts.distro),
         lock_digest: Digest::of(&lock_bytes),
+        lock_bytes,
+        manifest,
         rules,
     })
 }
@@ -258,10 +290,14 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         layer_cache: LayerCache::new(&opts.cache_dir),
         keys,
         epoch: epoch.max(0) as u64,
+        // For the provenance's URLs only; a build that fetches nothing (--offline) with a
+        // broken mirror setting names its .debs by package URL instead.
+        mirrors: debs::mirrors(opts, &l.lock).unwrap_or_default(),
     };
     ctx.layer_cache.sweep();
-    // `--check` makes every layer twice from the packages, never from the layer cache.
-    let cached = if opts.check {
+    // `--check` makes every layer twice from the packages, never from the layer cache;
+    // `fresh` once.
+    let cached = if opts.check || opts.fresh {
         BTreeMap::new()
     } else {
         ctx.cached_layers()
@@ -313,6 +349,8 @@ struct Ctx<'a> {
     keys: BTreeMap<LayerKey, String>,
     /// The mtime clamp and `created`: `SOURCE_DATE_EPOCH`, else the lock's timestamp.
     epoch: u64,
+    /// The mirrors, in the order a fetch tries them (the provenance names the first).
+    mirrors: Vec<Mirror>,
 }
 
 /// The default output directory of a project.

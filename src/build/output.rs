@@ -1,10 +1,10 @@
 //! Writing a build's outputs under `--out`: per image repository a layout, OCI archive or
-//! docker archive, and its SPDX directory, each replaced atomically and left alone when
-//! it already holds exactly this build.
+//! docker archive, its SPDX directory and its provenance directory, each replaced
+//! atomically and left alone when it already holds exactly this build.
 
 use std::path::{Path, PathBuf};
 
-use super::images::SpdxFile;
+use super::images::NamedFile;
 use super::walk::Built;
 use super::{BuildError, Ctx, Format};
 use crate::oci;
@@ -58,7 +58,17 @@ impl Ctx<'_> {
                     .map(Vec::as_slice)
                     .unwrap_or(&[]),
             )?;
-            paths.push((path, changed || sbom_changed));
+            // Next to the layout whatever --sbom-dir says: `debless push` finds it there.
+            let provenance_changed = write_dir_atomically(
+                &crate::sign::provenance::provenance_dir(&out.join(&repo.name)),
+                built
+                    .images
+                    .provenance
+                    .get(&repo.name)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
+            )?;
+            paths.push((path, changed || sbom_changed || provenance_changed));
         }
         Ok(paths)
     }
@@ -67,7 +77,7 @@ impl Ctx<'_> {
 /// Replace `dir` with a directory holding exactly `files`: written into a sibling temp
 /// directory first, so a failure leaves the old one intact. A directory already holding
 /// exactly those files is left alone; returns whether anything was written.
-fn write_dir_atomically(dir: &Path, files: &[SpdxFile]) -> Result<bool, BuildError> {
+fn write_dir_atomically(dir: &Path, files: &[NamedFile]) -> Result<bool, BuildError> {
     let err = |source| BuildError::Io {
         path: dir.to_owned(),
         what: "cannot write",
@@ -83,7 +93,7 @@ fn write_dir_atomically(dir: &Path, files: &[SpdxFile]) -> Result<bool, BuildErr
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(err)?;
     let staging = tempfile::Builder::new()
-        .prefix(".debless-sbom-")
+        .prefix(".debless-dir-")
         .tempdir_in(parent)
         .map_err(err)?;
     for f in files {

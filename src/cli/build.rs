@@ -196,6 +196,7 @@ fn build_options(
         format: Format::Oci,
         compression: Compression::Gzip,
         check: false,
+        fresh: false,
         whole_packages: false,
         sbom_dir: None,
         offline: s.offline,

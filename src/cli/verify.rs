@@ -1,9 +1,13 @@
 //! `debless verify`: check an image in a registry against a public key: its signature,
-//! its provenance and the lock it names, and every byte it reaches.
+//! its provenance and the lock it names, and every byte it reaches; with `--rebuild`, make
+//! it again from what the provenance records and compare.
 
 use std::path::PathBuf;
 
-use debless::registry::{ImageReference, Verified, verify_image};
+use debless::build::rebuild::{RebuildOptions, Rebuilt, rebuild};
+use debless::fetch::cache::Cache;
+use debless::fetch::mirror::{MIRRORS_ENV, SNAPSHOT_ENV};
+use debless::registry::{Access, ImageReference, Repository, Verified, verify_image};
 use debless::sign::PublicKey;
 use debless::sign::provenance::DEBLESS_DEPENDENCY;
 
@@ -21,6 +25,26 @@ pub struct VerifyArgs {
     /// built from exactly it, and every .deb its provenance lists must be in it.
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
+    /// Then rebuild the image from what its provenance records (lock, rules, parameters;
+    /// the .debs from the cache, the mirrors, or the mirrors the provenance names) and
+    /// require the same digest; a difference names the first differing layer and file.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Cache directory for .debs [default: $XDG_CACHE_HOME/debless] (--rebuild).
+    #[arg(long, value_name = "DIR", requires = "rebuild")]
+    pub cache_dir: Option<PathBuf>,
+    /// Mirror URL (repeatable; replaces the default list, as for `build`) (--rebuild).
+    #[arg(long = "mirror", value_name = "URL", requires = "rebuild")]
+    pub mirrors: Vec<String>,
+    /// Snapshot service URL template, for locks pinned with --date (--rebuild).
+    #[arg(long, env = SNAPSHOT_ENV, value_name = "URL")]
+    pub snapshot_service: Option<String>,
+    /// Use only the .debs in the cache (--rebuild).
+    #[arg(long, requires = "rebuild")]
+    pub offline: bool,
+    /// Worker threads for the rebuild [default: the number of CPUs].
+    #[arg(long, short = 'j', requires = "rebuild")]
+    pub jobs: Option<usize>,
     /// How to reach the registry.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -36,7 +60,51 @@ pub fn run(args: VerifyArgs, quiet: bool) -> anyhow::Result<()> {
     if !quiet {
         print(&v, &args.key);
     }
+    if args.rebuild {
+        let jobs = args.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        if jobs == 0 {
+            anyhow::bail!("--jobs must be at least 1");
+        }
+        let repo = Repository::open(&reference.target, Access::Pull, &opts)?;
+        let r = rebuild(
+            &v.provenance,
+            &v.subject.digest,
+            inputs.path(),
+            &repo,
+            &v.images,
+            &RebuildOptions {
+                cache_dir: args.cache_dir.unwrap_or_else(Cache::default_dir),
+                mirrors: args.mirrors,
+                env_mirrors: std::env::var(MIRRORS_ENV)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty()),
+                snapshot_service: args.snapshot_service,
+                etc_apt: PathBuf::from("/etc/apt"),
+                offline: args.offline,
+                jobs,
+                quiet: true,
+            },
+        )?;
+        if !quiet {
+            print_rebuilt(&r);
+        }
+    }
     Ok(())
+}
+
+fn print_rebuilt(r: &Rebuilt) {
+    println!(
+        "rebuild: identical: {} is {} again ({} image manifest(s); .debs: {} needed, {} \
+         downloaded)",
+        r.name, r.digest, r.images, r.fetch.wanted, r.fetch.downloaded
+    );
+    if let Some(other) = &r.other_debless {
+        println!("rebuild: note: made with another debless than the provenance names ({other})");
+    }
 }
 
 fn print(v: &Verified, key: &std::path::Path) {

@@ -173,8 +173,10 @@ pub struct ExternalParameters {
     pub source_url: Option<String>,
     /// `snapshots/<distro>.lock`, by name, digest and (normally) content.
     pub lock: ResourceDescriptor,
-    /// `snapshots/<distro>.toml`.
-    pub manifest: ResourceDescriptor,
+    /// `snapshots/<distro>.toml`; absent when the project has none (a build reads it only
+    /// for its `snapshot_service`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ResourceDescriptor>,
     /// Every rule file read (`rules/defaults.toml`, the images' and their parents', the
     /// variants'), sorted by name.
     pub rules: Vec<ResourceDescriptor>,
@@ -284,8 +286,8 @@ pub struct BuildInputs {
     pub parameters: Parameters,
     /// `snapshots/<distro>.lock`.
     pub lock: InputFile,
-    /// `snapshots/<distro>.toml`.
-    pub manifest: InputFile,
+    /// `snapshots/<distro>.toml`, if the project has one.
+    pub manifest: Option<InputFile>,
     /// Every rule file read.
     pub rules: Vec<InputFile>,
     /// The .debs.
@@ -331,7 +333,7 @@ impl Statement<Provenance> {
             Ok(d)
         };
         let lock = embed(&inputs.lock)?;
-        let manifest = embed(&inputs.manifest)?;
+        let manifest = inputs.manifest.as_ref().map(&mut embed).transpose()?;
         let mut rule_files: Vec<&InputFile> = inputs.rules.iter().collect();
         rule_files.sort_by(|a, b| a.name.cmp(&b.name));
         rule_files.dedup_by(|a, b| a.name == b.name && a.bytes == b.bytes);
@@ -470,8 +472,8 @@ pub struct WrittenInputs {
 impl ExternalParameters {
     /// Every input file descriptor: the lock, the manifest, then the rules.
     pub fn inputs(&self) -> impl Iterator<Item = &ResourceDescriptor> {
-        [&self.lock, &self.manifest]
-            .into_iter()
+        std::iter::once(&self.lock)
+            .chain(self.manifest.as_ref())
             .chain(self.rules.iter())
     }
 

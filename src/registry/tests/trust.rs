@@ -290,7 +290,7 @@ fn write_statements(dir: &Path, lock_text: &str) {
                 ..Parameters::default()
             },
             lock: file("snapshots/debian13.lock", lock_text),
-            manifest: file("snapshots/debian13.toml", "manifest"),
+            manifest: Some(file("snapshots/debian13.toml", "manifest")),
             rules: vec![file("rules/base.toml", "rules")],
             dependencies: vec![Dependency {
                 name: DEB.into(),

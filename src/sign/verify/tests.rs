@@ -141,7 +141,7 @@ fn build_inputs(subject: Digest) -> BuildInputs {
             ..Parameters::default()
         },
         lock: file("snapshots/debian13.lock", "lock"),
-        manifest: file("snapshots/debian13.toml", "manifest"),
+        manifest: Some(file("snapshots/debian13.toml", "manifest")),
         rules: vec![file("rules/base.toml", "rules")],
         dependencies: vec![Dependency {
             name: "pool/main/g/glibc/libc6_2.41-12_amd64.deb".into(),
