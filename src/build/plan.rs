@@ -154,6 +154,26 @@ pub enum PlanError {
         /// The distro.
         distro: String,
     },
+    /// An image named on the command line is no rule at all.
+    #[error("no image named {name:?} for {distro}; images: {}", .images.join(", "))]
+    UnknownImage {
+        /// The name given.
+        name: String,
+        /// The distro being built.
+        distro: String,
+        /// The images the rules define for it.
+        images: Vec<String>,
+    },
+    /// A tag named with `--variant` is neither `latest` nor a variant rule.
+    #[error("no variant named {name:?} for {distro}; variants: latest, {}", .variants.join(", "))]
+    UnknownVariant {
+        /// The name given.
+        name: String,
+        /// The distro being built.
+        distro: String,
+        /// The variants the rules define for it.
+        variants: Vec<String>,
+    },
     /// An image named on the command line is a variant.
     #[error("{name} is a variant; build an image with --variant {name}")]
     NotAnImage {
@@ -292,7 +312,13 @@ pub fn plan<'a>(
     } else {
         let mut v = Vec::new();
         for name in images {
-            let r = rules.get(name)?;
+            let Ok(r) = rules.get(name) else {
+                return Err(PlanError::UnknownImage {
+                    name: name.clone(),
+                    distro: distro.to_owned(),
+                    images: rules.images_for(distro).map(|r| r.name.clone()).collect(),
+                });
+            };
             if r.kind != Kind::Image {
                 return Err(PlanError::NotAnImage { name: name.clone() });
             }
@@ -321,6 +347,13 @@ pub fn plan<'a>(
             variants.push((v.clone(), Vec::new()));
             continue;
         }
+        if rules.get(v).map(|r| r.kind) != Ok(Kind::Variant) {
+            return Err(PlanError::UnknownVariant {
+                name: v.clone(),
+                distro: distro.to_owned(),
+                variants: rules.variants_for(distro).map(|r| r.name.clone()).collect(),
+            });
+        }
         let parts = rules.variant_parts(v)?;
         let r = rules.get(v)?;
         if !r.has_distro(distro) {
@@ -341,8 +374,9 @@ pub fn plan<'a>(
         let by_rule = closures(lock, arch);
         let empty = BTreeMap::new();
         let closure = |rule: &Rule| -> Result<&BTreeMap<&str, &LockedPackage>, PlanError> {
-            if rule.roots(distro).is_empty() {
-                // Config-only rules (like nonroot) have no closure to lock.
+            if rule.kind == Kind::Variant && rule.roots(distro).is_empty() {
+                // Config-only variants (like nonroot) have no closure to lock; an image
+                // always has its parents' packages, so a missing one was never pinned.
                 return Ok(by_rule.get(rule.name.as_str()).unwrap_or(&empty));
             }
             by_rule

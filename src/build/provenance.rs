@@ -83,13 +83,15 @@ impl Ctx<'_> {
                 digest: x.digest,
                 image: &x.image,
                 tag: &x.tag,
-                arches: members.iter().map(|m| m.arch).collect(),
+                arches: x.arches.clone(),
                 layers: members.iter().flat_map(|m| &m.layers).collect(),
                 sboms: docs,
             };
-            out.entry(x.repo.clone())
-                .or_default()
-                .push(self.statement(&subject, statement_file(&x.tag), binary)?);
+            out.entry(x.repo.clone()).or_default().push(self.statement(
+                &subject,
+                statement_file(&x.tag),
+                binary,
+            )?);
         }
         Ok(out)
     }

@@ -77,9 +77,11 @@ pub fn rebuild(
         .and_then(|s| s.name.clone())
         .unwrap_or_default();
     let recorded = |what: String| BuildError::Recorded { what };
-    let (repo, tag) = name
-        .rsplit_once(':')
-        .ok_or_else(|| recorded(format!("subject name {name:?} is not <image>-<distro>:<tag>")))?;
+    let (repo, tag) = name.rsplit_once(':').ok_or_else(|| {
+        recorded(format!(
+            "subject name {name:?} is not <image>-<distro>:<tag>"
+        ))
+    })?;
     let p = &statement.predicate;
     let ext = &p.build_definition.external_parameters;
     let arches = ext
