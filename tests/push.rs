@@ -17,8 +17,7 @@ use debless::oci::{Config, Descriptor, Image, LayerRef, Layout, platform_for};
 use debless::registry::{Credentials, PushOptions, PushReport, push_layout};
 use serde_json::Value;
 
-use common::registry::{INSTALL, Registry};
-use common::require_tool;
+use common::registry::Registry;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

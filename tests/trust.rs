@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use base64::Engine as _;
 use serde_json::Value;
 
-use common::registry::{INSTALL, Registry};
+use common::registry::Registry;
 use common::{Archive, DebFile, Gpg, Pkg, Project, Server, SuiteOpts, build_deb, pkg, stderr};
 
 const MANIFEST: &str = r#"
@@ -162,9 +162,11 @@ impl Fixture {
         let lines: Vec<&str> = e.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "one line: {e}");
         assert!(lines[0].starts_with("error: "), "{e}");
+        eprintln!("debless {}: {}", args[0], lines[0]);
         lines[0].to_owned()
     }
 
+    /// Build into `out/`; the app's layout.
     fn build(&self, out: &str) -> PathBuf {
         let o = self.path(out);
         let cache = self.path("cache");
@@ -180,7 +182,7 @@ impl Fixture {
             ],
             true,
         );
-        o
+        o.join("app-test")
     }
 
     fn keygen(&self, prefix: &str) -> (PathBuf, PathBuf) {
@@ -273,7 +275,7 @@ fn tag_of(digest: &str) -> String {
 #[test]
 fn a_signed_push_verifies_with_openssl_and_debless_and_rebuilds_identically() {
     let Some(f) = Fixture::new() else { return };
-    let layout = f.build("out/app-test");
+    let layout = f.build("out");
     let index = tag_digest(&layout, "latest");
     let amd64 = tag_digest(&layout, "latest-amd64");
 
@@ -422,7 +424,7 @@ fn a_signed_push_verifies_with_openssl_and_debless_and_rebuilds_identically() {
 #[test]
 fn tampering_a_wrong_key_and_an_edited_lock_each_fail_with_one_line() {
     let Some(f) = Fixture::new() else { return };
-    let layout = f.build("out/app-test");
+    let layout = f.build("out");
     let index = tag_digest(&layout, "latest");
     let amd64 = tag_digest(&layout, "latest-amd64");
     let (key, public) = f.keygen("cosign");
@@ -481,7 +483,7 @@ fn tampering_a_wrong_key_and_an_edited_lock_each_fail_with_one_line() {
 fn a_rebuild_that_differs_names_the_first_differing_layer_and_file() {
     let Some(f) = Fixture::new() else { return };
     // What the rules say now (the app with a.txt and b.txt)...
-    let honest = f.build("honest/app-test");
+    let honest = f.build("honest");
     // ...and an image made from other rules (without a.txt), pushed with a provenance that
     // claims the first rules: signed, and verified up to the rebuild.
     f.project.write(
@@ -491,7 +493,7 @@ fn a_rebuild_that_differs_names_the_first_differing_layer_and_file() {
             "paths = [\"/usr/bin/app\", \"/usr/share/app/b.txt\"]",
         ),
     );
-    let layout = f.build("out/app-test");
+    let layout = f.build("out");
     let index = tag_digest(&layout, "latest");
     assert_ne!(index, tag_digest(&honest, "latest"));
     let claims = |dir: &Path, tag: &str| {
@@ -524,8 +526,7 @@ fn a_rebuild_that_differs_names_the_first_differing_layer_and_file() {
         cache.to_str().unwrap(),
     ]);
     assert!(
-        e.contains(&format!("rebuilt app-test:latest is sha256:"))
-            && e.contains(&format!("not {index}")),
+        e.contains("rebuilt app-test:latest is sha256:") && e.contains(&format!("not {index}")),
         "{e}"
     );
     assert!(e.contains("layer 2 of the linux/amd64 image"), "{e}");
