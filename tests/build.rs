@@ -748,7 +748,7 @@ fn a_rebuild_replaces_the_layout_atomically() {
     leftovers.sort();
     assert_eq!(
         leftovers,
-        ["static-test", "static-test.spdx"],
+        ["static-test", "static-test.provenance", "static-test.spdx"],
         "temporary files left in --out"
     );
 }

@@ -6,10 +6,33 @@ use std::collections::BTreeMap;
 use super::{BuildError, BuildOptions};
 use crate::fetch::cache::Cache;
 use crate::fetch::debs::{DebSpec, FetchOptions, FetchReport, fetch_debs};
-use crate::fetch::mirror::{MirrorConfig, mirror_list};
+use crate::fetch::mirror::{Mirror, MirrorConfig, mirror_list};
 use crate::http::Http;
 use crate::snapshot::lock::{Lock, LockedPackage};
 use crate::snapshot::manifest::Manifest;
+
+/// The mirrors a build fetches from, in order: flags, the environment, the host's apt
+/// sources, and for a dated lock the snapshot service.
+pub(super) fn mirrors(opts: &BuildOptions, lock: &Lock) -> Result<Vec<Mirror>, BuildError> {
+    let archives: Vec<&str> = lock.suites.iter().map(|s| s.archive.as_str()).collect();
+    mirror_list(
+        &MirrorConfig {
+            flags: &opts.mirrors,
+            env: opts.env_mirrors.clone(),
+            etc_apt: &opts.etc_apt,
+            // A dated lock's .debs live on the snapshot service the manifest names,
+            // unless a flag or the environment names another.
+            snapshot_service: opts.snapshot_service.clone().or_else(|| {
+                Manifest::load(&opts.project.join("snapshots"), &lock.distro)
+                    .ok()
+                    .and_then(|m| m.snapshot_service)
+            }),
+            dated: lock.snapshot.is_some(),
+        },
+        &archives,
+    )
+    .map_err(BuildError::Mirrors)
+}
 
 /// Make sure the cache holds every one of `pkgs`' .debs, downloading what is missing.
 pub(super) fn fetch_packages(
@@ -41,27 +64,10 @@ pub(super) fn fetch_packages(
             sha256: p.sha256,
         });
     }
-    let archives: Vec<&str> = lock.suites.iter().map(|s| s.archive.as_str()).collect();
     let mirrors = if opts.offline {
         Vec::new()
     } else {
-        mirror_list(
-            &MirrorConfig {
-                flags: &opts.mirrors,
-                env: opts.env_mirrors.clone(),
-                etc_apt: &opts.etc_apt,
-                // A dated lock's .debs live on the snapshot service the manifest names,
-                // unless a flag or the environment names another.
-                snapshot_service: opts.snapshot_service.clone().or_else(|| {
-                    Manifest::load(&opts.project.join("snapshots"), &lock.distro)
-                        .ok()
-                        .and_then(|m| m.snapshot_service)
-                }),
-                dated: lock.snapshot.is_some(),
-            },
-            &archives,
-        )
-        .map_err(BuildError::Mirrors)?
+        mirrors(opts, lock)?
     };
     let http = Http::new().map_err(BuildError::Http)?;
     let cache = Cache::new(&opts.cache_dir);

@@ -20,6 +20,8 @@ pub(super) enum Kind {
     Archive,
     /// A directory of SPDX documents.
     Spdx,
+    /// A directory of provenance statements.
+    Provenance,
 }
 
 impl Kind {
@@ -28,6 +30,7 @@ impl Kind {
             Kind::Layout => "image layout",
             Kind::Archive => "image archive",
             Kind::Spdx => "SPDX directory",
+            Kind::Provenance => "provenance directory",
         }
     }
 }
@@ -66,6 +69,12 @@ pub(super) fn sbom_dir_of(opts: &BuildOptions, repo: &str) -> PathBuf {
     }
 }
 
+/// Where `repo`'s provenance statements go: next to its layout's path under `--out`,
+/// whatever `--sbom-dir` and `--format` say (`debless push` finds them there).
+pub(super) fn provenance_dir_of(opts: &BuildOptions, repo: &str) -> PathBuf {
+    crate::sign::provenance::provenance_dir(&opts.out.join(repo))
+}
+
 /// The formats a build writes, each once, in a fixed order.
 pub(super) fn formats(opts: &BuildOptions) -> Vec<Format> {
     let mut formats = opts.formats.clone();
@@ -94,6 +103,11 @@ pub(super) fn destinations(opts: &BuildOptions, repos: &[String]) -> Vec<Destina
             repo: repo.clone(),
             kind: Kind::Spdx,
             path: sbom_dir_of(opts, repo),
+        });
+        out.push(Destination {
+            repo: repo.clone(),
+            kind: Kind::Provenance,
+            path: provenance_dir_of(opts, repo),
         });
     }
     out
@@ -196,6 +210,7 @@ fn may_replace(d: &Destination) -> Result<bool, BuildError> {
         }
         Kind::Archive => oci::may_replace_archive(&d.path),
         Kind::Spdx => spdx_dir_is_ours(&d.path),
+        Kind::Provenance => provenance_dir_is_ours(&d.path),
     })
 }
 
@@ -238,6 +253,52 @@ pub(super) fn spdx_dir_is_ours(dir: &Path) -> bool {
         let is_doc = name.to_str().is_some_and(|n| n.ends_with(".spdx.json"))
             && e.file_type().is_ok_and(|t| t.is_file());
         if !is_doc || !made_by_debless(&e.path()) {
+            return false;
+        }
+    }
+    true
+}
+
+/// A real directory (not a link) that is empty or holds only in-toto statements
+/// (`*.intoto.json`) and the DSSE envelopes of them push writes (`*.intoto.jsonl`): what
+/// [`super::output`] and `debless push` write, and nothing else.
+pub(super) fn provenance_dir_is_ours(dir: &Path) -> bool {
+    if !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    for e in entries {
+        let Ok(e) = e else { return false };
+        let name = e.file_name();
+        let Some(name) = name.to_str() else {
+            return false;
+        };
+        if !e.file_type().is_ok_and(|t| t.is_file()) {
+            return false;
+        }
+        let Ok(bytes) = read_small(&e.path()) else {
+            return false;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let ours = if name.ends_with(".intoto.json") {
+            serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| {
+                v.get("_type")
+                    .and_then(|t| t.as_str())
+                    .is_some_and(|t| t.starts_with("https://in-toto.io/Statement/"))
+            })
+        } else if name.ends_with(".intoto.jsonl") {
+            text.lines().filter(|l| !l.trim().is_empty()).all(|l| {
+                serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| {
+                    v.get("payloadType").and_then(|t| t.as_str())
+                        == Some("application/vnd.in-toto+json")
+                })
+            })
+        } else {
+            false
+        };
+        if !ours {
             return false;
         }
     }

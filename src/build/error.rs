@@ -10,6 +10,7 @@ use super::read::PackageError;
 use super::template::TemplateError;
 use crate::arch::Arch;
 use crate::deb::DebError;
+use crate::digest::Digest;
 use crate::fetch::debs::FetchError;
 use crate::generate::GenError;
 use crate::oci::OciError;
@@ -239,6 +240,42 @@ pub enum BuildError {
     /// `--check` found a difference.
     #[error("{0}")]
     NotReproducible(String),
+    /// The running executable cannot be hashed, so the provenance cannot name it.
+    #[error(
+        "cannot hash the running debless executable for the provenance; run debless from a \
+         readable file"
+    )]
+    NoToolDigest,
+    /// A rule file changed between being read for the build and for the provenance.
+    #[error("{}: changed while the build ran; build again", path.display())]
+    ChangedDuringBuild {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A provenance statement could not be made.
+    #[error("cannot make the provenance statement")]
+    Provenance(#[source] crate::sign::SignError),
+    /// A value the provenance records cannot drive a rebuild.
+    #[error("the provenance records {what}, which this debless cannot rebuild with")]
+    Recorded {
+        /// The value and why.
+        what: String,
+    },
+    /// The rebuilt layout cannot be read back.
+    #[error(transparent)]
+    ReadBack(#[from] crate::oci::ReadError),
+    /// A rebuild made other bytes than the image it should reproduce.
+    #[error("rebuilt {name} is {rebuilt}, not {expected}: {detail}")]
+    RebuildDiffers {
+        /// The subject (`base-debian13:latest`).
+        name: String,
+        /// The digest verified in the registry.
+        expected: Digest,
+        /// The digest the rebuild made.
+        rebuilt: Digest,
+        /// The first image, layer and file that differ.
+        detail: String,
+    },
 }
 
 // The big errors below are boxed, so that every `Result<_, BuildError>` stays small.

@@ -33,10 +33,11 @@ pub(super) struct Repository {
     pub docker: Vec<(Vec<String>, Descriptor)>,
 }
 
-/// One SPDX document to write into a repository's SBOM directory.
+/// One file to write into a directory next to a repository's layout: an SPDX document
+/// (`<repo>.spdx/`) or a provenance statement (`<repo>.provenance/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct SpdxFile {
-    /// The file name (`latest-amd64.spdx.json`).
+pub(super) struct NamedFile {
+    /// The file name (`latest-amd64.spdx.json`, `latest.intoto.json`).
     pub name: String,
     /// The JSON.
     pub bytes: Vec<u8>,
@@ -49,35 +50,52 @@ pub(super) struct Images {
     /// The repositories, by image name.
     pub repositories: Vec<Repository>,
     /// SPDX documents by repository name.
-    pub sboms: BTreeMap<String, Vec<SpdxFile>>,
+    pub sboms: BTreeMap<String, Vec<NamedFile>>,
+    /// Provenance statements by repository name.
+    pub provenance: BTreeMap<String, Vec<NamedFile>>,
     /// By repository name, how its tags change against the layout already at `--out`.
     pub changes: BTreeMap<String, TagChanges>,
 }
 
 /// An image document to write: where, and what it describes.
-struct ImageDoc {
-    repo: String,
-    file: String,
-    name: String,
-    digest: Digest,
-    platform: String,
-    layers: Vec<LayerKey>,
+pub(super) struct ImageDoc {
+    pub repo: String,
+    /// The SPDX document's file name.
+    pub file: String,
+    /// `<repo>:<tag>-<arch>`.
+    pub name: String,
+    pub digest: Digest,
+    pub platform: String,
+    pub layers: Vec<LayerKey>,
     /// RFC 3339.
-    created: String,
+    pub created: String,
+    /// The image (rule) name.
+    pub image: String,
+    /// The tag (`latest` or a variant).
+    pub tag: String,
+    pub arch: Arch,
 }
 
 /// An index document: where, and which image documents it refers to.
-struct IndexDoc {
-    repo: String,
-    file: String,
-    name: String,
-    digest: Digest,
+pub(super) struct IndexDoc {
+    pub repo: String,
+    /// The SPDX document's file name.
+    pub file: String,
+    /// `<repo>:<tag>`.
+    pub name: String,
+    pub digest: Digest,
     /// Positions in the image documents.
-    members: Vec<usize>,
+    pub members: Vec<usize>,
     /// Members a partial build kept from the previous layout, with their documents.
-    kept_members: Vec<crate::sbom::IndexMember>,
+    pub kept_members: Vec<crate::sbom::IndexMember>,
     /// RFC 3339.
-    created: String,
+    pub created: String,
+    /// The image (rule) name.
+    pub image: String,
+    /// The tag.
+    pub tag: String,
+    /// Every member's architecture, kept members' too.
+    pub arches: Vec<Arch>,
 }
 
 impl Ctx<'_> {
@@ -97,7 +115,8 @@ impl Ctx<'_> {
         let mut image_docs: Vec<ImageDoc> = Vec::new();
         let mut index_docs: Vec<IndexDoc> = Vec::new();
         let mut changes = BTreeMap::new();
-        let mut kept_sboms: BTreeMap<String, Vec<SpdxFile>> = BTreeMap::new();
+        let mut kept_sboms: BTreeMap<String, Vec<NamedFile>> = BTreeMap::new();
+        let mut kept_provenance: BTreeMap<String, Vec<NamedFile>> = BTreeMap::new();
         for (image, plans) in by_image {
             let mut layout = Layout::new();
             let mut docker = Vec::new();
@@ -157,6 +176,9 @@ impl Ctx<'_> {
                             .unwrap_or_default(),
                         layers: tp.layers.clone(),
                         created,
+                        image: image.to_owned(),
+                        tag: tag.to_owned(),
+                        arch: ip.arch,
                     });
                     docker.push((vec![format!("{repo}:{arch_tag}")], desc.clone()));
                     tags.push(built_tag(image, ip.arch, tp, &desc, layers));
@@ -187,6 +209,9 @@ impl Ctx<'_> {
                     members,
                     kept_members,
                     created,
+                    image: image.to_owned(),
+                    tag: tag.to_owned(),
+                    arches: per_arch.iter().filter_map(member_arch).collect(),
                 });
             }
             let mut kept = Vec::new();
@@ -199,10 +224,19 @@ impl Ctx<'_> {
                     layout.tag(d, tag);
                     kept.push(tag.clone());
                     if let Some(bytes) = prev.spdx(tag) {
-                        kept_sboms.entry(repo.clone()).or_default().push(SpdxFile {
+                        kept_sboms.entry(repo.clone()).or_default().push(NamedFile {
                             name: format!("{tag}.spdx.json"),
                             bytes,
                         });
+                    }
+                    if let Some(bytes) = prev.provenance(tag) {
+                        kept_provenance
+                            .entry(repo.clone())
+                            .or_default()
+                            .push(NamedFile {
+                                name: crate::sign::provenance::statement_file(tag),
+                                bytes,
+                            });
                     }
                 }
             }
@@ -223,10 +257,18 @@ impl Ctx<'_> {
         for files in sboms.values_mut() {
             files.sort_by(|a, b| a.name.cmp(&b.name));
         }
+        let mut provenance = self.provenance(&image_docs, &index_docs, &sboms)?;
+        for (repo, files) in kept_provenance {
+            provenance.entry(repo).or_default().extend(files);
+        }
+        for files in provenance.values_mut() {
+            files.sort_by(|a, b| a.name.cmp(&b.name));
+        }
         Ok(Images {
             tags,
             repositories,
             sboms,
+            provenance,
             changes,
         })
     }
@@ -353,7 +395,7 @@ impl Ctx<'_> {
         index_docs: &[IndexDoc],
         layers: &BTreeMap<LayerKey, BuiltLayer>,
         use_cache: bool,
-    ) -> BTreeMap<String, Vec<SpdxFile>> {
+    ) -> BTreeMap<String, Vec<NamedFile>> {
         let tool = env!("CARGO_PKG_VERSION");
         let written: Vec<Vec<u8>> = image_docs
             .par_iter()
@@ -406,15 +448,15 @@ impl Ctx<'_> {
                 ))
             })
             .collect();
-        let mut out: BTreeMap<String, Vec<SpdxFile>> = BTreeMap::new();
+        let mut out: BTreeMap<String, Vec<NamedFile>> = BTreeMap::new();
         for (d, bytes) in image_docs.iter().zip(written) {
-            out.entry(d.repo.clone()).or_default().push(SpdxFile {
+            out.entry(d.repo.clone()).or_default().push(NamedFile {
                 name: d.file.clone(),
                 bytes,
             });
         }
         for (x, bytes) in index_docs.iter().zip(indexes) {
-            out.entry(x.repo.clone()).or_default().push(SpdxFile {
+            out.entry(x.repo.clone()).or_default().push(NamedFile {
                 name: x.file.clone(),
                 bytes,
             });

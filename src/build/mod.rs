@@ -15,7 +15,9 @@
 //! | `images.rs` | configs, manifests, indexes, SPDX documents, report rows |
 //! | `destinations.rs` | every output path, checked before any work: no clash, nothing not ours |
 //! | `output.rs` | layouts, archives and SPDX directories, written atomically |
+//! | `provenance.rs` | per manifest and index, the unsigned in-toto/SLSA statement of what made it |
 //! | `check.rs` | `--check`: two builds compared |
+//! | `rebuild.rs` | `debless verify --rebuild`: a build from a provenance, compared with the registry's |
 //! | `error.rs` | why a build failed |
 
 mod check;
@@ -29,7 +31,9 @@ mod layer_cache;
 mod output;
 pub mod plan;
 mod previous;
+mod provenance;
 mod read;
+pub mod rebuild;
 mod sbom;
 pub mod template;
 mod walk;
@@ -41,8 +45,10 @@ use crate::arch::Arch;
 use crate::digest::Digest;
 use crate::fetch::cache::Cache;
 use crate::fetch::debs::FetchReport;
+use crate::fetch::mirror::Mirror;
 use crate::layer::Compression;
 use crate::rules::RuleSet;
+use crate::sign::provenance::InputFile;
 use crate::snapshot::lock::Lock;
 use layer_cache::LayerCache;
 use plan::{LayerKey, Plan};
@@ -115,6 +121,9 @@ pub struct BuildOptions {
     pub compression: Compression,
     /// Build twice (different thread counts) and compare.
     pub check: bool,
+    /// Make every layer and SPDX document from the .debs, never from the layer cache (as
+    /// `--check` does, once): what a rebuild that is to prove something must do.
+    pub fresh: bool,
     /// Where SPDX documents go (default: `<out>/<image>-<distro>.spdx/`).
     pub sbom_dir: Option<PathBuf>,
     /// Ignore `paths` and the file policy: every file of every package, as Google
@@ -188,11 +197,16 @@ pub struct BuildReport {
     pub tag_changes: BTreeMap<String, TagChanges>,
 }
 
-/// The project files a build reads: the lock and the rules.
+/// The project files a build reads: the lock and the rules (and the manifest, for the
+/// provenance).
 struct Loaded {
     lock: Lock,
     /// `snapshots/<distro>.lock`, as messages name it.
     lock_name: String,
+    /// The lock file's bytes, which the provenance carries.
+    lock_bytes: Vec<u8>,
+    /// `snapshots/<distro>.toml`, if there is one.
+    manifest: Option<InputFile>,
     rules: RuleSet,
 }
 
@@ -207,13 +221,12 @@ fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
             format!("snapshots/{}.lock", opts.distro),
         ),
     };
-    if let Err(source) = std::fs::metadata(&lock_path) {
-        return Err(BuildError::NoLock {
-            path: lock_path,
-            distro: opts.distro.clone(),
-            source,
-        });
-    }
+    // The bytes are the provenance's copy of the lock.
+    let lock_bytes = std::fs::read(&lock_path).map_err(|source| BuildError::NoLock {
+        path: lock_path.clone(),
+        distro: opts.distro.clone(),
+        source,
+    })?;
     let lock = Lock::read(&lock_path)?;
     if lock.distro != opts.distro {
         return Err(BuildError::LockDistro {
@@ -223,9 +236,27 @@ fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
         });
     }
     let rules = RuleSet::load(&opts.project.join("rules"))?;
+    let manifest_name = format!("snapshots/{}.toml", opts.distro);
+    let manifest_path = opts.project.join(&manifest_name);
+    let manifest = match std::fs::read(&manifest_path) {
+        Ok(bytes) => Some(InputFile {
+            name: manifest_name,
+            bytes,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(BuildError::Io {
+                path: manifest_path,
+                what: "cannot read",
+                source,
+            });
+        }
+    };
     Ok(Loaded {
         lock,
         lock_name,
+        lock_bytes,
+        manifest,
         rules,
     })
 }
@@ -291,11 +322,15 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         layer_cache: LayerCache::new(&opts.cache_dir),
         keys,
         source_date_epoch,
+        // For the provenance's URLs only; a build that fetches nothing (--offline) with a
+        // broken mirror setting names its .debs by package URL instead.
+        mirrors: debs::mirrors(opts, &l.lock).unwrap_or_default(),
     };
     ctx.layer_cache.sweep();
     ctx.refuse_partial_archives()?;
-    // `--check` makes every layer twice from the packages, never from the layer cache.
-    let cached = if opts.check {
+    // `--check` makes every layer twice from the packages, never from the layer cache;
+    // `fresh` once.
+    let cached = if opts.check || opts.fresh {
         BTreeMap::new()
     } else {
         ctx.cached_layers()
@@ -354,6 +389,8 @@ struct Ctx<'a> {
     /// `SOURCE_DATE_EPOCH`: every mtime and `created`, when set. Otherwise each layer's
     /// times derive from its own content.
     source_date_epoch: Option<u64>,
+    /// The mirrors, in the order a fetch tries them (the provenance names the first).
+    mirrors: Vec<Mirror>,
 }
 
 /// The default output directory of a project.

@@ -1,10 +1,10 @@
 //! Writing a build's outputs under `--out`: per image repository a layout, OCI archive or
-//! docker archive, and its SPDX directory, each replaced atomically and left alone when
-//! it already holds exactly this build.
+//! docker archive, its SPDX directory and its provenance directory, each replaced
+//! atomically and left alone when it already holds exactly this build.
 
 use std::path::{Path, PathBuf};
 
-use super::images::SpdxFile;
+use super::images::NamedFile;
 use super::walk::Built;
 use super::{BuildError, Ctx, Format, destinations};
 
@@ -82,9 +82,21 @@ impl Ctx<'_> {
                     .get(&repo.name)
                     .map(Vec::as_slice)
                     .unwrap_or(&[]),
+                DocDir::Spdx,
+            )?;
+            // Next to the layout whatever --sbom-dir says: `debless push` finds it there.
+            let provenance_changed = write_dir_atomically(
+                &destinations::provenance_dir_of(self.opts, &repo.name),
+                built
+                    .images
+                    .provenance
+                    .get(&repo.name)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
+                DocDir::Provenance,
             )?;
             // The documents belong to every output of the image: written with any of them.
-            if sbom_changed && !changed_any {
+            if (sbom_changed || provenance_changed) && !changed_any {
                 for w in paths.iter_mut().rev().take(formats.len()) {
                     w.changed = true;
                 }
@@ -92,6 +104,15 @@ impl Ctx<'_> {
         }
         Ok(paths)
     }
+}
+
+/// Which documents a directory [`write_dir_atomically`] replaces holds.
+#[derive(Debug, Clone, Copy)]
+enum DocDir {
+    /// `<tag>.spdx.json`, debless the creator.
+    Spdx,
+    /// `<tag>.intoto.json` statements (and the `.intoto.jsonl` envelopes push adds).
+    Provenance,
 }
 
 /// One output a build wrote (or found up to date).
@@ -107,8 +128,8 @@ pub(super) struct Written {
 /// Replace `dir` with a directory holding exactly `files`: written into a sibling temp
 /// directory first, so a failure (or a kill) leaves the old one intact. A directory already
 /// holding exactly those files is left alone; returns whether anything was written. Only a
-/// directory of SPDX documents debless wrote is ever replaced.
-fn write_dir_atomically(dir: &Path, files: &[SpdxFile]) -> Result<bool, BuildError> {
+/// directory of documents of `kind` debless wrote is ever replaced.
+fn write_dir_atomically(dir: &Path, files: &[NamedFile], kind: DocDir) -> Result<bool, BuildError> {
     let err = |source| BuildError::Io {
         path: dir.to_owned(),
         what: "cannot write",
@@ -133,10 +154,18 @@ fn write_dir_atomically(dir: &Path, files: &[SpdxFile]) -> Result<bool, BuildErr
     std::fs::create_dir_all(parent).map_err(err)?;
     // A build killed while writing this directory left its temporaries here.
     crate::tmp::sweep(parent, Some(&name));
-    if std::fs::symlink_metadata(dir).is_ok() && !destinations::spdx_dir_is_ours(dir) {
+    let ours = match kind {
+        DocDir::Spdx => destinations::spdx_dir_is_ours(dir),
+        DocDir::Provenance => destinations::provenance_dir_is_ours(dir),
+    };
+    if std::fs::symlink_metadata(dir).is_ok() && !ours {
         return Err(BuildError::Destination {
             path: dir.to_owned(),
-            what: "exists and is not an SPDX directory debless wrote, so it is left alone; move it away or choose another --sbom-dir".to_owned(),
+            what: match kind {
+                DocDir::Spdx => "exists and is not an SPDX directory debless wrote, so it is left alone; move it away or choose another --sbom-dir",
+                DocDir::Provenance => "exists and is not a provenance directory debless wrote, so it is left alone; move it away or choose another --out",
+            }
+            .to_owned(),
         });
     }
     let staging = crate::tmp::TempDir::new_in(parent, &name).map_err(err)?;

@@ -100,6 +100,12 @@ impl Previous {
         std::fs::read(self.sbom_dir.join(format!("{tag}.spdx.json"))).ok()
     }
 
+    /// The provenance statement a previous build wrote for `tag`, if it is there.
+    pub fn provenance(&self, tag: &str) -> Option<Vec<u8>> {
+        let dir = crate::sign::provenance::provenance_dir(self.reader.dir());
+        std::fs::read(dir.join(crate::sign::provenance::statement_file(tag))).ok()
+    }
+
     fn err(&self, source: ReadError) -> BuildError {
         BuildError::Previous {
             path: self.reader.dir().to_path_buf(),

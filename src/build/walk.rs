@@ -63,7 +63,7 @@ impl Ctx<'_> {
             .num_threads(threads)
             .build()
             .map_err(|source| BuildError::Threads { threads, source })?;
-        pool.install(|| self.run_in_pool(cached, !self.opts.check))
+        pool.install(|| self.run_in_pool(cached, !(self.opts.check || self.opts.fresh)))
     }
 
     /// Every layer of the plan the layer cache has.

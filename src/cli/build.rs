@@ -219,6 +219,7 @@ fn build_options(
         formats: vec![Format::Oci],
         compression: Compression::Gzip,
         check: false,
+        fresh: false,
         whole_packages: false,
         sbom_dir: None,
         offline: s.offline,

@@ -5,10 +5,13 @@
 pub mod build;
 pub mod diff;
 pub mod inspect;
+pub mod keygen;
 pub mod list;
 pub mod pin;
 pub mod push;
+pub mod sign;
 pub mod unpack;
+pub mod verify;
 pub mod why;
 
 use std::path::PathBuf;
@@ -88,6 +91,18 @@ pub enum Command {
     /// the host's platform unless --platform names another. DIR must be new or empty;
     /// it appears whole or not at all.
     Unpack(unpack::UnpackArgs),
+    /// Make an ECDSA P-256 key pair for signing, in cosign's formats (cosign.key,
+    /// cosign.pub).
+    ///
+    /// With COSIGN_PASSWORD set (even to nothing) the private key is encrypted as
+    /// `cosign generate-key-pair` writes it; without, it is unencrypted PKCS#8.
+    Keygen(keygen::KeygenArgs),
+    /// Sign an image already in a registry as `cosign sign --key` does (sha256-<hex>.sig),
+    /// and optionally attach a signed provenance statement.
+    Sign(sign::SignArgs),
+    /// Verify an image in a registry: its signature with a public key, its provenance
+    /// (subject, lock, every .deb), and every blob it reaches.
+    Verify(verify::VerifyArgs),
     /// Show the dependency path(s) that put PKG into an image, or why it is absent.
     Why(why::WhyArgs),
 }
@@ -104,6 +119,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::List(a) => list::run(a, g),
         Command::Push(a) => push::run(a, g.quiet),
         Command::Unpack(a) => unpack::run(a, g),
+        Command::Keygen(a) => keygen::run(a, g.quiet),
+        Command::Sign(a) => sign::run(a, g.quiet),
+        Command::Verify(a) => verify::run(a, g.quiet),
         Command::Why(a) => why::run(a, g),
     }
 }

@@ -1,10 +1,56 @@
 //! `debless push`: its arguments, the options they make, and what it prints.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use debless::registry::{
     DEFAULT_CHUNK_SIZE, DEFAULT_JOBS, Login, PushOptions, PushReport, push_layout, read_password,
 };
+use debless::sign::PrivateKey;
+use debless::sign::keys::password_from_env;
+
+/// How to reach a registry: shared by `push`, `sign` and `verify`.
+#[derive(Debug, clap::Args)]
+pub struct RegistryArgs {
+    /// Use plain HTTP instead of HTTPS (a local test registry).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Registry username [default: $DEBLESS_REGISTRY_USER, else the auth files].
+    #[arg(long, short = 'u', value_name = "U")]
+    pub username: Option<String>,
+    /// Read the password (or token) from the first line of stdin
+    /// [default: $DEBLESS_REGISTRY_PASSWORD].
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+impl RegistryArgs {
+    /// The options these make (the rest default).
+    pub fn options(self, quiet: bool) -> anyhow::Result<PushOptions> {
+        let password = match self.password_stdin {
+            true => Some(read_password(&mut std::io::stdin().lock())?),
+            false => None,
+        };
+        Ok(PushOptions {
+            login: Login {
+                username: self.username,
+                password,
+                ..Login::from_env()
+            },
+            insecure: self.insecure,
+            quiet,
+            ..PushOptions::default()
+        })
+    }
+}
+
+/// Read a private key, opening cosign's encrypted form with `$COSIGN_PASSWORD`.
+pub fn read_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
+    let password = password_from_env();
+    Ok(PrivateKey::read(
+        path,
+        password.as_ref().map(|p| p.as_slice()),
+    )?)
+}
 
 /// Arguments of `debless push`.
 #[derive(Debug, clap::Args)]
@@ -18,22 +64,21 @@ pub struct PushArgs {
     /// per-architecture tags.
     #[arg(long = "tag", value_name = "T")]
     pub tags: Vec<String>,
-    /// Use plain HTTP instead of HTTPS (a local test registry).
-    #[arg(long)]
-    pub insecure: bool,
+    /// How to reach the registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Parallel blob uploads.
     #[arg(long, short = 'j', default_value_t = DEFAULT_JOBS)]
     pub jobs: usize,
-    /// Registry username [default: $DEBLESS_REGISTRY_USER, else the auth files].
-    #[arg(long, short = 'u', value_name = "U")]
-    pub username: Option<String>,
-    /// Read the password (or token) from the first line of stdin
-    /// [default: $DEBLESS_REGISTRY_PASSWORD].
-    #[arg(long)]
-    pub password_stdin: bool,
     /// Blobs larger than this many bytes go in chunks of this size.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_CHUNK_SIZE)]
     pub chunk_size: u64,
+    /// Sign every pushed manifest and index with this private key as cosign does
+    /// (sha256-<hex>.sig), and attach each tag's provenance (from <layout>.provenance/)
+    /// signed with it: as sha256-<hex>.att and as an OCI referrer. COSIGN_PASSWORD opens
+    /// an encrypted key.
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
 }
 
 /// Run `debless push`: one line per tag on stdout, a summary on stderr.
@@ -44,22 +89,16 @@ pub fn run(args: PushArgs, quiet: bool) -> anyhow::Result<()> {
     if args.chunk_size == 0 {
         anyhow::bail!("--chunk-size must be at least 1");
     }
-    let password = match args.password_stdin {
-        true => Some(read_password(&mut std::io::stdin().lock())?),
-        false => None,
+    let sign_key = match &args.sign_key {
+        Some(path) => Some(read_private_key(path)?),
+        None => None,
     };
     let opts = PushOptions {
-        login: Login {
-            username: args.username,
-            password,
-            ..Login::from_env()
-        },
         tags: args.tags,
-        insecure: args.insecure,
         jobs: args.jobs,
         chunk_size: args.chunk_size,
-        quiet,
-        ..PushOptions::default()
+        sign_key,
+        ..args.registry.options(quiet)?
     };
     let report = push_layout(&args.layout, &args.target, &opts)?;
     if !quiet {
@@ -85,4 +124,18 @@ fn print(r: &PushReport) {
         r.manifests,
         r.sboms
     );
+    if let Some(s) = &r.signing {
+        let via = s
+            .referrers
+            .map(|v| format!(", listed through {v}"))
+            .unwrap_or_default();
+        eprintln!(
+            "signed {} manifests and indexes ({} new signatures); {} provenance statements \
+             attached{via}",
+            s.signed, s.new_signatures, s.attested
+        );
+        for path in &s.envelopes {
+            eprintln!("wrote {}", path.display());
+        }
+    }
 }

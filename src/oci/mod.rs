@@ -24,8 +24,8 @@ pub use image::{
 pub use layout::{Blob, Layout, holds_only_a_layout, replace_dir};
 pub use platform::{Platform, platform_for};
 pub use read::{
-    Content, DOCKER_LIST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE, Document, ImageRef, LayoutReader,
-    MAX_DOCUMENT, ReadError, Resolved,
+    Content, DOCKER_LIST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE, Document, DocumentError, ImageRef,
+    LayoutReader, MAX_DOCUMENT, ReadError, Resolved,
 };
 
 /// Why an image could not be assembled or written.

@@ -178,6 +178,77 @@ pub struct Document {
     pub content: Content,
 }
 
+/// Why bytes (whose digest was checked) are not an image manifest or index.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// Not JSON of the expected shape.
+    #[error("{digest} is not a {what}")]
+    BadJson {
+        /// Its digest.
+        digest: Digest,
+        /// What it should be.
+        what: &'static str,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Neither an image manifest nor an index.
+    #[error(
+        "{digest} has media type {media_type:?}, which is neither an image manifest nor an index"
+    )]
+    UnknownMediaType {
+        /// Its digest.
+        digest: Digest,
+        /// The media type.
+        media_type: String,
+    },
+    /// An image manifest without a config.
+    #[error("manifest {digest} has no config")]
+    NoConfig {
+        /// Its digest.
+        digest: Digest,
+    },
+}
+
+impl Document {
+    /// Read `bytes`, the content `d` names (already checked against `d`'s digest), as a
+    /// manifest or index: its media type is `d`'s, else the document's own `mediaType`.
+    pub fn parse(d: &Descriptor, bytes: Vec<u8>) -> Result<Document, DocumentError> {
+        let json: DocumentJson =
+            serde_json::from_slice(&bytes).map_err(|source| DocumentError::BadJson {
+                digest: d.digest,
+                what: "manifest or index",
+                source,
+            })?;
+        let media_type = if d.media_type.is_empty() {
+            json.media_type
+        } else {
+            d.media_type.clone()
+        };
+        let content = match media_type.as_str() {
+            INDEX_MEDIA_TYPE | DOCKER_LIST_MEDIA_TYPE => Content::Index(json.manifests),
+            MANIFEST_MEDIA_TYPE | DOCKER_MANIFEST_MEDIA_TYPE => Content::Manifest {
+                config: json
+                    .config
+                    .ok_or(DocumentError::NoConfig { digest: d.digest })?,
+                layers: json.layers,
+            },
+            _ => {
+                return Err(DocumentError::UnknownMediaType {
+                    digest: d.digest,
+                    media_type,
+                });
+            }
+        };
+        Ok(Document {
+            digest: d.digest,
+            media_type,
+            bytes,
+            content,
+        })
+    }
+}
+
 /// What a [`Document`] points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
@@ -368,40 +439,23 @@ impl LayoutReader {
     pub fn document(&self, d: &Descriptor) -> Result<Document, ReadError> {
         let path = self.blob_path(&d.digest);
         let bytes = self.read_bounded(d, MAX_DOCUMENT)?;
-        let json: DocumentJson =
-            serde_json::from_slice(&bytes).map_err(|source| ReadError::BadDocument {
-                path: path.clone(),
-                digest: d.digest,
-                what: "manifest or index",
+        Document::parse(d, bytes).map_err(|e| match e {
+            DocumentError::BadJson {
+                digest,
+                what,
                 source,
-            })?;
-        let media_type = if d.media_type.is_empty() {
-            json.media_type
-        } else {
-            d.media_type.clone()
-        };
-        let content = match media_type.as_str() {
-            INDEX_MEDIA_TYPE | DOCKER_LIST_MEDIA_TYPE => Content::Index(json.manifests),
-            MANIFEST_MEDIA_TYPE | DOCKER_MANIFEST_MEDIA_TYPE => Content::Manifest {
-                config: json.config.ok_or_else(|| ReadError::NoConfig {
-                    path: path.clone(),
-                    digest: d.digest,
-                })?,
-                layers: json.layers,
+            } => ReadError::BadDocument {
+                path,
+                digest,
+                what,
+                source,
             },
-            _ => {
-                return Err(ReadError::UnknownMediaType {
-                    path,
-                    digest: d.digest,
-                    media_type,
-                });
-            }
-        };
-        Ok(Document {
-            digest: d.digest,
-            media_type,
-            bytes,
-            content,
+            DocumentError::UnknownMediaType { digest, media_type } => ReadError::UnknownMediaType {
+                path,
+                digest,
+                media_type,
+            },
+            DocumentError::NoConfig { digest } => ReadError::NoConfig { path, digest },
         })
     }
 

@@ -1,7 +1,9 @@
 //! One repository of one registry over the distribution API: authentication (anonymous,
 //! basic, bearer tokens), blob existence, mounts, uploads and manifest PUTs. Every request
 //! that can be answered 401 is retried once after (re-)authenticating. The HTTP itself is
-//! [`crate::http`]'s; retrying whole operations is the caller's ([`super::push`]).
+//! [`crate::http`]'s; retrying whole operations is the caller's ([`super::push`]). Reading
+//! back (manifests, blobs and referrers, each checked against its digest) is in `read.rs`,
+//! an `impl Client` of its own over the same requests.
 //!
 //! Over 600 lines on purpose: one client, one state (the repository, its auth and its
 //! retries) shared by every request; split, the auth dance would be spread over files.
@@ -20,12 +22,24 @@ use reqwest::{Method, Url};
 
 use super::auth::{Credentials, parse_www_authenticate};
 use super::plan::{Blob, BlobData, Document};
-use super::{At, PushError, Target};
+use super::{Access, At, PushError, Target};
 use crate::digest::Digest;
 use crate::http::{Http, HttpError, display_url, retryable_status};
 
+mod read;
+
+pub use read::Fetched;
+
 /// The largest token answer read.
 const MAX_TOKEN_ANSWER: u64 = 1 << 20;
+
+/// What the registry said to a manifest PUT besides "created".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Stored {
+    /// `OCI-Subject`: a registry with the referrers API names the `subject` it indexed
+    /// (distribution-spec "Pushing Manifests with Subject").
+    pub subject: Option<String>,
+}
 
 /// What a mount attempt got.
 pub(super) enum Mount {
@@ -44,6 +58,8 @@ pub(super) struct Client {
     pub host: String,
     /// Repository pushed to.
     pub repository: String,
+    /// What the session asks a token service for.
+    access: Access,
     credentials: Option<Credentials>,
     /// Where credentials were looked for, for the message when none were found.
     searched: String,
@@ -65,11 +81,12 @@ struct Ctx<'a> {
 }
 
 impl Client {
-    /// A client for `target` over `http` (`insecure`: plain HTTP).
+    /// A client for `target` over `http` (`insecure`: plain HTTP) that will `access` it.
     pub fn new(
         http: Http,
         target: &Target,
         insecure: bool,
+        access: Access,
         credentials: Option<Credentials>,
         searched: String,
     ) -> Result<Client, PushError> {
@@ -87,6 +104,7 @@ impl Client {
             base,
             host: target.host.clone(),
             repository: target.repository.clone(),
+            access,
             credentials,
             searched,
             auth: Mutex::new(AuthState::default()),
@@ -266,7 +284,7 @@ impl Client {
     }
 
     /// `PUT /v2/<repo>/manifests/<reference>` with the document's exact bytes.
-    pub fn put_manifest(&self, reference: &str, doc: &Document) -> Result<(), PushError> {
+    pub fn put_manifest(&self, reference: &str, doc: &Document) -> Result<Stored, PushError> {
         let url = self.url(&format!("{}/manifests/{reference}", self.repository))?;
         let what = if reference == doc.digest.to_string() {
             format!("manifest {}", doc.digest)
@@ -284,7 +302,11 @@ impl Client {
                 .header(CONTENT_TYPE, doc.media_type.as_str())
                 .body(doc.bytes.clone()))
         })?;
-        self.finish(resp, &doc.digest, &ctx)
+        let stored = Stored {
+            subject: header(&resp, "oci-subject"),
+        };
+        self.finish(resp, &doc.digest, &ctx)?;
+        Ok(stored)
     }
 
     /// A 201 whose Docker-Content-Digest (if any) is `digest`.
@@ -391,9 +413,13 @@ impl Client {
         if let Some(c) = parsed.iter().find(|c| c.scheme == "bearer")
             && let Some(realm) = c.param("realm")
         {
+            let actions = match self.access {
+                Access::Pull => "pull",
+                Access::Push => "pull,push",
+            };
             state
                 .scopes
-                .insert(format!("repository:{}:pull,push", self.repository));
+                .insert(format!("repository:{}:{actions}", self.repository));
             if let Some(s) = c.param("scope") {
                 state
                     .scopes
@@ -483,6 +509,20 @@ impl Client {
             })
     }
 
+    /// Where an error about `what` at `/v2/<rest>` happened, for a caller that checks an
+    /// answer itself.
+    pub fn at_path(&self, what: &str, rest: &str) -> Box<At> {
+        let url = match self.url(rest) {
+            Ok(u) => display_url(&u),
+            Err(_) => format!("{}{rest}", self.base),
+        };
+        Box::new(At {
+            what: what.to_owned(),
+            repository: self.repository.clone(),
+            url,
+        })
+    }
+
     /// Where an error happened.
     fn at(&self, ctx: &Ctx) -> Box<At> {
         Box::new(At {
@@ -532,7 +572,12 @@ impl Client {
                     ),
                 },
             },
-            403 => PushError::Denied { at, detail, who },
+            403 => PushError::Denied {
+                at,
+                detail,
+                who,
+                access: self.access,
+            },
             _ => PushError::Status {
                 at,
                 status,

@@ -11,8 +11,12 @@ mod client;
 mod plan;
 mod push;
 mod reference;
+pub mod referrers;
+mod remote;
+mod signatures;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,8 +30,21 @@ pub use auth::{
     AUTH_FILE_ENV, AuthFileError, Challenge, CredentialError, Credentials, Login, PASSWORD_ENV,
     USER_ENV, default_auth_files, parse_auth_file, parse_www_authenticate, read_password,
 };
+pub use client::Fetched;
 pub use push::{push_all, push_layout};
-pub use reference::Target;
+pub use reference::{ImageReference, Target};
+pub use remote::{MANIFEST_MEDIA_TYPES, Repository};
+pub use signatures::{SignReport, attest_provenance, sign_digest};
+pub use verify::{RemoteImage, Verified, VerifyError, verify_image};
+
+/// What a session with a registry may do, which is what it asks a token service for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read only (`debless verify`): a user who may pull but not push can verify.
+    Pull,
+    /// Read and write (`debless push`, `debless sign`).
+    Push,
+}
 
 /// Blobs at or below this size go in one request; larger ones in chunks of this size.
 pub const DEFAULT_CHUNK_SIZE: u64 = 8 << 20;
@@ -60,6 +77,9 @@ pub struct PushOptions {
     pub sources: BlobSources,
     /// No progress bar.
     pub quiet: bool,
+    /// Sign every pushed manifest and index with this key and attach each tag's
+    /// provenance from `<layout>.provenance/` (see [`sign_digest`], [`attest_provenance`]).
+    pub sign_key: Option<crate::sign::PrivateKey>,
 }
 
 impl Default for PushOptions {
@@ -76,6 +96,7 @@ impl Default for PushOptions {
             retries: crate::http::RetryPolicy::default().retries,
             sources: BlobSources::default(),
             quiet: false,
+            sign_key: None,
         }
     }
 }
@@ -129,6 +150,8 @@ pub struct PushReport {
     pub manifests: usize,
     /// SPDX documents attached (one per pushed tag that has one).
     pub sboms: usize,
+    /// What signing did, when a key was given.
+    pub signing: Option<SignReport>,
 }
 
 /// A number of blobs and their bytes.
@@ -229,9 +252,11 @@ pub enum PushError {
     },
     /// The registry accepted who we are but not what we do.
     #[error(
-        "{at}: HTTP 403 denied{detail}; {who} may not push to {}: ask for push rights or \
-         push to another repository",
-        at.repository
+        "{at}: HTTP 403 denied{detail}; {who} may not {} {}: ask for {} rights{}",
+        match access { Access::Push => "push to", Access::Pull => "read" },
+        at.repository,
+        match access { Access::Push => "push", Access::Pull => "pull" },
+        match access { Access::Push => " or push to another repository", Access::Pull => "" },
     )]
     Denied {
         /// The request.
@@ -240,6 +265,8 @@ pub enum PushError {
         detail: String,
         /// Who we are (`user U`, `anonymous`).
         who: String,
+        /// What the session was for.
+        access: Access,
     },
     /// Any other unexpected status.
     #[error("{at}: HTTP {status}{detail}; {hint}")]
@@ -341,6 +368,68 @@ pub enum PushError {
         #[source]
         source: std::io::Error,
     },
+    /// Content read back does not hash to the digest that names it.
+    #[error(
+        "{at}: the registry served content hashing to {actual}, not {expected}; it was \
+         altered in the registry or on the way: do not use it, and tell the registry's \
+         operator"
+    )]
+    Altered {
+        /// The request.
+        at: Box<At>,
+        /// The digest asked for (or the one the registry said it served).
+        expected: Digest,
+        /// What the bytes hash to.
+        actual: Digest,
+    },
+    /// A manifest, index or small blob read back is larger than debless reads.
+    #[error(
+        "{at}: the answer is larger than {limit} bytes, more than such a document can be; \
+         the registry (or what is between) is not serving what was asked"
+    )]
+    TooLarge {
+        /// The request.
+        at: Box<At>,
+        /// The bound.
+        limit: u64,
+    },
+    /// A blob being read back could not be handed on (a local file failed).
+    #[error("{what}: cannot write it where it was wanted")]
+    Sink {
+        /// The blob.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--sign-key` was given but a pushed tag has no provenance statement.
+    #[error(
+        "{}: no provenance for tag {tag}; rebuild the layout with this debless (it writes \
+         <layout>.provenance/), or push without --sign-key and sign the image alone with \
+         `debless sign`",
+        path.display()
+    )]
+    NoProvenance {
+        /// The statement that is missing.
+        path: PathBuf,
+        /// The tag.
+        tag: String,
+    },
+    /// A file pushed along with a layout (an SPDX document, a provenance statement)
+    /// cannot be read or written.
+    #[error("{}: {what}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A signature, attestation or SBOM artifact could not be made.
+    #[error(transparent)]
+    Sign(#[from] crate::sign::SignError),
     /// The HTTP client could not be built.
     #[error(transparent)]
     HttpClient(HttpError),

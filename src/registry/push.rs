@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::client::{Client, Mount};
-use super::plan::{self, Blob, BlobData, Document};
-use super::{PushError, PushOptions, PushReport, PushedTag, Target};
-use crate::digest::Digest;
+use super::plan::{self, Blob, Document};
+use super::remote::Repository;
+use super::{Access, PushError, PushOptions, PushReport, PushedTag, Target};
 use crate::http::{Http, RetryPolicy};
 
 /// A byte bar over the blobs when stderr is a terminal (blobs already there count too,
@@ -29,7 +29,7 @@ fn progress_bar(quiet: bool, blobs: &[Blob]) -> Option<indicatif::ProgressBar> {
 }
 
 /// What happened to one blob.
-enum Outcome {
+pub(super) enum Outcome {
     Skipped,
     Mounted,
     /// Uploaded in this many requests.
@@ -91,22 +91,8 @@ pub(super) fn push_with(
     }
     let plan = plan::plan(layout, &wanted)?;
 
-    let credentials = match &opts.credentials {
-        Some(c) => Some(c.clone()),
-        None => opts.login.credentials(&target.host)?,
-    };
-    let retry = RetryPolicy {
-        retries: opts.retries,
-        ..http.retry_policy()
-    };
-    let client = Client::new(
-        http.clone(),
-        &target,
-        opts.insecure,
-        credentials,
-        opts.login.searched(),
-    )?;
-    retry.run(|| client.ping())?;
+    let repo = Repository::connect(http, &target, Access::Push, opts)?;
+    let (client, retry) = (&repo.client, repo.retry);
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
@@ -117,7 +103,7 @@ pub(super) fn push_with(
         plan.blobs
             .par_iter()
             .map(|b| {
-                let r = retry.run(|| push_blob(&client, b, opts));
+                let r = retry.run(|| push_blob(client, b, opts));
                 if let Some(bar) = &bar {
                     bar.inc(b.size);
                 }
@@ -163,19 +149,27 @@ pub(super) fn push_with(
             media_type: doc.media_type.clone(),
         });
     }
-    report.sboms = attach_sboms(&client, layout, &plan.tags, opts, &retry)?;
+    report.sboms = attach_sboms(client, layout, &plan.tags, opts, &retry)?;
+    if let Some(key) = &opts.sign_key {
+        report.signing = Some(super::signatures::sign_pushed(
+            &repo, key, layout, &plan.tags,
+        )?);
+    }
     Ok(report)
 }
 
 /// The media type of an SPDX JSON document.
 const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
-/// OCI's empty config for artifacts.
-const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+/// The suffix of the tag-based SBOM convention.
+const SBOM_SUFFIX: &str = "sbom";
 
 /// Attach each pushed tag's SPDX document (from `<layout>.spdx/<tag>.spdx.json`, as
 /// `debless build` writes them) as an OCI artifact whose `subject` is the tag's manifest or
-/// index, so registries with the referrers API list it; it is also tagged
-/// `sha256-<hex>.sbom`, the convention tools use where that API is missing.
+/// index, listed by the referrers API or, where the registry has none, in the referrers tag
+/// schema's index ([`super::referrers`]). The same manifest is also tagged
+/// `sha256-<hex>.sbom`: cosign's tag-based SBOM convention (`cosign download sbom`, and
+/// scanners that follow it, look there and nowhere else), which a referrers list does not
+/// replace for them; one more tag on the same manifest costs nothing.
 fn attach_sboms(
     client: &Client,
     layout: &Path,
@@ -190,72 +184,56 @@ fn attach_sboms(
     if !dir.is_dir() {
         return Ok(0);
     }
-    let empty = Blob {
-        digest: Digest::of(b"{}"),
-        size: 2,
-        data: BlobData::Bytes(b"{}".to_vec()),
-    };
     let mut attached = 0;
     for (tag, doc) in tags {
         let path = dir.join(format!("{tag}.spdx.json"));
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(PushError::File {
+                    path,
+                    what: "cannot read the SPDX document",
+                    source,
+                });
+            }
         };
-        let sbom = Blob {
-            digest: Digest::of(&bytes),
-            size: bytes.len() as u64,
-            data: BlobData::File(path.clone()),
+        let layer = crate::sign::Layer::of(
+            SPDX_MEDIA_TYPE,
+            &bytes,
+            std::collections::BTreeMap::from([(
+                "org.opencontainers.image.title".to_owned(),
+                format!("{tag}.spdx.json"),
+            )]),
+        );
+        let subject = crate::oci::Descriptor {
+            media_type: doc.media_type.clone(),
+            digest: doc.digest,
+            size: doc.bytes.len() as u64,
+            platform: None,
+            annotations: Default::default(),
         };
-        for b in [&empty, &sbom] {
-            retry.run(|| push_blob(client, b, opts))?;
-        }
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "artifactType": SPDX_MEDIA_TYPE,
-            "config": { "mediaType": EMPTY_MEDIA_TYPE, "digest": empty.digest, "size": 2 },
-            "layers": [{
-                "mediaType": SPDX_MEDIA_TYPE,
-                "digest": sbom.digest,
-                "size": sbom.size,
-                "annotations": { "org.opencontainers.image.title": format!("{tag}.spdx.json") },
-            }],
-            "subject": { "mediaType": doc.media_type, "digest": doc.digest, "size": doc.bytes.len() },
-        });
-        // A Value of strings and numbers: serde_json has no failure path for it.
-        let bytes = serde_json::to_vec(&manifest).expect("a JSON value always serialises");
-        let artifact = Document {
-            digest: Digest::of(&bytes),
-            media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
-            bytes,
-            content: crate::oci::Content::Manifest {
-                config: descriptor(EMPTY_MEDIA_TYPE, &empty),
-                layers: vec![descriptor(SPDX_MEDIA_TYPE, &sbom)],
-            },
-        };
-        let fallback = format!("{}.sbom", doc.digest.to_string().replace(':', "-"));
-        retry.run(|| client.put_manifest(&artifact.digest.to_string(), &artifact))?;
-        retry.run(|| client.put_manifest(&fallback, &artifact))?;
+        let artifact = crate::sign::artifact::referrer_manifest(
+            SPDX_MEDIA_TYPE,
+            vec![(layer, bytes)],
+            &subject,
+        )?;
+        super::referrers::attach(client, retry, opts, &artifact, &doc.digest)?;
+        let tag = crate::sign::artifact::tag_for(&doc.digest, SBOM_SUFFIX);
+        super::referrers::put_tagged(client, retry, opts, &artifact, &tag)?;
         attached += 1;
     }
     Ok(attached)
 }
 
-/// A descriptor of `blob` (for the artifact document's record of what it points at).
-fn descriptor(media_type: &str, blob: &Blob) -> crate::oci::Descriptor {
-    crate::oci::Descriptor {
-        media_type: media_type.to_owned(),
-        digest: blob.digest,
-        size: blob.size,
-        platform: None,
-        annotations: Default::default(),
-    }
-}
-
 /// One blob: skip it if the repository has it, mount it if a sibling does, else upload.
 /// Called again from the start on a retry: a lost answer to a finished upload then
 /// shows up as "already there".
-fn push_blob(client: &Client, blob: &Blob, opts: &PushOptions) -> Result<Outcome, PushError> {
+pub(super) fn push_blob(
+    client: &Client,
+    blob: &Blob,
+    opts: &PushOptions,
+) -> Result<Outcome, PushError> {
     let record = || {
         opts.sources
             .record(&client.host, &blob.digest, &client.repository)

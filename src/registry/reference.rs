@@ -1,6 +1,8 @@
-//! `REGISTRY/REPOSITORY[:TAG]`: where a push goes.
+//! `REGISTRY/REPOSITORY[:TAG]`: where a push goes; `REGISTRY/REPOSITORY[:TAG][@DIGEST]`:
+//! an image to sign or verify.
 
 use super::PushError;
+use crate::digest::Digest;
 
 /// A parsed push target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +80,62 @@ impl Target {
     }
 }
 
+/// An image in a registry: `REGISTRY/REPOSITORY:TAG`, `REGISTRY/REPOSITORY@sha256:HEX`, or
+/// both (the digest is what is used; the tag is only a name then).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageReference {
+    /// Registry, repository and tag.
+    pub target: Target,
+    /// The digest after `@`, if one was given.
+    pub digest: Option<Digest>,
+}
+
+impl ImageReference {
+    /// Parse `REGISTRY/REPOSITORY[:TAG][@sha256:HEX]`; a tag or a digest must be there.
+    pub fn parse(s: &str) -> Result<ImageReference, PushError> {
+        let bad = |why: &'static str| PushError::Target {
+            target: s.to_string(),
+            why,
+        };
+        let (name, digest) = match s.split_once('@') {
+            Some((name, d)) => (
+                name,
+                Some(Digest::parse(d).map_err(|_| {
+                    bad("after @ comes a digest, sha256: and 64 lower-case hex digits")
+                })?),
+            ),
+            None => (s, None),
+        };
+        let target = Target::parse(name)?;
+        if target.tag.is_none() && digest.is_none() {
+            return Err(bad(
+                "name the image by tag or digest: REGISTRY/REPOSITORY:TAG or \
+                 REGISTRY/REPOSITORY@sha256:HEX",
+            ));
+        }
+        Ok(ImageReference { target, digest })
+    }
+
+    /// What to ask the registry for: the digest when there is one, else the tag.
+    pub fn reference(&self) -> String {
+        match (&self.digest, &self.target.tag) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for ImageReference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.target)?;
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
 /// The distribution spec's repository name grammar.
 fn valid_repository(r: &str) -> bool {
     !r.is_empty()
@@ -136,6 +194,26 @@ mod tests {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
         assert!(valid_tag("latest-amd64"));
+    }
+
+    #[test]
+    fn image_references_name_a_tag_or_a_digest() {
+        let d = Digest::of(b"x");
+        let r = ImageReference::parse(&format!("127.0.0.1:5000/a/b@{d}")).unwrap();
+        assert_eq!((r.target.repository.as_str(), r.digest), ("a/b", Some(d)));
+        assert_eq!(r.reference(), d.to_string());
+        assert_eq!(r.to_string(), format!("127.0.0.1:5000/a/b@{d}"));
+        let r = ImageReference::parse("127.0.0.1:5000/a:latest").unwrap();
+        assert_eq!((r.reference().as_str(), r.digest), ("latest", None));
+        let r = ImageReference::parse(&format!("127.0.0.1:5000/a:latest@{d}")).unwrap();
+        assert_eq!(r.reference(), d.to_string());
+        for bad in [
+            "127.0.0.1:5000/a",
+            "127.0.0.1:5000/a@sha256:00",
+            "127.0.0.1:5000/a@latest",
+        ] {
+            assert!(ImageReference::parse(bad).is_err(), "{bad}");
+        }
         assert!(!valid_tag(&"x".repeat(129)));
     }
 }

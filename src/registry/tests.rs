@@ -1,6 +1,9 @@
 //! The push protocol against an in-process fake registry: uploads (whole and chunked),
 //! blobs already there, mounts, bearer tokens, refused credentials, retried failures and
-//! a registry that lies about what it stored.
+//! a registry that lies about what it stored. `trust` (tests/trust.rs) reads back, attaches
+//! referrers with and without the referrers API, signs and verifies against the same fake.
+
+mod trust;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -40,13 +43,16 @@ enum Auth {
 
 const TOKEN: &str = "t0ken";
 
-/// A registry in memory: blobs per repository, upload sessions, manifests.
+/// A registry in memory: blobs per repository, upload sessions, manifests (and their
+/// media types), and, when `referrers_api` is set, the OCI 1.1 referrers API.
 #[derive(Default)]
 struct State {
     blobs: BTreeSet<(String, String)>,
     content: BTreeMap<String, Vec<u8>>,
     uploads: BTreeMap<String, Vec<u8>>,
     manifests: BTreeMap<(String, String), Vec<u8>>,
+    types: BTreeMap<String, String>,
+    referrers_api: bool,
     next: usize,
 }
 
@@ -63,7 +69,20 @@ impl Fake {
         auth: Auth,
         fault: impl Fn(&Request) -> Option<Reply> + Send + Sync + 'static,
     ) -> Fake {
-        let state = Arc::new(Mutex::new(State::default()));
+        Fake::start_with(auth, false, fault)
+    }
+
+    /// A fake that has the referrers API (`referrers_api`) or answers it 404 as registries
+    /// without it do.
+    fn start_with(
+        auth: Auth,
+        referrers_api: bool,
+        fault: impl Fn(&Request) -> Option<Reply> + Send + Sync + 'static,
+    ) -> Fake {
+        let state = Arc::new(Mutex::new(State {
+            referrers_api,
+            ..State::default()
+        }));
         let s = state.clone();
         let fault: Box<Fault> = Box::new(fault);
         let port = Arc::new(Mutex::new(String::new()));
@@ -162,8 +181,42 @@ fn answer(st: &mut State, auth: &Auth, host: &str, req: &Request) -> Reply {
                 .header("Docker-Content-Digest", digest)
                 .header("Content-Length", st.content[digest].len().to_string())
                 .without_length(),
+            ("GET", true) => Reply::status(200)
+                .header("Docker-Content-Digest", digest)
+                .body(st.content[digest].clone()),
             _ => Reply::status(404),
         };
+    }
+    if let Some((repo, subject)) = rest.split_once("/referrers/") {
+        if !st.referrers_api {
+            return Reply::status(404).body("404 page not found");
+        }
+        let mut listed = Vec::new();
+        for ((r, reference), bytes) in &st.manifests {
+            let Ok(m) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+                continue;
+            };
+            if r != repo
+                || !reference.starts_with("sha256:")
+                || m["subject"]["digest"].as_str() != Some(subject)
+            {
+                continue;
+            }
+            listed.push(serde_json::json!({
+                "mediaType": m["mediaType"],
+                "digest": reference,
+                "size": bytes.len(),
+                "artifactType": m["artifactType"],
+            }));
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": listed,
+        });
+        return Reply::status(200)
+            .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+            .body(serde_json::to_vec(&index).unwrap());
     }
     if let Some((repo, session)) = rest.split_once("/blobs/uploads/") {
         let repo = repo.to_owned();
@@ -219,7 +272,32 @@ fn answer(st: &mut State, auth: &Auth, host: &str, req: &Request) -> Reply {
             st.manifests
                 .insert((repo.to_owned(), r.to_owned()), req.body.clone());
         }
-        return Reply::status(201).header("Docker-Content-Digest", digest);
+        if let Some(t) = req.header("content-type") {
+            st.types.insert(digest.clone(), t.to_owned());
+        }
+        let mut reply = Reply::status(201).header("Docker-Content-Digest", digest);
+        if st.referrers_api
+            && let Ok(m) = serde_json::from_slice::<serde_json::Value>(&req.body)
+            && let Some(subject) = m["subject"]["digest"].as_str()
+        {
+            reply = reply.header("OCI-Subject", subject);
+        }
+        return reply;
+    }
+    if let Some((repo, reference)) = rest.split_once("/manifests/")
+        && req.method == "GET"
+    {
+        let Some(bytes) = st.manifests.get(&(repo.to_owned(), reference.to_owned())) else {
+            return Reply::status(404).body(errors("MANIFEST_UNKNOWN", "manifest unknown"));
+        };
+        let digest = Digest::of(bytes).to_string();
+        let mut reply = Reply::status(200)
+            .header("Docker-Content-Digest", digest.clone())
+            .body(bytes.clone());
+        if let Some(t) = st.types.get(&digest) {
+            reply = reply.header("Content-Type", t.clone());
+        }
+        return reply;
     }
     Reply::status(404)
 }

@@ -6,7 +6,7 @@
 //! image's document is as reproducible as the image.
 
 mod license;
-mod purl;
+pub mod purl;
 #[cfg(test)]
 mod tests;
 

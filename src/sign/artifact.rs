@@ -118,8 +118,9 @@ pub(crate) fn cosign_manifest(
 }
 
 /// An OCI 1.1 artifact manifest that refers to `subject` (so a registry's referrers API
-/// lists it): empty config, `artifactType`, `layers` with their bytes.
-pub(crate) fn referrer_manifest(
+/// lists it): empty config, `artifactType`, `layers` with their bytes. Attestations use it
+/// (see [`super::attest::referrer_manifest`]), and so do the SBOMs `debless push` attaches.
+pub fn referrer_manifest(
     artifact_type: &str,
     layers: Vec<(Layer, Vec<u8>)>,
     subject: &Descriptor,

@@ -144,6 +144,27 @@ pub enum SignError {
         /// The subject digests the statement names.
         found: Vec<String>,
     },
+    /// The lock a verifier holds is not the one the image was built from.
+    #[error(
+        "the image was built from lock {recorded} ({recorded_name}), but {given} is {actual}; \
+         it was not built from this lock"
+    )]
+    LockMismatch {
+        /// The lock's digest the provenance records.
+        recorded: String,
+        /// Its name there (`snapshots/debian13.lock`).
+        recorded_name: String,
+        /// The lock given.
+        given: String,
+        /// Its digest.
+        actual: Digest,
+    },
+    /// A lock a provenance check reads does not read.
+    #[error(transparent)]
+    InputLock {
+        /// Why.
+        source: crate::snapshot::lock::LockError,
+    },
     /// A resolved dependency of the provenance is not the lock's.
     #[error(
         "provenance dependency {name} ({digest}) {problem}; the image was not built from this lock"

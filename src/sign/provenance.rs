@@ -42,6 +42,28 @@ pub const MAX_EMBEDDED_TOTAL: usize = 4 << 20;
 /// Media type recorded for SPDX byproducts.
 pub const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
 
+/// The directory next to a layout that holds its provenance: `out/base-debian13` →
+/// `out/base-debian13.provenance` (as SPDX documents go in `out/base-debian13.spdx`).
+pub fn provenance_dir(layout: &Path) -> PathBuf {
+    let name = layout
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    layout.with_file_name(format!("{name}.provenance"))
+}
+
+/// The unsigned statement `debless build` writes for a tag: `<tag>.intoto.json` (the
+/// in-toto Statement's JSON, as [`Statement::to_json`] gives it).
+pub fn statement_file(tag: &str) -> String {
+    format!("{tag}.intoto.json")
+}
+
+/// The signed envelope `debless push --sign-key` writes for a tag: `<tag>.intoto.jsonl`,
+/// one DSSE envelope on one line (the file form SLSA's tools read provenance in).
+pub fn envelope_file(tag: &str) -> String {
+    format!("{tag}.intoto.jsonl")
+}
+
 /// An in-toto Statement v1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement<P> {
@@ -151,8 +173,10 @@ pub struct ExternalParameters {
     pub source_url: Option<String>,
     /// `snapshots/<distro>.lock`, by name, digest and (normally) content.
     pub lock: ResourceDescriptor,
-    /// `snapshots/<distro>.toml`.
-    pub manifest: ResourceDescriptor,
+    /// `snapshots/<distro>.toml`; absent when the project has none (a build reads it only
+    /// for its `snapshot_service`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ResourceDescriptor>,
     /// Every rule file read (`rules/defaults.toml`, the images' and their parents', the
     /// variants'), sorted by name.
     pub rules: Vec<ResourceDescriptor>,
@@ -262,8 +286,8 @@ pub struct BuildInputs {
     pub parameters: Parameters,
     /// `snapshots/<distro>.lock`.
     pub lock: InputFile,
-    /// `snapshots/<distro>.toml`.
-    pub manifest: InputFile,
+    /// `snapshots/<distro>.toml`, if the project has one.
+    pub manifest: Option<InputFile>,
     /// Every rule file read.
     pub rules: Vec<InputFile>,
     /// The .debs.
@@ -309,7 +333,7 @@ impl Statement<Provenance> {
             Ok(d)
         };
         let lock = embed(&inputs.lock)?;
-        let manifest = embed(&inputs.manifest)?;
+        let manifest = inputs.manifest.as_ref().map(&mut embed).transpose()?;
         let mut rule_files: Vec<&InputFile> = inputs.rules.iter().collect();
         rule_files.sort_by(|a, b| a.name.cmp(&b.name));
         rule_files.dedup_by(|a, b| a.name == b.name && a.bytes == b.bytes);
@@ -448,8 +472,8 @@ pub struct WrittenInputs {
 impl ExternalParameters {
     /// Every input file descriptor: the lock, the manifest, then the rules.
     pub fn inputs(&self) -> impl Iterator<Item = &ResourceDescriptor> {
-        [&self.lock, &self.manifest]
-            .into_iter()
+        std::iter::once(&self.lock)
+            .chain(self.manifest.as_ref())
             .chain(self.rules.iter())
     }
 

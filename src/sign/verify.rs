@@ -122,7 +122,9 @@ fn check_signature(
 }
 
 /// Check an attestation manifest (`.att` or referrer) of `subject` with `key`: every
-/// envelope layer that verifies and whose statement names `subject`.
+/// envelope layer that verifies and whose statement names `subject`. When none does but
+/// one verified for another subject, the error is [`SignError::SubjectMismatch`]: the key
+/// is right and the statement is genuine, it just describes another image.
 pub fn verify_attestations(
     manifest: &[u8],
     blobs: &Blobs,
@@ -132,13 +134,21 @@ pub fn verify_attestations(
     let layers = artifact::existing_layers(manifest, "attestation")?;
     let mut verified = Vec::new();
     let mut reasons = Vec::new();
+    let mut elsewhere = Vec::new();
     for layer in &layers {
         match check_attestation(layer, blobs, key, subject) {
             Ok(a) => verified.push(a),
-            Err(why) => reasons.push(why),
+            Err(Rejected::Subject(found)) => elsewhere.extend(found),
+            Err(Rejected::Other(why)) => reasons.push(why),
         }
     }
     if verified.is_empty() {
+        if !elsewhere.is_empty() {
+            return Err(SignError::SubjectMismatch {
+                expected: *subject,
+                found: elsewhere,
+            });
+        }
         if reasons.is_empty() {
             reasons.push("the manifest has no layers".to_owned());
         }
@@ -151,15 +161,29 @@ pub fn verify_attestations(
     Ok(verified)
 }
 
+/// Why an attestation layer does not count.
+enum Rejected {
+    /// It verified, but its statement names these subjects, not the one asked for.
+    Subject(Vec<String>),
+    /// Anything else.
+    Other(String),
+}
+
+impl From<String> for Rejected {
+    fn from(why: String) -> Rejected {
+        Rejected::Other(why)
+    }
+}
+
 fn check_attestation(
     layer: &artifact::Layer,
     blobs: &Blobs,
     key: &PublicKey,
     subject: &Digest,
-) -> Result<VerifiedAttestation, String> {
+) -> Result<VerifiedAttestation, Rejected> {
     let at = &layer.digest;
     if layer.media_type != ENVELOPE_MEDIA_TYPE {
-        return Err(format!("layer {at}: media type {:?}", layer.media_type));
+        return Err(format!("layer {at}: media type {:?}", layer.media_type).into());
     }
     let envelope =
         Envelope::from_json(blob(blobs, layer)?).map_err(|e| format!("layer {at}: {e}"))?;
@@ -175,7 +199,16 @@ fn check_attestation(
     let head: Head = serde_json::from_slice(&statement)
         .map_err(|e| format!("layer {at}: the statement is not in-toto JSON ({e})"))?;
     if !head.subject.iter().any(|s| s.sha256() == Some(*subject)) {
-        return Err(format!("layer {at}: no subject has this digest"));
+        return Err(Rejected::Subject(
+            head.subject
+                .iter()
+                .map(|s| {
+                    s.digest
+                        .get("sha256")
+                        .map_or_else(|| "(no sha256)".to_owned(), |h| format!("sha256:{h}"))
+                })
+                .collect(),
+        ));
     }
     Ok(VerifiedAttestation {
         predicate_type: head.predicate_type,
@@ -280,6 +313,69 @@ pub fn check_dependencies(provenance: &Provenance, lock: &Lock) -> Result<(), Si
         }
     }
     Ok(())
+}
+
+/// Is `given` (the lock file at `name`, as a verifier has it) the lock the provenance
+/// records? Compared by digest: a manifest carries its lock's digest in an annotation, so a
+/// lock that differs anywhere builds other digests.
+pub fn check_lock(provenance: &Provenance, given: &[u8], name: &str) -> Result<(), SignError> {
+    let recorded = &provenance.build_definition.external_parameters.lock;
+    let actual = Digest::of(given);
+    if recorded.sha256() == Some(actual) {
+        return Ok(());
+    }
+    Err(SignError::LockMismatch {
+        recorded: recorded
+            .digest
+            .get("sha256")
+            .map_or_else(|| "no sha256".to_owned(), |h| format!("sha256:{h}")),
+        recorded_name: recorded.name.clone().unwrap_or_default(),
+        given: name.to_owned(),
+        actual,
+    })
+}
+
+/// Write the provenance's input files into `dir` (an empty directory) and read its lock:
+/// `local_lock` (a path and its bytes), when given, must be that lock and stands in for it
+/// when the provenance recorded it by digest only. Every .deb the provenance lists must
+/// then be the lock's ([`check_dependencies`]). Returns the files written and the lock.
+pub fn check_inputs(
+    provenance: &Provenance,
+    dir: &std::path::Path,
+    local_lock: Option<(&std::path::Path, &[u8])>,
+) -> Result<(super::provenance::WrittenInputs, Lock), SignError> {
+    let external = &provenance.build_definition.external_parameters;
+    let lock_name = external.lock.name.clone().unwrap_or_default();
+    if let Some((path, bytes)) = local_lock {
+        let lock = read_lock(path)?;
+        // Dependencies first: naming the first .deb that differs says more than a digest.
+        check_dependencies(provenance, &lock)?;
+        check_lock(provenance, bytes, &path.display().to_string())?;
+    }
+    let mut written = external.write_inputs(dir)?;
+    if let Some(missing) = written.missing.iter().position(|m| *m == lock_name) {
+        let Some((_, bytes)) = local_lock else {
+            return Err(super::doc_err(format!(
+                "the provenance records its lock {lock_name} by digest only; pass the lock \
+                 (--lock FILE) to check the image against it"
+            )));
+        };
+        let path = dir.join(&lock_name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(super::io_err(parent, "cannot create a directory"))?;
+        }
+        std::fs::write(&path, bytes).map_err(super::io_err(&path, "cannot write the lock"))?;
+        written.missing.remove(missing);
+        written.written.push(path);
+    }
+    let lock = read_lock(&dir.join(&lock_name))?;
+    check_dependencies(provenance, &lock)?;
+    Ok((written, lock))
+}
+
+fn read_lock(path: &std::path::Path) -> Result<Lock, SignError> {
+    Lock::read(path).map_err(|source| SignError::InputLock { source })
 }
 
 /// Read a statement's JSON generically (any predicate).

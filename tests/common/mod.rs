@@ -7,6 +7,8 @@
 pub mod fixture;
 /// The hostile-input fixture shared by hostile, bounds and ownership.
 pub mod hostile;
+/// A real docker-registry on 127.0.0.1 (push and trust tests).
+pub mod registry;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -28,7 +28,7 @@ pub(crate) fn inputs() -> BuildInputs {
             ..Parameters::default()
         },
         lock: file("snapshots/debian13.lock", "lock_version = 1\n"),
-        manifest: file("snapshots/debian13.toml", "distro = \"debian13\"\n"),
+        manifest: Some(file("snapshots/debian13.toml", "distro = \"debian13\"\n")),
         rules: vec![
             file("rules/static.toml", "[static]\n"),
             file("rules/base.toml", "[base]\n"),
@@ -140,7 +140,7 @@ fn embeds_within_bounds_only() {
     let p = &s.predicate.build_definition.external_parameters;
     assert!(p.lock.content.is_none());
     assert_eq!(p.lock.sha256(), Some(Digest::of(&i.lock.bytes)));
-    assert!(p.manifest.content.is_some());
+    assert!(p.manifest.as_ref().is_some_and(|m| m.content.is_some()));
     // Four files of 1 MiB fill the budget; the fifth goes by digest.
     let mut i = inputs();
     i.rules = (0..5)
