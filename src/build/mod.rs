@@ -9,6 +9,7 @@
 //! | `debs.rs` | the .debs the plan needs, fetched into the cache |
 //! | `walk.rs` | each architecture's layer tree, depth first: read, assemble, store |
 //! | `read.rs` | one package's selected entries for one layer |
+//! | `tarball.rs` | one upstream tarball's selected entries for one layer |
 //! | `generators.rs`, `generators_certs.rs` | the files no package ships |
 //! | `layer_cache.rs` | finished layers (and SPDX documents) found again by their inputs |
 //! | `sbom.rs` | each layer's packages as the SPDX documents list them |
@@ -28,6 +29,7 @@ mod output;
 pub mod plan;
 mod read;
 mod sbom;
+mod tarball;
 pub mod template;
 mod walk;
 
@@ -47,6 +49,7 @@ use plan::{LayerKey, Plan};
 pub use error::BuildError;
 pub use layer_cache::LayerCacheError;
 pub use read::PackageError;
+pub use tarball::TarballError;
 
 /// How images are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +86,8 @@ pub struct BuildOptions {
     pub project: PathBuf,
     /// Distro whose lock to build.
     pub distro: String,
-    /// Images (rule names); empty = all the distro defines.
+    /// Images (rule names); empty = every image of the distro's family (those under
+    /// `rules/extra/` are built when named).
     pub images: Vec<String>,
     /// Tags (`latest` and variant names); empty = `latest` plus every variant.
     pub variants: Vec<String>,
@@ -214,7 +218,12 @@ impl Loaded {
 pub fn fetch(opts: &BuildOptions) -> Result<FetchReport, BuildError> {
     let l = load(opts)?;
     let p = l.plan(opts)?;
-    debs::fetch_packages(opts, &l.lock, &p.packages())
+    debs::fetch_packages(
+        opts,
+        &l.lock,
+        &p.packages(),
+        &p.tarballs_of(p.layers.keys()),
+    )
 }
 
 /// `debless build`.
@@ -268,7 +277,12 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     };
     // Only the .debs of the layers to make (and of the layers below them) are needed.
     let needed = ctx.needed(&cached);
-    let fetched = debs::fetch_packages(opts, &l.lock, &p.packages_of(needed))?;
+    let fetched = debs::fetch_packages(
+        opts,
+        &l.lock,
+        &p.packages_of(needed.iter().copied()),
+        &p.tarballs_of(needed.iter().copied()),
+    )?;
     let first = ctx.run(opts.jobs.max(1), cached)?;
     if opts.check {
         let other = if opts.jobs.max(1) == 1 { 2 } else { 1 };

@@ -14,6 +14,7 @@ use super::layer_cache::BuiltLayer;
 use super::plan::{LayerKey, LayerPlan};
 use super::read::PackageRead;
 use super::sbom::layer_packages;
+use super::tarball::TarballRead;
 use super::{BuildError, Ctx};
 use crate::deb::{MergedLinks, Tree};
 use crate::layer::Entry;
@@ -143,13 +144,15 @@ impl Ctx<'_> {
         walk: &mut Walk<'_, '_>,
     ) -> Result<(), BuildError> {
         let reads = self.read_layer(lp)?;
+        let tarballs = self.read_tarballs(lp)?;
         // The decompressors' buffers are gone; the files read stay.
         release_freed_memory();
         let mut state = below.clone();
-        let entries = self.assemble(lp, &mut state, &reads)?;
+        let entries = self.assemble(lp, &mut state, &reads, &tarballs)?;
         if walk.make.contains(&lp.key) {
-            let packages = layer_packages(lp, &reads, &entries);
+            let packages = layer_packages(lp, &reads, &tarballs, &entries);
             drop(reads);
+            drop(tarballs);
             if self.opts.check {
                 walk.listings.insert(
                     lp.key.clone(),
@@ -188,10 +191,12 @@ impl Ctx<'_> {
         lp: &LayerPlan,
         below: &mut Below,
         reads: &[PackageRead<'_>],
+        tarballs: &[TarballRead<'_>],
     ) -> Result<Vec<Entry>, BuildError> {
         let mut candidates: Vec<Entry> = reads
             .iter()
             .flat_map(|r| r.deb.entries.iter().cloned())
+            .chain(tarballs.iter().flat_map(|t| t.entries.iter().cloned()))
             .collect();
         below.generators = generators::run(
             &generators::LayerInput {

@@ -14,7 +14,8 @@ use super::Global;
 /// Which images, and from where: shared by `build` and `fetch`.
 #[derive(clap::Args)]
 pub struct Selection {
-    /// Images (rule names) to build; none means every image the distro defines.
+    /// Images (rule names) to build; none means every image of the distro's family (not
+    /// those under rules/extra/, which are built when named).
     pub images: Vec<String>,
     /// Distro whose lock (snapshots/<distro>.lock) to build from.
     #[arg(long, default_value = "debian13")]

@@ -18,6 +18,7 @@ use scan::{Kind, Scan};
 
 mod decompress;
 mod scan;
+pub mod tarball;
 
 pub use decompress::max_data_bytes;
 
@@ -52,7 +53,12 @@ pub fn read_deb(
     sel: &Selection,
     opts: &ReadOptions,
 ) -> Result<Deb, DebError> {
-    let reader = Reader { package, sel, opts };
+    let reader = Reader {
+        package,
+        sel,
+        opts,
+        relocation: None,
+    };
     let (control_tar, data_tar) = reader.members(bytes)?;
     let (control, md5sums) = reader.control(&control_tar)?;
     let (entries, unmatched) = reader.data(&data_tar)?;
@@ -64,11 +70,14 @@ pub fn read_deb(
     })
 }
 
-/// One `read_deb` call's context.
+/// One `read_deb` (or `read_tarball`) call's context.
 struct Reader<'r> {
+    /// The package, or `tarball:<name>`: messages name it, entries carry it as origin.
     package: &'r str,
     sel: &'r Selection,
     opts: &'r ReadOptions,
+    /// An upstream tarball's top directory and where it goes; `None` for a .deb.
+    relocation: Option<&'r tarball::Relocation>,
 }
 
 impl Reader<'_> {
@@ -244,7 +253,25 @@ impl Reader<'_> {
     }
 
     /// The path an archive path gets in the image, or an error if it may not be in one.
+    /// An upstream tarball's paths are first moved from its top directory to the rule's
+    /// prefix (the image root itself comes back empty).
     fn image_path(&self, shipped: &str, kind: &Kind) -> Result<String, DebError> {
+        let relocated;
+        let shipped = match self.relocation {
+            None => shipped,
+            Some(r) => {
+                relocated = r.place(shipped).ok_or_else(|| {
+                    self.bad_entry(
+                        &format!("/{shipped}"),
+                        format!(
+                            "is outside the tarball's top directory {}/; an upstream tarball keeps everything under one directory (`strip` in the rule names it)",
+                            r.strip
+                        ),
+                    )
+                })?;
+                relocated.as_str()
+            }
+        };
         if !self.opts.merged_usr {
             return Ok(shipped.to_string());
         }
