@@ -272,6 +272,21 @@ impl Arch {
         self.info().ld_family
     }
 
+    /// The architecture an OCI platform names (`arm` with variant `v7` is armhf), if
+    /// debless knows it. A missing variant is accepted where only one architecture has
+    /// that OCI name (linux/arm64 without `v8`).
+    pub fn from_oci(architecture: &str, variant: Option<&str>) -> Option<Arch> {
+        let named: Vec<Arch> = Arch::ALL
+            .into_iter()
+            .filter(|a| a.oci_architecture() == architecture)
+            .collect();
+        match variant {
+            Some(v) => named.into_iter().find(|a| a.oci_variant() == Some(v)),
+            None if named.len() == 1 => named.first().copied(),
+            None => None,
+        }
+    }
+
     /// The Debian names of every architecture, for error messages.
     pub fn known() -> String {
         Arch::ALL.map(Arch::name).join(", ")
@@ -452,6 +467,19 @@ mod tests {
             assert_eq!(a.big_endian(), be, "{a}");
             assert_eq!(a.signed_char(), signed, "{a}");
         }
+    }
+
+    #[test]
+    fn oci_platforms_map_back() {
+        for a in Arch::ALL {
+            assert_eq!(
+                Arch::from_oci(a.oci_architecture(), a.oci_variant()),
+                Some(a)
+            );
+        }
+        assert_eq!(Arch::from_oci("arm64", None), Some(Arch::Arm64));
+        assert_eq!(Arch::from_oci("arm", None), None, "armel or armhf?");
+        assert_eq!(Arch::from_oci("sparc", None), None);
     }
 
     #[test]

@@ -445,14 +445,9 @@ fn config_carries_rules_settings_and_variants() {
     assert_eq!(latest["architecture"], "amd64");
     assert_eq!(latest["history"].as_array().unwrap().len(), 3);
     assert_eq!(latest["rootfs"]["diff_ids"].as_array().unwrap().len(), 3);
-    let lock = std::fs::read_to_string(f.project.path().join("snapshots/test.lock")).unwrap();
-    let ts = lock
-        .lines()
-        .find_map(|l| l.strip_prefix("timestamp = "))
-        .unwrap()
-        .trim_matches('"')
-        .to_owned();
-    assert_eq!(latest["created"], ts.as_str());
+    // `created` is the newest mtime of the files in the image's packages (the test .debs
+    // are all made at DEB_EPOCH), not the lock's timestamp.
+    assert_eq!(latest["created"], "2025-11-20T00:00:00Z");
     let dn = config("debug-nonroot-amd64");
     assert_eq!(dn["config"]["User"], "65532");
     assert_eq!(dn["config"]["WorkingDir"], "/home/nonroot");
@@ -461,12 +456,30 @@ fn config_carries_rules_settings_and_variants() {
     let nonroot = config("nonroot-amd64");
     assert_eq!(nonroot["config"]["User"], "65532");
     assert_eq!(nonroot["config"]["Entrypoint"][0], "/usr/bin/tool");
-    // Annotations name the distro, the snapshot and the lock's digest.
+    // Annotations name the distro and the image's own package set, never the lock as a
+    // whole (whose digest moves with every re-pin).
     let m = blob(&layout, &tags(&layout)["latest-amd64"]);
-    let lock_digest = format!("sha256:{}", common::sha256(lock.as_bytes()));
+    let a = m["annotations"].as_object().unwrap();
+    let keys: Vec<&str> = a.keys().map(String::as_str).collect();
     assert_eq!(
-        m["annotations"]["dev.debless.lock.digest"],
-        lock_digest.as_str()
+        keys,
+        [
+            "dev.debless.distro",
+            "dev.debless.packages",
+            "org.opencontainers.image.created",
+            "org.opencontainers.image.title"
+        ]
+    );
+    assert!(
+        a["dev.debless.packages"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert_ne!(
+        a["dev.debless.packages"],
+        blob(&layout, &tags(&layout)["debug-amd64"])["annotations"]["dev.debless.packages"],
+        "debug adds busybox: another package set"
     );
     assert_eq!(m["annotations"]["dev.debless.distro"], "test");
 }
@@ -853,6 +866,57 @@ fn offline_builds_use_the_cache_only() {
     );
 }
 
+/// A .deb no mirror delivers: only when every mirror answered 404 may the lock be too old;
+/// a mirror that cannot be reached says so, and nothing points at the lock.
+#[test]
+fn a_missing_deb_is_an_old_lock_only_when_mirrors_say_not_found() {
+    let f = Fixture::new();
+    let pool = "debian/pool/main/l/libc6/libc6_2.41-12_amd64.deb";
+    let out = f.out("o");
+    let cache = f.cache();
+    let build = |mirror: &str| {
+        f.project.run(&[
+            "build",
+            "--distro",
+            "test",
+            "--out",
+            out.to_str().unwrap(),
+            "base",
+            "--arch",
+            "amd64",
+            "--mirror",
+            mirror,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ])
+    };
+    // Nothing listens on the mirror's port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let o = build(&format!("http://127.0.0.1:{port}/debian"));
+    let e = stderr(&o);
+    let last = e.lines().last().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        last.contains("connection refused: nothing listens there")
+            && last.contains("could not be reached")
+            && !last.contains("older than"),
+        "{e}"
+    );
+    // The mirror answers, without the file.
+    std::fs::remove_file(f.archive.root.join(pool)).unwrap();
+    let o = build(&(f.server.url() + "debian"));
+    let e = stderr(&o);
+    let last = e.lines().last().unwrap();
+    assert!(
+        last.contains("not found (HTTP 404)")
+            && last.contains("the lock may be older than the mirrors keep"),
+        "{e}"
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn a_mirror_serving_other_bytes_is_refused_and_nothing_is_cached() {
     let f = Fixture::new();
@@ -870,9 +934,10 @@ fn a_mirror_serving_other_bytes_is_refused_and_nothing_is_cached() {
     let last = e.lines().last().unwrap();
     assert!(
         last.starts_with(
-            "error: libc6 2.41-12 (amd64): no mirror has pool/main/l/libc6/libc6_2.41-12_amd64.deb"
+            "error: libc6 2.41-12 (amd64): no mirror delivered pool/main/l/libc6/libc6_2.41-12_amd64.deb"
         ) && last.contains("served sha256")
-            && last.contains("debless pin"),
+            && last.contains("inconsistent or tampered")
+            && !last.contains("older"),
         "{e}"
     );
     assert!(!f.out("o").exists());
@@ -957,6 +1022,27 @@ fn rule_mistakes_are_reported_against_the_rule_file() {
         e.contains("rules/base.toml: package libc6: path /usr/lib65/* matches nothing"),
         "{e}"
     );
+    // A typo in a drop glob drops nothing, silently, unless it is an error; `?` marks one
+    // that may match nothing, and one that matches builds.
+    for (drop, fails) in [
+        ("/usr/lib/*/gconv/typo/**", true),
+        ("?/usr/lib/*/gconv/typo/**", false),
+        ("/usr/lib/*/gconv/**", false),
+    ] {
+        f.project
+            .write("rules/base.toml", &format!("{BASE}drop = [{drop:?}]\n"));
+        let o = f.build("drops", &["base"]);
+        let e = stderr(&o);
+        assert_eq!(!o.status.success(), fails, "{drop}: {e}");
+        if fails {
+            assert!(
+                e.lines().last().unwrap().contains(
+                    "rules/base.toml: package libc6: drop /usr/lib/*/gconv/typo/** matches nothing in libc6"
+                ),
+                "{e}"
+            );
+        }
+    }
     // A root the lock does not have: the lock predates the rule.
     f.project
         .write("rules/base.toml", &format!("{BASE}[packages.tools]\n"));

@@ -492,6 +492,31 @@ fn a_lock_with_an_edited_sha256_makes_the_build_refuse_the_deb() {
 }
 
 #[test]
+fn a_lock_with_an_edited_version_makes_the_build_refuse_the_deb() {
+    // The sha256 still names the real .deb, so it downloads and verifies; its control
+    // file then says another version than the lock, which the SBOM would have named.
+    let f = Fixture::new(vec![], &[]);
+    let lock = std::fs::read_to_string(f.lock_path()).unwrap();
+    assert_eq!(lock.matches("\nversion = \"1\"").count(), 1, "{lock}");
+    std::fs::write(
+        f.lock_path(),
+        lock.replace("\nversion = \"1\"", "\nversion = \"9\""),
+    )
+    .unwrap();
+    // Fetched first: the .deb is the real one, so it may sit in the cache.
+    f.build_refused(
+        "img",
+        true,
+        &[],
+        &[
+            "good 9 (amd64)",
+            "its control file says Version \"1\" where the lock says \"9\"",
+            "run `debless pin`",
+        ],
+    );
+}
+
+#[test]
 fn a_lock_with_an_unknown_field_is_a_clear_error() {
     let f = Fixture::new(vec![], &[]);
     let lock = std::fs::read_to_string(f.lock_path()).unwrap();

@@ -815,26 +815,31 @@ fn a_repin_keeps_the_lock_file_mode() {
 }
 
 #[test]
-fn paths_for_a_package_a_parent_layer_holds_are_refused_at_pin() {
+fn drop_for_a_package_a_parent_layer_holds_is_refused_at_pin() {
     let f = Fixture::live();
     f.project.write(
         "rules/child.toml",
-        "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\npaths = ['/usr/lib/**']\n",
+        "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\ndrop = ['/usr/lib/**']\n",
     );
     let server = Server::serve(&f.archive.root);
     let out = f.pin(&server, &[]);
     assert_failed_with(
         &out,
-        "rules/child.toml: [packages.libc6] chooses files (paths, drop or allow_setuid), but libc6 is already in the layer of parent rule img on amd64; declare them in ",
+        "rules/child.toml: [packages.libc6] has drop or allow_setuid but no paths, and libc6 is already in the layer of parent rule img on amd64; declare them in ",
     );
     assert!(!f.project.path().join("snapshots/test.lock").exists());
-    // Naming it as a root alone is fine: it is simply there already.
-    f.project.write(
-        "rules/child.toml",
-        "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\n",
-    );
-    let out = f.pin(&server, &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // Naming it as a root alone is fine: it is simply there already; so is adding paths
+    // of it (the child's layer carries those files, tests/arches.rs builds one).
+    for decl in ["", "paths = ['/usr/lib/**']\n"] {
+        f.project.write(
+            "rules/child.toml",
+            &format!(
+                "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\n{decl}"
+            ),
+        );
+        let out = f.pin(&server, &[]);
+        assert!(out.status.success(), "{decl}: {}", stderr(&out));
+    }
 }
 
 #[test]
@@ -859,4 +864,62 @@ fn a_pin_sweeps_the_temporary_a_killed_pin_left() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert_eq!(names, ["notes.tmp"]);
+}
+
+#[test]
+fn a_package_declared_for_some_architectures_is_pinned_only_there() {
+    let f = Fixture::live();
+    // `jit` exists for amd64 only, as a JIT runtime Debian builds for a few machines.
+    let libc = |a| pkg("libc6", "2.41-2", a, &[("Depends", "libgcc-s1")]);
+    f.archive.write_suite(
+        "debian",
+        "test-updates",
+        &[
+            (
+                "amd64",
+                vec![libc("amd64"), pkg("jit", "1.0-1", "amd64", &[])],
+            ),
+            ("arm64", vec![libc("arm64")]),
+        ],
+        &f.gpg,
+        &f.main_key,
+        &SuiteOpts::default(),
+    );
+    let server = Server::serve(&f.archive.root);
+    f.project.write(
+        "rules/jitimg.toml",
+        "distros = ['test']\n[packages.base-files]\n[packages.jit]\n",
+    );
+    assert_failed_with(
+        &f.pin(&server, &[]),
+        "rules/jitimg.toml names jit: no candidate for arm64",
+    );
+    f.project.write(
+        "rules/jitimg.toml",
+        "distros = ['test']\n[packages.base-files]\n[packages.jit]\narchitectures = ['amd64']\n",
+    );
+    let out = f.pin(&server, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lock = f.lock();
+    let jit: Vec<_> = lock.packages.iter().filter(|p| p.name == "jit").collect();
+    assert_eq!(jit.len(), 1);
+    assert_eq!(
+        (jit[0].arch.to_string(), jit[0].rules.clone()),
+        ("amd64".into(), vec!["jitimg".to_owned()])
+    );
+    // The rest of the rule is pinned on both.
+    for arch in ["amd64", "arm64"] {
+        assert!(
+            lock.packages.iter().any(|p| p.name == "base-files"
+                && p.arch.to_string().as_str() == arch
+                && p.rules.contains(&"jitimg".to_owned())),
+            "{arch}"
+        );
+    }
+    // An empty list is a rule error naming the file.
+    f.project.write(
+        "rules/jitimg.toml",
+        "distros = ['test']\n[packages.jit]\narchitectures = []\n",
+    );
+    assert_failed_with(&f.pin(&server, &[]), "package jit: architectures is empty");
 }

@@ -139,10 +139,12 @@ mod tests {
                 BuiltLayer {
                     info,
                     packages: BTreeMap::new(),
+                    time: 0,
                 },
             )]),
             listings: BTreeMap::from([(key, entries.iter().map(fingerprint).collect())]),
             images: Images {
+                changes: BTreeMap::new(),
                 tags: Vec::new(),
                 repositories: Vec::new(),
                 sboms: BTreeMap::new(),

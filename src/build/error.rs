@@ -34,19 +34,9 @@ pub enum BuildError {
     /// The lock is not a lock this debless reads.
     #[error(transparent)]
     Lock(#[from] LockError),
-    /// The lock's timestamp, which clamps every mtime, is not RFC 3339.
-    #[error("{lock}: timestamp {timestamp:?} is not RFC 3339; run `debless pin`")]
-    Timestamp {
-        /// The lock's name.
-        lock: String,
-        /// The timestamp as written.
-        timestamp: String,
-        /// The parser's complaint.
-        #[source]
-        source: jiff::Error,
-    },
-    /// `SOURCE_DATE_EPOCH` is outside the range of a timestamp.
-    #[error("SOURCE_DATE_EPOCH {epoch} is out of range")]
+    /// A time (`SOURCE_DATE_EPOCH`, or a package file's mtime) is outside the range of a
+    /// timestamp.
+    #[error("time {epoch} (seconds since 1970) is out of range; check SOURCE_DATE_EPOCH")]
     Epoch {
         /// The value.
         epoch: i64,
@@ -94,10 +84,10 @@ pub enum BuildError {
         #[source]
         source: Box<DebError>,
     },
-    /// A required `paths` pattern matches nothing in the package: a typo, or a path the
-    /// package does not ship on this architecture.
+    /// A required `paths` or `drop` pattern matches nothing in the package: a typo, or a
+    /// path the package does not ship on this architecture.
     #[error(
-        "{}: package {package}: path {pattern} matches nothing in {package} {version} ({arch}); fix or drop the pattern",
+        "{}: package {package}: {key} {pattern} matches nothing in {package} {version} ({arch}); fix or remove the pattern, or write it ?{pattern} if only some architectures or versions ship it",
         file.display()
     )]
     Unmatched {
@@ -105,6 +95,8 @@ pub enum BuildError {
         file: PathBuf,
         /// The package.
         package: String,
+        /// Which list the pattern is in: `path` or `drop`.
+        key: &'static str,
         /// The pattern as written.
         pattern: String,
         /// The locked version.
@@ -202,6 +194,21 @@ pub enum BuildError {
         /// Why.
         #[source]
         source: Box<OciError>,
+    },
+    /// The layout a partial build merges into could not be read.
+    #[error("{}: cannot read the layout a partial build keeps tags of; rebuild every tag and architecture (no --arch/--variant) or write elsewhere with --out", path.display())]
+    Previous {
+        /// The layout.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<crate::oci::ReadError>,
+    },
+    /// A partial build would replace an archive holding more than it builds.
+    #[error("{}: a build of some tags or architectures (--arch/--variant) would replace this archive with fewer; build every tag and architecture, or write elsewhere with --out", path.display())]
+    PartialArchive {
+        /// The archive.
+        path: PathBuf,
     },
     /// A layout, archive or SPDX directory could not be written.
     #[error("{}", path.display())]

@@ -1,16 +1,23 @@
 //! The images on the finished layers: per image, tag and architecture a config (runtime
-//! settings, history) and a manifest; per tag a multi-arch index; annotations naming the
-//! distro, snapshot and lock; the docker-archive entries; the SPDX documents; and the
-//! report rows.
+//! settings, history) and a manifest; per tag a multi-arch index; the docker-archive
+//! entries; the SPDX documents; and the report rows.
+//!
+//! Digests are a contract with whoever pins an image: every byte here comes from the
+//! image's own layers, settings and packages. `created` is the newest of the layers'
+//! times (each derived from its own content, see `walk`), annotations name the distro
+//! and a digest of the image's own package set, never the lock as a whole, so re-pinning
+//! against a newer archive, or adding an unrelated image, moves no digest that did not
+//! change content.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 
 use super::layer_cache::{BuiltLayer, KeyHasher, tool_digest};
 use super::plan::{ImagePlan, LayerKey, TagPlan};
+use super::previous::{Previous, TagChanges, tag_changes};
 use super::template::expand_versions;
-use super::{BuildError, BuiltTag, Ctx, sbom};
+use super::{BuildError, BuiltTag, Ctx, Format, sbom};
 use crate::arch::Arch;
 use crate::digest::Digest;
 use crate::oci::{self, Descriptor, Layout};
@@ -43,6 +50,8 @@ pub(super) struct Images {
     pub repositories: Vec<Repository>,
     /// SPDX documents by repository name.
     pub sboms: BTreeMap<String, Vec<SpdxFile>>,
+    /// By repository name, how its tags change against the layout already at `--out`.
+    pub changes: BTreeMap<String, TagChanges>,
 }
 
 /// An image document to write: where, and what it describes.
@@ -53,6 +62,8 @@ struct ImageDoc {
     digest: Digest,
     platform: String,
     layers: Vec<LayerKey>,
+    /// RFC 3339.
+    created: String,
 }
 
 /// An index document: where, and which image documents it refers to.
@@ -63,6 +74,10 @@ struct IndexDoc {
     digest: Digest,
     /// Positions in the image documents.
     members: Vec<usize>,
+    /// Members a partial build kept from the previous layout, with their documents.
+    kept_members: Vec<crate::sbom::IndexMember>,
+    /// RFC 3339.
+    created: String,
 }
 
 impl Ctx<'_> {
@@ -73,12 +88,6 @@ impl Ctx<'_> {
         layers: &BTreeMap<LayerKey, BuiltLayer>,
         use_cache: bool,
     ) -> Result<Images, BuildError> {
-        let created = jiff::Timestamp::from_second(self.epoch as i64)
-            .map(|t| t.to_string())
-            .map_err(|source| BuildError::Epoch {
-                epoch: self.epoch as i64,
-                source,
-            })?;
         let mut by_image: BTreeMap<&str, Vec<&ImagePlan>> = BTreeMap::new();
         for ip in &self.plan.images {
             by_image.entry(ip.image.as_str()).or_default().push(ip);
@@ -87,11 +96,20 @@ impl Ctx<'_> {
         let mut repositories = Vec::new();
         let mut image_docs: Vec<ImageDoc> = Vec::new();
         let mut index_docs: Vec<IndexDoc> = Vec::new();
+        let mut changes = BTreeMap::new();
+        let mut kept_sboms: BTreeMap<String, Vec<SpdxFile>> = BTreeMap::new();
         for (image, plans) in by_image {
             let mut layout = Layout::new();
             let mut docker = Vec::new();
             let repo = format!("{image}-{}", self.l.lock.distro);
-            let annotations = self.annotations(&repo, &created);
+            let previous = self.previous(&repo);
+            // A build of some tags or architectures keeps the rest of the layout.
+            let keep = if self.partial() {
+                previous.as_ref()
+            } else {
+                None
+            };
+            let built_arches: BTreeSet<Arch> = plans.iter().map(|p| p.arch).collect();
             let tag_names: Vec<&str> = plans[0].tags.iter().map(|t| t.tag.as_str()).collect();
             for tag in tag_names {
                 let mut per_arch = Vec::new();
@@ -101,6 +119,10 @@ impl Ctx<'_> {
                         continue;
                     };
                     let arch_tag = format!("{tag}-{}", ip.arch);
+                    let time = tp.layers.iter().map(|k| layers[k].time).max().unwrap_or(0);
+                    let created = rfc3339(time)?;
+                    let packages = self.package_set(&tp.layers);
+                    let annotations = self.annotations(&repo, &created, &packages);
                     for k in &tp.layers {
                         let layer = &layers[k].info;
                         layout.add_file_blob(
@@ -134,12 +156,28 @@ impl Ctx<'_> {
                             .map(|p| p.to_string())
                             .unwrap_or_default(),
                         layers: tp.layers.clone(),
+                        created,
                     });
                     docker.push((vec![format!("{repo}:{arch_tag}")], desc.clone()));
                     tags.push(built_tag(image, ip.arch, tp, &desc, layers));
                     per_arch.push(desc);
                 }
-                let index = layout.add_index(&per_arch, annotations.clone());
+                let mut kept_members = Vec::new();
+                if let Some(prev) = keep {
+                    for m in prev.other_members(tag, &built_arches, &mut layout)? {
+                        let platform = m.platform.as_ref().map(|p| p.to_string());
+                        if let (Some(platform), Some(arch)) = (platform, member_arch(&m))
+                            && let Some(bytes) = prev.spdx(&format!("{tag}-{arch}"))
+                        {
+                            kept_members.push(kept_member(platform, bytes));
+                        }
+                        per_arch.push(m);
+                    }
+                    per_arch.sort_by_key(member_arch);
+                }
+                let annotations = self.index_annotations(&repo, &per_arch)?;
+                let created = annotations.get(CREATED).cloned().unwrap_or_default();
+                let index = layout.add_index(&per_arch, annotations);
                 layout.tag(&index, tag);
                 index_docs.push(IndexDoc {
                     repo: repo.clone(),
@@ -147,46 +185,142 @@ impl Ctx<'_> {
                     name: format!("{repo}:{tag}"),
                     digest: index.digest,
                     members,
+                    kept_members,
+                    created,
                 });
             }
+            let mut kept = Vec::new();
+            if let Some(prev) = keep {
+                for (tag, d) in prev.tags() {
+                    if layout.tags().contains_key(tag) {
+                        continue;
+                    }
+                    prev.copy_into(d, &mut layout)?;
+                    layout.tag(d, tag);
+                    kept.push(tag.clone());
+                    if let Some(bytes) = prev.spdx(tag) {
+                        kept_sboms.entry(repo.clone()).or_default().push(SpdxFile {
+                            name: format!("{tag}.spdx.json"),
+                            bytes,
+                        });
+                    }
+                }
+            }
+            changes.insert(
+                repo.clone(),
+                tag_changes(previous.as_ref().map(Previous::tags), layout.tags(), kept),
+            );
             repositories.push(Repository {
                 name: repo,
                 layout,
                 docker,
             });
         }
-        let sboms = self.sboms(&image_docs, &index_docs, layers, &created, use_cache);
+        let mut sboms = self.sboms(&image_docs, &index_docs, layers, use_cache);
+        for (repo, files) in kept_sboms {
+            sboms.entry(repo).or_default().extend(files);
+        }
+        for files in sboms.values_mut() {
+            files.sort_by(|a, b| a.name.cmp(&b.name));
+        }
         Ok(Images {
             tags,
             repositories,
             sboms,
+            changes,
         })
     }
 
-    /// The annotations of every manifest and index of a repository.
-    fn annotations(&self, repo: &str, created: &str) -> BTreeMap<String, String> {
-        let lock = &self.l.lock;
+    /// Is this a build of some tags or architectures only (`--variant`, `--arch`)? Such a
+    /// build keeps what it does not make of a layout already at `--out`.
+    fn partial(&self) -> bool {
+        !self.opts.arches.is_empty() || !self.opts.variants.is_empty()
+    }
+
+    /// The layout (and SPDX directory) a previous build left for `repo` at `--out`.
+    fn previous(&self, repo: &str) -> Option<Previous> {
+        if self.opts.format != Format::Oci {
+            return None;
+        }
+        Previous::open(&self.opts.out.join(repo), self.sbom_dir(repo))
+    }
+
+    /// An index's annotations, from its members' alone: the newest of their `created`,
+    /// and a digest over their architectures' package sets. A multi-arch index made by
+    /// one build, by a partial build keeping older members, or assembled from members
+    /// built elsewhere is byte for byte the same when its members are.
+    fn index_annotations(
+        &self,
+        repo: &str,
+        members: &[Descriptor],
+    ) -> Result<BTreeMap<String, String>, BuildError> {
+        let created = members
+            .iter()
+            .filter_map(|m| m.annotations.get(CREATED))
+            .max()
+            .cloned()
+            .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned());
+        let lines: String = members
+            .iter()
+            .map(|m| {
+                let arch = member_arch(m).map_or("?", Arch::name);
+                let packages = m.annotations.get(PACKAGES).map_or("-", String::as_str);
+                format!("{arch} {packages}\n")
+            })
+            .collect();
+        let packages = Digest::of(lines.as_bytes());
+        Ok(self.annotations(repo, &created, &packages))
+    }
+
+    /// A manifest's or index's annotations: its `created`, the repository, the distro and
+    /// the digest of its own package set (see [`Ctx::package_set`]).
+    fn annotations(
+        &self,
+        repo: &str,
+        created: &str,
+        packages: &Digest,
+    ) -> BTreeMap<String, String> {
         let mut a = BTreeMap::new();
-        a.insert(
-            "org.opencontainers.image.created".to_owned(),
-            created.to_owned(),
-        );
+        a.insert(CREATED.to_owned(), created.to_owned());
         a.insert("org.opencontainers.image.title".to_owned(), repo.to_owned());
-        a.insert("dev.debless.distro".to_owned(), lock.distro.clone());
-        a.insert(
-            "dev.debless.snapshot".to_owned(),
-            lock.snapshot
-                .clone()
-                .unwrap_or_else(|| lock.timestamp.clone()),
-        );
-        a.insert(
-            "dev.debless.lock.digest".to_owned(),
-            self.l.lock_digest.to_string(),
-        );
+        a.insert("dev.debless.distro".to_owned(), self.l.lock.distro.clone());
+        a.insert(PACKAGES.to_owned(), packages.to_string());
         if let Some(src) = &self.opts.source_url {
             a.insert("org.opencontainers.image.source".to_owned(), src.clone());
         }
         a
+    }
+
+    /// The digest of an image's package set: one line per package of its layers,
+    /// `name version arch sha256`, sorted. Two images with it equal hold the same .debs.
+    fn package_set(&self, layer_keys: &[LayerKey]) -> Digest {
+        let mut lines: Vec<String> = layer_keys
+            .iter()
+            .flat_map(|k| self.plan.layers[k].packages.iter())
+            .map(|p| {
+                let l = p.locked;
+                format!("{} {} {} {}\n", l.name, l.version, l.arch, l.sha256.hex())
+            })
+            // Only an image with tarballs has these lines, so no other digest moves.
+            .chain(
+                layer_keys
+                    .iter()
+                    .flat_map(|k| self.plan.layers[k].tarballs.iter())
+                    .map(|t| {
+                        let l = t.locked;
+                        format!(
+                            "tarball:{} {} {} {}\n",
+                            l.name,
+                            l.version,
+                            l.arch,
+                            l.sha256.hex()
+                        )
+                    }),
+            )
+            .collect();
+        lines.sort();
+        lines.dedup();
+        Digest::of(lines.concat().as_bytes())
     }
 
     /// The runtime config of `image` on `arch`: its merged settings, with `env`
@@ -240,14 +374,13 @@ impl Ctx<'_> {
         image_docs: &[ImageDoc],
         index_docs: &[IndexDoc],
         layers: &BTreeMap<LayerKey, BuiltLayer>,
-        created: &str,
         use_cache: bool,
     ) -> BTreeMap<String, Vec<SpdxFile>> {
         let tool = env!("CARGO_PKG_VERSION");
         let written: Vec<Vec<u8>> = image_docs
             .par_iter()
             .map(|d| {
-                let key = self.sbom_key(d, created);
+                let key = self.sbom_key(d);
                 if let Some(bytes) = key
                     .as_deref()
                     .filter(|_| use_cache)
@@ -259,7 +392,7 @@ impl Ctx<'_> {
                     &sbom::image_input(
                         &d.name,
                         &d.digest,
-                        created,
+                        &d.created,
                         &d.layers,
                         &sbom::Sources {
                             lock: &self.l.lock,
@@ -288,9 +421,10 @@ impl Ctx<'_> {
                         ),
                         bytes: written[i].clone(),
                     })
+                    .chain(x.kept_members.iter().cloned())
                     .collect();
                 crate::sbom::to_json(&crate::sbom::index_sbom_of(
-                    &x.name, &x.digest, created, &members, tool,
+                    &x.name, &x.digest, &x.created, &members, tool,
                 ))
             })
             .collect();
@@ -311,19 +445,53 @@ impl Ctx<'_> {
     }
 
     /// The document cache's key for an image document: everything it is made from (the
-    /// layers' keys cover their packages' .debs; the lock covers the rest of the fields).
-    fn sbom_key(&self, d: &ImageDoc, created: &str) -> Option<String> {
-        let mut key = KeyHasher::new("sbom-1");
+    /// layers' keys cover their packages and the facts the layers recorded of them).
+    fn sbom_key(&self, d: &ImageDoc) -> Option<String> {
+        let mut key = KeyHasher::new("sbom-2");
         key.line("tool", tool_digest()?);
         key.line("name", &d.name);
         key.line("digest", &d.digest.to_string());
-        key.line("created", created);
-        key.line("lock", &self.l.lock_digest.to_string());
+        key.line("created", &d.created);
+        key.line("distro", &self.l.lock.distro);
         for k in &d.layers {
             key.line("layer", self.keys.get(k)?);
         }
         Some(key.finish())
     }
+}
+
+/// The annotation every manifest and index carries its `created` in.
+const CREATED: &str = "org.opencontainers.image.created";
+/// The annotation with the digest of an image's package set.
+const PACKAGES: &str = "dev.debless.packages";
+
+/// The architecture of an index member, from its platform.
+fn member_arch(m: &Descriptor) -> Option<Arch> {
+    let p = m.platform.as_ref()?;
+    Arch::from_oci(&p.architecture, p.variant.as_deref())
+}
+
+/// An index document's member taken from a previous build's SPDX document.
+fn kept_member(platform: String, bytes: Vec<u8>) -> crate::sbom::IndexMember {
+    let namespace = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["documentNamespace"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    crate::sbom::IndexMember {
+        platform,
+        namespace,
+        bytes,
+    }
+}
+
+/// `secs` as RFC 3339, as `created` is written.
+fn rfc3339(secs: u64) -> Result<String, BuildError> {
+    jiff::Timestamp::from_second(secs as i64)
+        .map(|t| t.to_string())
+        .map_err(|source| BuildError::Epoch {
+            epoch: secs as i64,
+            source,
+        })
 }
 
 /// How a manifest refers to a layer.

@@ -2,7 +2,7 @@
 //! into it, so an unchanged layer is never read, assembled or compressed twice.
 //!
 //! A layer's key hashes the tool binary itself (any code change invalidates everything),
-//! the compression, the mtime clamp, the lock's /usr layout, `--whole-packages`,
+//! the compression, `SOURCE_DATE_EPOCH` (when set), the lock's /usr layout, `--whole-packages`,
 //! `rules/defaults.toml`, the bytes of the rule file that adds the layer, each package's
 //! name, version and .deb sha256 with the bytes of the rule file that declares its paths,
 //! each upstream tarball's name, version, URL and sha256, and the key of the layer below (whose files the layer's whiteouts and generators see).
@@ -26,7 +26,7 @@ use crate::layer::{Compression, Entry, LayerError, LayerInfo, write_layer_to};
 use crate::sbom::SbomPackage;
 
 /// Bumped when the entry format changes.
-const FORMAT: &str = "debless-layer-cache-2";
+const FORMAT: &str = "debless-layer-cache-3";
 
 /// Names of the layer cache's temporary files under `partial/`.
 const TEMP_PREFIX: &str = ".layer-cache-";
@@ -38,6 +38,10 @@ pub(crate) struct BuiltLayer {
     pub info: LayerInfo,
     /// By package name, each with the files the layer ships from it.
     pub packages: BTreeMap<String, SbomPackage>,
+    /// The layer's time: the newest mtime of the package files in it and below it
+    /// (`SOURCE_DATE_EPOCH` when set). Generated files carry it, and an image's `created`
+    /// is the newest of its layers'.
+    pub time: u64,
 }
 
 /// Everything outside the plan that changes a layer's bytes.
@@ -46,8 +50,8 @@ pub(crate) struct KeyInputs<'a> {
     pub tool: &'a str,
     /// Layer compression.
     pub compression: Compression,
-    /// The mtime clamp.
-    pub epoch: u64,
+    /// `SOURCE_DATE_EPOCH`, which replaces every time in the layer.
+    pub source_date_epoch: Option<u64>,
     /// The lock's merged-/usr setting.
     pub merged_usr: bool,
     /// `--whole-packages`.
@@ -122,7 +126,11 @@ fn key_of(lp: &LayerPlan<'_>, below: Option<&str>, k: &KeyInputs<'_>) -> String 
     let mut line = |name: &str, value: &str| key.line(name, value);
     line("tool", k.tool);
     line("compression", k.compression.name());
-    line("epoch", &k.epoch.to_string());
+    line(
+        "source_date_epoch",
+        &k.source_date_epoch
+            .map_or("-".to_owned(), |e| e.to_string()),
+    );
     line("merged_usr", &k.merged_usr.to_string());
     line("whole_packages", &k.whole_packages.to_string());
     line("defaults", k.defaults);
@@ -228,12 +236,13 @@ impl LayerCache {
 
     /// Compress `entries` straight into the blob store and record the layer under `key`
     /// (`None`: caching is off; the blob is stored all the same, for the image to copy).
+    /// `time` is the layer's time: no mtime in it is later.
     pub fn put(
         &self,
         key: Option<&str>,
         entries: &[Entry],
         compression: Compression,
-        clamp_mtime: u64,
+        time: u64,
         packages: BTreeMap<String, SbomPackage>,
     ) -> Result<BuiltLayer, LayerCacheError> {
         let blobs = self.dir.join("sha256");
@@ -253,7 +262,7 @@ impl LayerCache {
             .map_err(io(&partial, "cannot create a temporary file in"))?;
         let file = std::io::BufWriter::with_capacity(1 << 20, tmp);
         let (file, info) =
-            write_layer_to(entries, compression, clamp_mtime, file).map_err(|e| match e {
+            write_layer_to(entries, compression, time, file).map_err(|e| match e {
                 // Most likely the disk: name the directory rather than the compressor.
                 LayerError::Write { source, .. } => LayerCacheError::Io {
                     path: partial.clone(),
@@ -270,7 +279,11 @@ impl LayerCache {
         let blob = self.blob_path(&info.digest);
         tmp.persist(&blob)
             .map_err(|e| io(&blob, "cannot store the layer blob at")(e.error))?;
-        let layer = BuiltLayer { info, packages };
+        let layer = BuiltLayer {
+            info,
+            packages,
+            time,
+        };
         let Some(key) = key else {
             return Ok(layer);
         };

@@ -27,6 +27,7 @@ mod images;
 mod layer_cache;
 mod output;
 pub mod plan;
+mod previous;
 mod read;
 mod sbom;
 mod tarball;
@@ -48,6 +49,7 @@ use plan::{LayerKey, Plan};
 
 pub use error::BuildError;
 pub use layer_cache::LayerCacheError;
+pub use previous::TagChanges;
 pub use read::PackageError;
 pub use tarball::TarballError;
 
@@ -122,7 +124,8 @@ pub struct BuildOptions {
     pub snapshot_service: Option<String>,
     /// Host apt configuration (`/etc/apt`).
     pub etc_apt: PathBuf,
-    /// `SOURCE_DATE_EPOCH`: overrides the lock's timestamp for mtimes and `created`.
+    /// `SOURCE_DATE_EPOCH`: replaces every time derived from the layers' content (mtimes
+    /// of generated files, `created`) and clamps package mtimes.
     pub source_date_epoch: Option<i64>,
     /// `org.opencontainers.image.source`, if given.
     pub source_url: Option<String>,
@@ -167,6 +170,8 @@ pub struct BuildReport {
     pub layers_made: usize,
     /// Of those, how many more than one image uses (each made once all the same).
     pub layers_shared: usize,
+    /// By output (`base-debian13`), how its tags changed against what was there.
+    pub tag_changes: BTreeMap<String, TagChanges>,
 }
 
 /// The project files a build reads: the lock and the rules.
@@ -174,8 +179,6 @@ struct Loaded {
     lock: Lock,
     /// `snapshots/<distro>.lock`, as messages name it.
     lock_name: String,
-    /// Of the lock file's bytes: the manifests' `dev.debless.lock.digest` annotation.
-    lock_digest: Digest,
     rules: RuleSet,
 }
 
@@ -185,17 +188,18 @@ fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
         .project
         .join("snapshots")
         .join(format!("{}.lock", opts.distro));
-    let lock_bytes = std::fs::read(&lock_path).map_err(|source| BuildError::NoLock {
-        path: lock_path.clone(),
-        distro: opts.distro.clone(),
-        source,
-    })?;
+    if let Err(source) = std::fs::metadata(&lock_path) {
+        return Err(BuildError::NoLock {
+            path: lock_path,
+            distro: opts.distro.clone(),
+            source,
+        });
+    }
     let lock = Lock::read(&lock_path)?;
     let rules = RuleSet::load(&opts.project.join("rules"))?;
     Ok(Loaded {
         lock,
         lock_name: format!("snapshots/{}.lock", opts.distro),
-        lock_digest: Digest::of(&lock_bytes),
         rules,
     })
 }
@@ -230,19 +234,9 @@ pub fn fetch(opts: &BuildOptions) -> Result<FetchReport, BuildError> {
 pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     let l = load(opts)?;
     let p = l.plan(opts)?;
-    let epoch = match opts.source_date_epoch {
-        Some(e) => e,
-        None => l
-            .lock
-            .timestamp
-            .parse::<jiff::Timestamp>()
-            .map_err(|source| BuildError::Timestamp {
-                lock: l.lock_name.clone(),
-                timestamp: l.lock.timestamp.clone(),
-                source,
-            })?
-            .as_second(),
-    };
+    // Times in a layer come from what the layer is made of (see `walk`), never from the
+    // lock as a whole; SOURCE_DATE_EPOCH, when set, replaces them all.
+    let source_date_epoch = opts.source_date_epoch.map(|e| e.max(0) as u64);
     let tool = layer_cache::tool_digest();
     let keys = match tool {
         Some(tool) => layer_cache::keys(
@@ -250,7 +244,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
             &layer_cache::KeyInputs {
                 tool,
                 compression: opts.compression,
-                epoch: epoch.max(0) as u64,
+                source_date_epoch,
                 merged_usr: l.lock.merged_usr,
                 whole_packages: opts.whole_packages,
                 defaults: &l.rules.defaults_digest,
@@ -266,9 +260,10 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         cache: Cache::new(&opts.cache_dir),
         layer_cache: LayerCache::new(&opts.cache_dir),
         keys,
-        epoch: epoch.max(0) as u64,
+        source_date_epoch,
     };
     ctx.layer_cache.sweep();
+    ctx.refuse_partial_archives()?;
     // `--check` makes every layer twice from the packages, never from the layer cache.
     let cached = if opts.check {
         BTreeMap::new()
@@ -313,6 +308,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         layers: first.layers.len(),
         layers_made: first.made,
         layers_shared: shared,
+        tag_changes: first.images.changes.clone(),
     })
 }
 
@@ -325,8 +321,9 @@ struct Ctx<'a> {
     layer_cache: LayerCache,
     /// Each layer's layer-cache key (empty: caching is off).
     keys: BTreeMap<LayerKey, String>,
-    /// The mtime clamp and `created`: `SOURCE_DATE_EPOCH`, else the lock's timestamp.
-    epoch: u64,
+    /// `SOURCE_DATE_EPOCH`: every mtime and `created`, when set. Otherwise each layer's
+    /// times derive from its own content.
+    source_date_epoch: Option<u64>,
 }
 
 /// The default output directory of a project.

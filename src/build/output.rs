@@ -10,6 +10,39 @@ use super::{BuildError, Ctx, Format};
 use crate::oci;
 
 impl Ctx<'_> {
+    /// A build of some tags or architectures cannot merge into an archive: refuse to
+    /// replace one that exists rather than drop what it holds.
+    pub(super) fn refuse_partial_archives(&self) -> Result<(), BuildError> {
+        let suffix = match self.opts.format {
+            Format::Oci => return Ok(()),
+            Format::OciArchive => "tar",
+            Format::DockerArchive => "docker.tar",
+        };
+        if self.opts.arches.is_empty() && self.opts.variants.is_empty() {
+            return Ok(());
+        }
+        let images: std::collections::BTreeSet<&str> =
+            self.plan.images.iter().map(|i| i.image.as_str()).collect();
+        for image in images {
+            let path = self
+                .opts
+                .out
+                .join(format!("{image}-{}.{suffix}", self.l.lock.distro));
+            if path.exists() {
+                return Err(BuildError::PartialArchive { path });
+            }
+        }
+        Ok(())
+    }
+
+    /// Where `repo`'s SPDX documents go: `--sbom-dir`/<repo>, else next to its layout.
+    pub(super) fn sbom_dir(&self, repo: &str) -> PathBuf {
+        match &self.opts.sbom_dir {
+            Some(d) => d.join(repo),
+            None => self.opts.out.join(format!("{repo}.spdx")),
+        }
+    }
+
     /// Write every layout (or archive) under `--out`, each one atomically; an output
     /// already up to date is left alone. Returns each output and whether it was written.
     pub(super) fn write(&self, built: &Built) -> Result<Vec<(PathBuf, bool)>, BuildError> {
@@ -45,10 +78,7 @@ impl Ctx<'_> {
                 path: path.clone(),
                 source: Box::new(source),
             })?;
-            let sbom_dir = match &self.opts.sbom_dir {
-                Some(d) => d.join(&repo.name),
-                None => out.join(format!("{}.spdx", repo.name)),
-            };
+            let sbom_dir = self.sbom_dir(&repo.name);
             let sbom_changed = write_dir_atomically(
                 &sbom_dir,
                 built

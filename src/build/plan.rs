@@ -185,6 +185,40 @@ pub enum PlanError {
         /// The distro.
         distro: String,
     },
+    /// An image named on the command line is no rule at all.
+    #[error("no image named {name:?} for {distro}; images: {}", .images.join(", "))]
+    UnknownImage {
+        /// The name given.
+        name: String,
+        /// The distro being built.
+        distro: String,
+        /// The images the rules define for it.
+        images: Vec<String>,
+    },
+    /// An image named on the command line is built for none of the architectures asked.
+    #[error(
+        "image {name} is not built for {} (its architectures: {}); pass --arch with one of those",
+        join(.asked),
+        join(.theirs)
+    )]
+    NotBuiltFor {
+        /// The image.
+        name: String,
+        /// The architectures asked for.
+        asked: Vec<Arch>,
+        /// The architectures its rules name.
+        theirs: Vec<Arch>,
+    },
+    /// A tag named with `--variant` is neither `latest` nor a variant rule.
+    #[error("no variant named {name:?} for {distro}; variants: latest, {}", .variants.join(", "))]
+    UnknownVariant {
+        /// The name given.
+        name: String,
+        /// The distro being built.
+        distro: String,
+        /// The variants the rules define for it.
+        variants: Vec<String>,
+    },
     /// An image named on the command line is a variant.
     #[error("{name} is a variant; build an image with --variant {name}")]
     NotAnImage {
@@ -271,17 +305,6 @@ pub enum PlanError {
         /// The distro.
         distro: String,
     },
-    /// A child rule declares `paths` for a package its parent's layer already ships.
-    #[error(
-        "{}: package {package} already comes from a parent layer, whose rule decides its paths; move `paths` there",
-        file.display()
-    )]
-    PathsBelongToParent {
-        /// The child's rule file.
-        file: PathBuf,
-        /// The package.
-        package: String,
-    },
     /// An image under `rules/extra/` has nothing in the lock: it was pinned without
     /// `--extra`.
     #[error(
@@ -357,7 +380,13 @@ pub fn plan<'a>(
     } else {
         let mut v = Vec::new();
         for name in images {
-            let r = rules.get(name)?;
+            let Ok(r) = rules.get(name) else {
+                return Err(PlanError::UnknownImage {
+                    name: name.clone(),
+                    distro: distro.to_owned(),
+                    images: rules.images_for(distro).map(|r| r.name.clone()).collect(),
+                });
+            };
             if r.kind != Kind::Image {
                 return Err(PlanError::NotAnImage { name: name.clone() });
             }
@@ -386,6 +415,13 @@ pub fn plan<'a>(
             variants.push((v.clone(), Vec::new()));
             continue;
         }
+        if rules.get(v).map(|r| r.kind) != Ok(Kind::Variant) {
+            return Err(PlanError::UnknownVariant {
+                name: v.clone(),
+                distro: distro.to_owned(),
+                variants: rules.variants_for(distro).map(|r| r.name.clone()).collect(),
+            });
+        }
         let parts = rules.variant_parts(v)?;
         let r = rules.get(v)?;
         if !r.has_distro(distro) {
@@ -406,8 +442,9 @@ pub fn plan<'a>(
         let by_rule = closures(lock, arch);
         let empty = BTreeMap::new();
         let closure = |rule: &Rule| -> Result<&BTreeMap<&str, &LockedPackage>, PlanError> {
-            if rule.roots(distro).is_empty() {
-                // Config-only rules (like nonroot) have no closure to lock.
+            if rule.kind == Kind::Variant && rule.roots(distro, arch).is_empty() {
+                // Config-only variants (like nonroot) have no closure to lock; an image
+                // always has its parents' packages, so a missing one was never pinned.
                 return Ok(by_rule.get(rule.name.as_str()).unwrap_or(&empty));
             }
             by_rule
@@ -421,6 +458,9 @@ pub fn plan<'a>(
                 })
         };
         for image in &image_rules {
+            if !rules.builds_for(&image.name, arch) {
+                continue;
+            }
             let chain = rules.chain(&image.name)?;
             for level in chain.iter().filter(|r| r.extra) {
                 let named = |rules: &[String]| rules.contains(&level.name);
@@ -463,11 +503,19 @@ pub fn plan<'a>(
                     let mut pkgs = Vec::new();
                     for (name, p) in mine {
                         if lower.contains_key(name) {
+                            // A package a parent level ships comes again only where this
+                            // level names it with `paths`: this layer adds those files.
+                            if let Some(pr) = adds_paths(level, name, distro, arch) {
+                                pkgs.push(LayerPackage {
+                                    locked: p,
+                                    declared: Some((*level, pr)),
+                                });
+                            }
                             continue;
                         }
                         pkgs.push(LayerPackage {
                             locked: p,
-                            declared: declared_in(&chain[..=i], name, distro),
+                            declared: declared_in(&chain[..=i], name, distro, arch),
                         });
                     }
                     let tarballs = tarballs_of(level, lock, distro, arch, lock_name)?;
@@ -481,17 +529,6 @@ pub fn plan<'a>(
                             tarballs,
                         },
                     );
-                }
-                // A child naming a package its parent already ships cannot change its files.
-                for name in level.roots(distro) {
-                    if lower.contains_key(name)
-                        && level.packages.get(name).is_some_and(|p| p.paths.is_some())
-                    {
-                        return Err(PlanError::PathsBelongToParent {
-                            file: level.file.clone(),
-                            package: name.to_owned(),
-                        });
-                    }
                 }
                 lower = mine.clone();
                 image_layers.push(key.clone());
@@ -511,7 +548,7 @@ pub fn plan<'a>(
                         .filter(|(n, _)| !have.contains_key(*n))
                         .map(|(n, p)| LayerPackage {
                             locked: p,
-                            declared: declared_in(&[part], n, distro),
+                            declared: declared_in(&[part], n, distro, arch),
                         })
                         .collect();
                     if pkgs.is_empty() {
@@ -552,6 +589,16 @@ pub fn plan<'a>(
                 image: image.name.clone(),
                 arch,
                 tags: tag_plans,
+            });
+        }
+    }
+    // An image named on the command line must be built for one of the architectures asked.
+    for name in images {
+        if !out.images.iter().any(|i| &i.image == name) {
+            return Err(PlanError::NotBuiltFor {
+                name: name.clone(),
+                asked: arches.clone(),
+                theirs: rules.architectures(name).unwrap_or_default(),
             });
         }
     }
@@ -622,7 +669,7 @@ fn check_roots(
     closure: &BTreeMap<&str, &LockedPackage>,
     lock_name: &str,
 ) -> Result<(), PlanError> {
-    for root in rule.roots(distro) {
+    for root in rule.roots(distro, arch) {
         if !closure.contains_key(root) {
             return Err(PlanError::RootNotPinned {
                 file: rule.file.clone(),
@@ -637,20 +684,25 @@ fn check_roots(
     Ok(())
 }
 
-/// The nearest rule (child-most first) in `rules` naming `pkg` for `distro`.
+/// What `level` says about `pkg` when it names it with `paths` for `distro` on `arch`.
+fn adds_paths<'a>(level: &'a Rule, pkg: &str, distro: &str, arch: Arch) -> Option<&'a PackageRule> {
+    level
+        .packages
+        .get(pkg)
+        .filter(|p| p.paths.is_some() && p.applies(distro, arch))
+}
+
+/// The nearest rule (child-most first) in `rules` naming `pkg` for `distro` on `arch`.
 fn declared_in<'a>(
     rules: &[&'a Rule],
     pkg: &str,
     distro: &str,
+    arch: Arch,
 ) -> Option<(&'a Rule, &'a PackageRule)> {
     rules.iter().rev().find_map(|r| {
         r.packages
             .get(pkg)
-            .filter(|p| {
-                p.distros
-                    .as_ref()
-                    .is_none_or(|d| d.iter().any(|x| x == distro))
-            })
+            .filter(|p| p.applies(distro, arch))
             .map(|p| (*r, p))
     })
 }

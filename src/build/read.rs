@@ -35,6 +35,19 @@ pub enum PackageError {
     /// The .deb is unreadable, or holds what an image must not.
     #[error(transparent)]
     Deb(#[from] DebError),
+    /// The .deb's control file names another package, version or architecture than the
+    /// lock entry whose sha256 it has: the lock was edited, or the index lied.
+    #[error(
+        "its control file says {field} {deb:?} where the lock says {locked:?}: the .deb is not the package the lock names; run `debless pin` to rewrite the lock"
+    )]
+    NotLocked {
+        /// `Package`, `Version` or `Architecture`.
+        field: &'static str,
+        /// What the lock says.
+        locked: String,
+        /// What the .deb says.
+        deb: String,
+    },
 }
 
 impl From<CacheError> for PackageError {
@@ -44,6 +57,38 @@ impl From<CacheError> for PackageError {
             CacheError::Mismatch { .. } => PackageError::Damaged(e),
         }
     }
+}
+
+/// The .deb is the package its lock entry names: Package, Version and Architecture in its
+/// control file equal the lock's, so what the SBOM and `dev.debless.packages` say is what
+/// the image holds.
+fn identity(locked: &LockedPackage, control: &str) -> Result<(), PackageError> {
+    let stanza = crate::deb822::paragraphs(control)
+        .next()
+        .and_then(Result::ok);
+    let field = |name: &str| {
+        stanza
+            .as_ref()
+            .and_then(|p| p.get(name))
+            .map(str::trim)
+            .unwrap_or("")
+            .to_owned()
+    };
+    for (name, want) in [
+        ("Package", &locked.name),
+        ("Version", &locked.version),
+        ("Architecture", &locked.architecture),
+    ] {
+        let got = field(name);
+        if got != *want {
+            return Err(PackageError::NotLocked {
+                field: name,
+                locked: want.clone(),
+                deb: got,
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Ctx<'_> {
@@ -87,8 +132,12 @@ impl Ctx<'_> {
             let exclude: Vec<String> = policy
                 .exclude
                 .iter()
-                .chain(declared.map_or(&[][..], |pr| &pr.drop))
                 .cloned()
+                .chain(
+                    declared
+                        .iter()
+                        .flat_map(|pr| pr.drop.iter().map(|d| d.glob.clone())),
+                )
                 .collect();
             Selection::new(
                 include.as_deref(),
@@ -126,6 +175,7 @@ impl Ctx<'_> {
             let dependency_of = p.declared.is_none().then(|| lp.rule.file.clone());
             package_error(e.into(), dependency_of)
         })?;
+        identity(locked, &deb.control).map_err(|e| package_error(e, None))?;
         if !self.opts.whole_packages {
             let required = paths.into_iter().flatten().filter(|p| p.required);
             if let Some(pat) = required
@@ -135,6 +185,23 @@ impl Ctx<'_> {
                 return Err(BuildError::Unmatched {
                     file,
                     package: locked.name.clone(),
+                    key: "path",
+                    pattern: pat.clone(),
+                    version: locked.version.clone(),
+                    arch: locked.arch,
+                });
+            }
+            let drops = declared.map_or(&[][..], |pr| &pr.drop);
+            if let Some(pat) = drops
+                .iter()
+                .filter(|p| p.required)
+                .map(|p| &p.glob)
+                .find(|glob| deb.unmatched_excludes.contains(glob))
+            {
+                return Err(BuildError::Unmatched {
+                    file,
+                    package: locked.name.clone(),
+                    key: "drop",
                     pattern: pat.clone(),
                     version: locked.version.clone(),
                     arch: locked.arch,

@@ -38,6 +38,8 @@ struct Below {
     tree: Tree,
     links: MergedLinks,
     generators: generators::Inherited,
+    /// The time of the layers so far (see [`Ctx::layer_time`]).
+    time: u64,
 }
 
 /// The state of the depth-first walk over the layers.
@@ -122,6 +124,7 @@ impl Ctx<'_> {
             tree: Tree::new(self.l.lock.merged_usr),
             links: MergedLinks::default(),
             generators: generators::Inherited::default(),
+            time: 0,
         };
         for lp in children.get(&None).into_iter().flatten() {
             self.visit(lp, &root, &mut walk)?;
@@ -148,6 +151,7 @@ impl Ctx<'_> {
         // The decompressors' buffers are gone; the files read stay.
         release_freed_memory();
         let mut state = below.clone();
+        state.time = self.layer_time(&reads, &tarballs, below);
         let entries = self.assemble(lp, &mut state, &reads, &tarballs)?;
         if walk.make.contains(&lp.key) {
             let packages = layer_packages(lp, &reads, &tarballs, &entries);
@@ -165,7 +169,7 @@ impl Ctx<'_> {
                     self.keys.get(&lp.key).map(String::as_str),
                     &entries,
                     self.opts.compression,
-                    self.epoch,
+                    state.time,
                     packages,
                 )
                 .map_err(|source| BuildError::Store {
@@ -182,6 +186,32 @@ impl Ctx<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A layer's time: `SOURCE_DATE_EPOCH` when set, else the newest mtime among the
+    /// files its packages ship and the layers below it have. It is a function of the
+    /// layer's own inputs, so a lock re-pinned with a newer Release date but the same
+    /// packages moves no byte; generated files, directories the tree creates and the tar's
+    /// mtime clamp all use it.
+    /// An upstream tarball's files count like a package's.
+    fn layer_time(
+        &self,
+        reads: &[PackageRead<'_>],
+        tarballs: &[TarballRead<'_>],
+        below: &Below,
+    ) -> u64 {
+        if let Some(t) = self.source_date_epoch {
+            return t;
+        }
+        reads
+            .iter()
+            .flat_map(|r| r.deb.entries.iter().map(|e| e.mtime))
+            .chain(
+                tarballs
+                    .iter()
+                    .flat_map(|t| t.entries.iter().map(|e| e.mtime)),
+            )
+            .fold(below.time, u64::max)
     }
 
     /// Merge `lp`'s packages and generated files on top of `below` (which becomes the
@@ -204,7 +234,7 @@ impl Ctx<'_> {
                 lock: &self.l.lock,
                 lower: &below.tree,
                 packages: reads,
-                mtime: self.epoch,
+                mtime: below.time,
             },
             below.generators,
             &mut candidates,
@@ -215,11 +245,11 @@ impl Ctx<'_> {
             source,
         })?;
         if self.l.lock.merged_usr {
-            candidates.extend(below.links.add_for(&candidates, self.epoch));
+            candidates.extend(below.links.add_for(&candidates, below.time));
         }
         below
             .tree
-            .add_layer(candidates, self.epoch)
+            .add_layer(candidates, below.time)
             .map_err(|source| BuildError::Merge {
                 layer: lp.key.clone(),
                 file: lp.rule.file.clone(),

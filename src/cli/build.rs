@@ -238,6 +238,23 @@ fn print_summary(r: &BuildReport, checked: bool) {
             eprintln!("wrote {}", p.display());
         }
     }
+    for (repo, c) in &r.tag_changes {
+        let list = |what: &str, tags: &[String]| {
+            (!tags.is_empty()).then(|| format!("{what} {}", tags.join(" ")))
+        };
+        let parts: Vec<String> = [
+            list("added", &c.added),
+            list("replaced", &c.replaced),
+            list("removed", &c.removed),
+            list("kept", &c.kept),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !parts.is_empty() {
+            eprintln!("{repo}: {}", parts.join("; "));
+        }
+    }
     eprintln!(
         "{} layers ({} made, {} from the layer cache; {} shared by several images); .debs: {} needed, {} downloaded{}",
         r.layers,
@@ -282,6 +299,12 @@ fn print_json(r: &BuildReport) -> anyhow::Result<()> {
             "shared": r.layers_shared,
         },
         "debs": { "needed": r.fetch.wanted, "downloaded": r.fetch.downloaded },
+        "tag_changes": r.tag_changes.iter().map(|(repo, c)| (repo.clone(), serde_json::json!({
+            "added": c.added,
+            "replaced": c.replaced,
+            "removed": c.removed,
+            "kept": c.kept,
+        }))).collect::<serde_json::Map<_, _>>(),
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())

@@ -50,7 +50,8 @@ pub enum Command {
     ///
     /// Output: out/<image>-<distro>/ (an OCI layout) with tags latest, nonroot, debug...
     /// pointing at multi-arch indexes and <tag>-<arch> at per-architecture manifests.
-    /// SOURCE_DATE_EPOCH, if set, replaces the lock's timestamp for mtimes and `created`.
+    /// Times (mtimes of generated files, `created`) come from the layers' own content;
+    /// SOURCE_DATE_EPOCH, if set, replaces them all.
     ///
     /// Layers whose inputs are unchanged (debless binary, rule files, .deb SHA256s, the
     /// layers below...) come from the layer cache (CACHE/layers/) without reading a .deb;

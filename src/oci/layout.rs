@@ -213,6 +213,11 @@ impl Layout {
         desc
     }
 
+    /// `index.json`'s entries so far, by tag.
+    pub fn tags(&self) -> &BTreeMap<String, Descriptor> {
+        &self.tags
+    }
+
     /// Name `desc` in `index.json` (annotation `org.opencontainers.image.ref.name`); tagging
     /// the same name again moves the tag.
     pub fn tag(&mut self, desc: &Descriptor, name: &str) {

@@ -212,16 +212,16 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
     let keyring = Keyring::load(&manifest.key_files())?;
     let mut rules = RuleSet::load(&opts.project.join("rules"))?;
     select_extras(&mut rules, &opts.extra)?;
-    // Vendors are needed (and their keys read) only when a rule being pinned names one
-    // of their packages.
-    let vendors = vendor::needed(&manifest, &rules, &opts.distro);
-    let vendor_keys = vendor::keyrings(&manifest, &vendors)?;
     let lock_path = opts
         .output
         .clone()
         .unwrap_or_else(|| snapshots.join(format!("{}.lock", opts.distro)));
     let old = previous_lock(&lock_path, &opts.distro, &opts.upgrade)?;
     let (arches, kept_arches) = architectures(&manifest, opts, old.as_ref());
+    // Vendors are needed (and their keys read) only when a rule being pinned names one
+    // of their packages.
+    let vendors = vendor::needed(&manifest, &rules, &opts.distro, &arches);
+    let vendor_keys = vendor::keyrings(&manifest, &vendors)?;
     let date = opts.date.clone().or(manifest.date.clone());
     let dated = match &date {
         Some(d) => Some(parse_snapshot_date(d)?),

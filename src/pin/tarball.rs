@@ -50,7 +50,7 @@ pub(super) fn pin_tarballs(
     for rule in rules.for_distro(distro) {
         let file = rule.file.display().to_string();
         for (name, t) in rule.tarballs_for(distro) {
-            for &arch in arches {
+            for &arch in arches.iter().filter(|&&a| rules.builds_for(&rule.name, a)) {
                 let url = t.url_for(arch).map_err(|e| {
                     PinError::Config(format!("{file}: tarball {name} for {arch}: {e}"))
                 })?;

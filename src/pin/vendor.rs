@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::PinError;
 use super::suite::{FetchedSuite, Fetcher};
+use crate::arch::Arch;
 use crate::archive::packages::Package;
 use crate::archive::trust::Keyring;
 use crate::fetch::mirror::Mirror;
@@ -19,14 +20,18 @@ pub(super) fn needed<'m>(
     manifest: &'m Manifest,
     rules: &RuleSet,
     distro: &str,
+    arches: &[Arch],
 ) -> Vec<&'m VendorSpec> {
     manifest
         .vendors
         .iter()
         .filter(|v| {
-            rules
-                .for_distro(distro)
-                .any(|r| r.roots(distro).iter().any(|root| v.supplies(root)))
+            rules.for_distro(distro).any(|r| {
+                arches
+                    .iter()
+                    .filter(|&&a| rules.builds_for(&r.name, a))
+                    .any(|&a| r.roots(distro, a).iter().any(|root| v.supplies(root)))
+            })
         })
         .collect()
 }

@@ -61,6 +61,12 @@ pub fn why(
         });
     }
     let rule = rules.get(image)?;
+    if let Some(arches) = rules.architectures(image).filter(|a| !a.contains(&arch)) {
+        return Ok(Why::Absent(format!(
+            "{image} is not built for {arch}: its rules' architectures are {}",
+            crate::arch::join(&arches)
+        )));
+    }
     let chain = match rule.kind {
         Kind::Image => rules.chain(image)?,
         Kind::Variant => vec![rule],
@@ -119,7 +125,7 @@ pub fn why(
     }
     let roots: BTreeSet<&str> = chain
         .iter()
-        .flat_map(|r| r.roots(&lock.distro))
+        .flat_map(|r| r.roots(&lock.distro, arch))
         .filter(|r| in_image.contains_key(r))
         .collect();
     let mut paths = Vec::new();

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::arch::{Arch, join};
 use crate::text::one_line;
 
 mod generate;
@@ -30,15 +31,21 @@ pub struct PackageRule {
     /// Distros this package applies to; absent means every distro of the rule.
     #[serde(default)]
     pub distros: Option<Vec<String>>,
+    /// Architectures this package applies to (a package Debian builds only for some,
+    /// such as a JIT runtime); absent means every architecture.
+    #[serde(default)]
+    pub architectures: Option<Vec<Arch>>,
     /// Image paths (globs, `**` crosses directories) this package contributes; absent
     /// means every file except the global `[files] exclude` list. A path that matches
     /// nothing is an error unless it starts with `?` (e.g. `?/usr/lib64/*`, which only
     /// some architectures have).
     #[serde(default)]
     pub paths: Option<Vec<PathPattern>>,
-    /// Globs dropped from this package on top of the global `[files] exclude` list.
+    /// Globs dropped from this package on top of the global `[files] exclude` list. Like
+    /// `paths`, a glob that matches no path of the package is an error (a typo drops
+    /// nothing) unless it starts with `?`.
     #[serde(default)]
-    pub drop: Vec<String>,
+    pub drop: Vec<PathPattern>,
     /// Setuid/setgid files this package may keep (globs); any other is a build error.
     #[serde(default)]
     pub allow_setuid: Vec<String>,
@@ -171,6 +178,10 @@ pub struct Rule {
     pub parent: Option<String>,
     /// Distros the rule is defined for.
     pub distros: Vec<String>,
+    /// Images only: the architectures the image is built for (pinned, planned, indexed);
+    /// absent means its parent's, and every architecture for an image without a parent.
+    #[serde(default)]
+    pub architectures: Option<Vec<Arch>>,
     /// Packages never pulled in by dependencies of this rule (and its children).
     #[serde(default)]
     pub exclude: Vec<String>,
@@ -232,16 +243,26 @@ pub struct RuleSet {
     pub defaults_digest: String,
 }
 
+impl PackageRule {
+    /// Does this declaration apply to `distro` on `arch` (its `distros` and
+    /// `architectures`, absent meaning all)?
+    pub fn applies(&self, distro: &str, arch: Arch) -> bool {
+        self.distros
+            .as_ref()
+            .is_none_or(|d| d.iter().any(|x| x == distro))
+            && self
+                .architectures
+                .as_ref()
+                .is_none_or(|a| a.contains(&arch))
+    }
+}
+
 impl Rule {
-    /// Root package names this rule itself names for `distro`.
-    pub fn roots(&self, distro: &str) -> Vec<&str> {
+    /// Root package names this rule itself names for `distro` on `arch`.
+    pub fn roots(&self, distro: &str, arch: Arch) -> Vec<&str> {
         self.packages
             .iter()
-            .filter(|(_, p)| {
-                p.distros
-                    .as_ref()
-                    .is_none_or(|d| d.iter().any(|x| x == distro))
-            })
+            .filter(|(_, p)| p.applies(distro, arch))
             .map(|(n, _)| n.as_str())
             .collect()
     }
@@ -365,6 +386,27 @@ impl RuleSet {
                 seen.push(p);
                 cur = &self.rules[p];
             }
+            if let Some(arches) = &rule.architectures {
+                if rule.kind == Kind::Variant {
+                    return Err(err(
+                        "architectures is for images; a variant applies to every architecture of the image below it".into(),
+                    ));
+                }
+                if arches.is_empty() {
+                    return Err(err(
+                        "architectures is empty; name at least one, or leave it out to inherit the parent's".into(),
+                    ));
+                }
+                if let Some(p) = &rule.parent
+                    && let Some(theirs) = self.architectures(p)
+                    && let Some(a) = arches.iter().find(|a| !theirs.contains(a))
+                {
+                    return Err(err(format!(
+                        "architecture {a} is not built for parent {p} (its architectures: {}); an image builds on its parent's layers",
+                        join(&theirs)
+                    )));
+                }
+            }
             for (name, p) in &rule.packages {
                 if let Some(ds) = &p.distros {
                     for d in ds {
@@ -374,6 +416,11 @@ impl RuleSet {
                             )));
                         }
                     }
+                }
+                if p.architectures.as_ref().is_some_and(Vec::is_empty) {
+                    return Err(err(format!(
+                        "package {name}: architectures is empty; name at least one, or leave it out for every architecture"
+                    )));
                 }
                 if rule.exclude.contains(name) {
                     return Err(err(format!("package {name} is both a root and excluded")));
@@ -386,13 +433,19 @@ impl RuleSet {
                         )));
                     }
                 }
-                for (key, pats) in [("allow_setuid", &p.allow_setuid), ("drop", &p.drop)] {
-                    for pat in pats {
-                        if !pat.starts_with('/') {
-                            return Err(err(format!(
-                                "package {name}: {key} {pat:?} must be absolute (start with /)"
-                            )));
-                        }
+                for pat in &p.drop {
+                    if !pat.glob.starts_with('/') {
+                        return Err(err(format!(
+                            "package {name}: drop {:?} must be absolute (start with / or ?/)",
+                            pat.to_string()
+                        )));
+                    }
+                }
+                for pat in &p.allow_setuid {
+                    if !pat.starts_with('/') {
+                        return Err(err(format!(
+                            "package {name}: allow_setuid {pat:?} must be absolute (start with /)"
+                        )));
                     }
                 }
             }
@@ -512,6 +565,24 @@ impl RuleSet {
         Ok(out)
     }
 
+    /// The architectures image `name` is built for: its own `architectures`, else the
+    /// nearest ancestor's; `None` when no rule in its chain restricts them.
+    pub fn architectures(&self, name: &str) -> Option<Vec<Arch>> {
+        let mut cur = self.rules.get(name);
+        while let Some(r) = cur {
+            if let Some(a) = &r.architectures {
+                return Some(a.clone());
+            }
+            cur = r.parent.as_ref().and_then(|p| self.rules.get(p));
+        }
+        None
+    }
+
+    /// Is `name` built for `arch`? Variants apply wherever the image below them is built.
+    pub fn builds_for(&self, name: &str, arch: Arch) -> bool {
+        self.architectures(name).is_none_or(|a| a.contains(&arch))
+    }
+
     /// Rules defined for `distro`.
     pub fn for_distro<'a>(&'a self, distro: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
         self.rules.values().filter(move |r| r.has_distro(distro))
@@ -590,8 +661,8 @@ mod tests {
             .map(|r| r.name.clone())
             .collect();
         assert_eq!(chain, ["a", "b"]);
-        assert_eq!(set.get("a").unwrap().roots("x"), ["p"]);
-        assert_eq!(set.get("a").unwrap().roots("y"), ["p", "q"]);
+        assert_eq!(set.get("a").unwrap().roots("x", Arch::Amd64), ["p"]);
+        assert_eq!(set.get("a").unwrap().roots("y", Arch::Amd64), ["p", "q"]);
         assert_eq!(set.get("v").unwrap().kind, Kind::Variant);
     }
 
@@ -631,6 +702,64 @@ mod tests {
         );
         let e = RuleSet::load(d.path()).unwrap_err().to_string();
         assert!(e.contains("only image rules take tarballs"), "{e}");
+    }
+
+    #[test]
+    fn architectures_are_inherited_narrowed_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "a.toml", "distros=['x']\n");
+        write(
+            d.path(),
+            "b.toml",
+            "parent='a'\ndistros=['x']\narchitectures=['amd64','s390x']\n",
+        );
+        write(d.path(), "c.toml", "parent='b'\ndistros=['x']\n");
+        write(
+            d.path(),
+            "e.toml",
+            "parent='b'\ndistros=['x']\narchitectures=['s390x']\n",
+        );
+        write(d.path(), "variants/v.toml", "distros=['x']\n");
+        let set = RuleSet::load(d.path()).unwrap();
+        let (amd64, s390x, armhf) = (Arch::Amd64, Arch::S390x, Arch::Armhf);
+        assert_eq!(set.architectures("a"), None);
+        assert!(set.builds_for("a", armhf) && set.builds_for("v", armhf));
+        assert_eq!(set.architectures("c"), Some(vec![amd64, s390x]));
+        assert!(set.builds_for("c", s390x) && !set.builds_for("c", armhf));
+        assert_eq!(set.architectures("e"), Some(vec![s390x]));
+
+        write(
+            d.path(),
+            "e.toml",
+            "parent='b'\ndistros=['x']\narchitectures=['armhf']\n",
+        );
+        let e = RuleSet::load(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("e.toml") && e.contains("armhf is not built for parent b"),
+            "{e}"
+        );
+        write(
+            d.path(),
+            "e.toml",
+            "parent='b'\ndistros=['x']\narchitectures=[]\n",
+        );
+        let e = RuleSet::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("architectures is empty"), "{e}");
+        write(
+            d.path(),
+            "e.toml",
+            "distros=['x']\narchitectures=['sparc']\n",
+        );
+        let e = RuleSet::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("e.toml") && e.contains("sparc"), "{e}");
+        std::fs::remove_file(d.path().join("e.toml")).unwrap();
+        write(
+            d.path(),
+            "variants/v.toml",
+            "distros=['x']\narchitectures=['amd64']\n",
+        );
+        let e = RuleSet::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("architectures is for images"), "{e}");
     }
 
     #[test]

@@ -576,6 +576,11 @@ pub enum DebFile {
     Hardlink(String),
 }
 
+/// The time test .debs are made at: `dpkg-deb` stamps the ar members with it and clamps
+/// every file's mtime to it, so a test .deb's bytes depend only on what it holds
+/// (2025-11-20T00:00:00Z).
+pub const DEB_EPOCH: i64 = 1_763_596_800;
+
 /// Build a real .deb with `dpkg-deb` (`compression`: xz, zstd, gzip or none).
 pub fn build_deb(
     name: &str,
@@ -641,6 +646,7 @@ pub fn build_deb_with_fields(
     }
     let out = tmp.path().join("out.deb");
     let o = Command::new("dpkg-deb")
+        .env("SOURCE_DATE_EPOCH", DEB_EPOCH.to_string())
         .args(["--root-owner-group", &format!("-Z{compression}"), "--build"])
         .arg(&root)
         .arg(&out)

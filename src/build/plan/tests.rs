@@ -230,13 +230,30 @@ fn cases() -> Vec<Case> {
         Case {
             name: "an unknown image",
             images: &["nope"],
-            want: Want::Error(|_| {
-                PlanError::Rules(RuleError {
-                    file: "rules".into(),
-                    what:
-                        "no rule named \"nope\"; rules: base, debug, debug-nonroot, nonroot, static"
-                            .into(),
-                })
+            want: Want::Error(|_| PlanError::UnknownImage {
+                name: "nope".into(),
+                distro: "t".into(),
+                images: vec!["base".into(), "static".into()],
+            }),
+            ..CASE
+        },
+        Case {
+            name: "an unknown variant lists the variants, not the images",
+            tags: &["latest", "debgu"],
+            want: Want::Error(|_| PlanError::UnknownVariant {
+                name: "debgu".into(),
+                distro: "t".into(),
+                variants: vec!["debug".into(), "debug-nonroot".into(), "nonroot".into()],
+            }),
+            ..CASE
+        },
+        Case {
+            name: "an image named as a variant",
+            tags: &["base"],
+            want: Want::Error(|_| PlanError::UnknownVariant {
+                name: "base".into(),
+                distro: "t".into(),
+                variants: vec!["debug".into(), "debug-nonroot".into(), "nonroot".into()],
             }),
             ..CASE
         },
@@ -287,6 +304,23 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
+            name: "a new config-only image the lock has never seen: run pin",
+            rules: &[(
+                "app.toml",
+                "parent = 'base'\ndistros = ['t']\n[config]\nentrypoint = ['/app']\n",
+            )],
+            images: &["app"],
+            tags: &["latest"],
+            want: Want::Error(|d| PlanError::RuleNotPinned {
+                lock: "snapshots/t.lock".into(),
+                arch: Arch::Amd64,
+                rule: "app".into(),
+                file: d.join("app.toml"),
+                distro: "t".into(),
+            }),
+            ..CASE
+        },
+        Case {
             name: "a root the lock does not have",
             rules: &[(
                 "static.toml",
@@ -320,20 +354,6 @@ fn cases() -> Vec<Case> {
                 parent: "static".into(),
                 child: "base".into(),
                 distro: "t".into(),
-            }),
-            ..CASE
-        },
-        Case {
-            name: "a child deciding the paths of a parent's package",
-            rules: &[(
-                "base.toml",
-                "parent = 'static'\ndistros = ['t']\n[packages.libc]\n[packages.tzdata]\npaths = ['/usr/share/zoneinfo/**']\n",
-            )],
-            images: &["base"],
-            tags: &["latest"],
-            want: Want::Error(|d| PlanError::PathsBelongToParent {
-                file: d.join("base.toml"),
-                package: "tzdata".into(),
             }),
             ..CASE
         },

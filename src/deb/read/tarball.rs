@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use super::decompress::{Compression, TarMember};
-use super::{ReadOptions, Reader};
+use super::{ReadOptions, Reader, Selected};
 use crate::deb::paths;
 use crate::deb::{DebError, Selection};
 use crate::layer::Entry;
@@ -124,7 +124,9 @@ pub fn read_tarball(
         limit: opts.max_data_bytes,
         hit: Rc::new(Cell::new(false)),
     };
-    let (entries, unmatched) = reader.data(&member)?;
+    let Selected {
+        entries, unmatched, ..
+    } = reader.data(&member)?;
     Ok(Tarball { entries, unmatched })
 }
 
