@@ -169,7 +169,9 @@ pub fn image_sbom(img: &SbomImage, tool_version: &str) -> Value {
                 Some(_) => format!("upstream release tarball: {} {}", p.name, p.version),
                 None => format!("built package from: {} {}", p.source, p.source_version),
             },
-            "licenseConcluded": license.as_deref().unwrap_or(NOASSERTION),
+            // Concluding a licence takes a review of the files; debless only reads what the
+            // copyright file (or the rule, for a tarball) declares, so it concludes nothing.
+            "licenseConcluded": NOASSERTION,
             "licenseDeclared": license.as_deref().unwrap_or(NOASSERTION),
             "copyrightText": copyright_text,
             "externalRefs": [{

@@ -254,13 +254,33 @@ impl Manifest {
             return Err(ManifestError {
                 path: self.path.clone(),
                 what: format!(
-                    "vendor {}: the key fingerprint is not set; fetch the vendor's public key, save it as {}, check its fingerprint against the one the vendor publishes, and set `fingerprint` (see docs/manifest.md, \"Vendor repositories\")",
+                    "vendor {}: the key fingerprint is not set; fetch the vendor's public key, save it as {}, check its fingerprint against the one the vendor publishes, and set `fingerprint` (README, \"Images outside the family\")",
                     v.name,
                     file.display()
                 ),
             });
         }
         Ok((file, v.key.fingerprint.clone()))
+    }
+
+    /// The distros with a manifest under `snapshots_dir` (`<distro>.toml`), sorted.
+    pub fn distros(snapshots_dir: &Path) -> Result<Vec<String>, ManifestError> {
+        let entries = std::fs::read_dir(snapshots_dir).map_err(|e| ManifestError {
+            path: snapshots_dir.to_owned(),
+            what: format!(
+                "cannot list source manifests ({e}); is this a debless project (-C DIR)?"
+            ),
+        })?;
+        let mut out: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let stem = name.strip_suffix(".toml")?;
+                (!stem.is_empty() && e.path().is_file()).then(|| stem.to_owned())
+            })
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     /// Key files resolved against the manifest's directory, with their pinned fingerprints.
