@@ -609,6 +609,7 @@ fn pin_row(signer: &Signer, row: &Row) -> Outcome {
         etc_apt: project.path().join("no-apt"),
         env_mirrors: None,
         quiet: true,
+        extra: debless::pin::Extra::None,
     };
     match pin(&opts) {
         Ok(report) => {

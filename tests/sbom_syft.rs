@@ -601,6 +601,7 @@ fn syft_sees_exactly_the_images_debian_packages_in_the_image_and_in_its_sbom() {
                 description: None,
                 copyright,
                 files,
+                tarball: None,
             }
         })
         .collect();

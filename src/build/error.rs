@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::layer_cache::LayerCacheError;
 use super::plan::{LayerKey, PlanError};
 use super::read::PackageError;
+use super::tarball::TarballError;
 use super::template::TemplateError;
 use crate::arch::Arch;
 use crate::deb::DebError;
@@ -129,6 +130,21 @@ pub enum BuildError {
         /// What went wrong.
         #[source]
         source: Box<PackageError>,
+    },
+    /// A locked upstream tarball could not be read, or holds what an image must not.
+    #[error("{}: tarball {name} {version} ({arch})", file.display())]
+    Tarball {
+        /// The rule file that takes it.
+        file: PathBuf,
+        /// The tarball's name.
+        name: String,
+        /// The locked version.
+        version: String,
+        /// The architecture.
+        arch: Arch,
+        /// What went wrong.
+        #[source]
+        source: Box<TarballError>,
     },
     /// A generator of a layer failed.
     #[error("{layer} ({})", file.display())]

@@ -343,6 +343,22 @@ impl Ctx<'_> {
                 let l = p.locked;
                 format!("{} {} {} {}\n", l.name, l.version, l.arch, l.sha256.hex())
             })
+            // Only an image with tarballs has these lines, so no other digest moves.
+            .chain(
+                layer_keys
+                    .iter()
+                    .flat_map(|k| self.plan.layers[k].tarballs.iter())
+                    .map(|t| {
+                        let l = t.locked;
+                        format!(
+                            "tarball:{} {} {} {}\n",
+                            l.name,
+                            l.version,
+                            l.arch,
+                            l.sha256.hex()
+                        )
+                    }),
+            )
             .collect();
         lines.sort();
         lines.dedup();
@@ -376,10 +392,16 @@ impl Ctx<'_> {
         })
     }
 
-    /// A layer's history entry: the rule that adds it and its packages.
+    /// A layer's history entry: the rule that adds it, its packages and its tarballs.
     fn history(&self, k: &LayerKey) -> oci::History {
         let lp = &self.plan.layers[k];
-        let names: Vec<&str> = lp.packages.iter().map(|p| p.locked.name.as_str()).collect();
+        let mut names: Vec<String> = lp.packages.iter().map(|p| p.locked.name.clone()).collect();
+        // Only a layer with tarballs says more, so no other history moves.
+        names.extend(
+            lp.tarballs
+                .iter()
+                .map(|t| format!("tarball:{}@{}", t.name, t.locked.version)),
+        );
         oci::History {
             created_by: format!("debless {}: {}", lp.rule.name, names.join(" ")),
             comment: Some(lp.rule.description.clone()).filter(|d| !d.is_empty()),

@@ -5,7 +5,7 @@
 //! the compression, `SOURCE_DATE_EPOCH` (when set), the lock's /usr layout, `--whole-packages`,
 //! `rules/defaults.toml`, the bytes of the rule file that adds the layer, each package's
 //! name, version and .deb sha256 with the bytes of the rule file that declares its paths,
-//! and the key of the layer below (whose files the layer's whiteouts and generators see).
+//! each upstream tarball's name, version, URL and sha256, and the key of the layer below (whose files the layer's whiteouts and generators see).
 //! The blob sits in the content-addressed store next to the .debs (`sha256/<hex>`); the
 //! entry `layers/<key>.json` holds its digests and its packages as the SBOM lists them.
 //! Both are written to a temporary under `partial/` (named by the writer's pid, so the
@@ -160,6 +160,18 @@ fn key_of(lp: &LayerPlan<'_>, below: Option<&str>, k: &KeyInputs<'_>) -> String 
         if let Some((rule, _)) = p.declared {
             line("declared", &format!("{} {}", rule.name, rule.digest));
         }
+    }
+    // Only layers with tarballs have these lines, so no other layer's key moves. The
+    // rule that declares a tarball is the layer's own, already above.
+    for t in &lp.tarballs {
+        let l = t.locked;
+        line(
+            "tarball",
+            &format!(
+                "{} {} {} {} {} {}",
+                l.name, l.version, l.arch, l.url, l.size, l.sha256
+            ),
+        );
     }
     key.finish()
 }

@@ -9,6 +9,7 @@
 //! | `debs.rs` | the .debs the plan needs, fetched into the cache |
 //! | `walk.rs` | each architecture's layer tree, depth first: read, assemble, store |
 //! | `read.rs` | one package's selected entries for one layer |
+//! | `tarball.rs` | one upstream tarball's selected entries for one layer |
 //! | `generators.rs`, `generators_certs.rs` | the files no package ships |
 //! | `layer_cache.rs` | finished layers (and SPDX documents) found again by their inputs |
 //! | `sbom.rs` | each layer's packages as the SPDX documents list them |
@@ -35,6 +36,7 @@ mod provenance;
 mod read;
 pub mod rebuild;
 mod sbom;
+mod tarball;
 pub mod template;
 mod walk;
 
@@ -57,6 +59,7 @@ pub use error::BuildError;
 pub use layer_cache::LayerCacheError;
 pub use previous::TagChanges;
 pub use read::PackageError;
+pub use tarball::TarballError;
 
 /// How images are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -107,7 +110,8 @@ pub struct BuildOptions {
     /// Read the lock from here instead of `snapshots/<distro>.lock` (it must be a lock of
     /// `distro`).
     pub lock: Option<PathBuf>,
-    /// Images (rule names); empty = all the distro defines.
+    /// Images (rule names); empty = every image of the distro's family (those under
+    /// `rules/extra/` are built when named).
     pub images: Vec<String>,
     /// Tags (`latest` and variant names); empty = `latest` plus every variant.
     pub variants: Vec<String>,
@@ -279,7 +283,12 @@ impl Loaded {
 pub fn fetch(opts: &BuildOptions) -> Result<FetchReport, BuildError> {
     let l = load(opts)?;
     let p = l.plan(opts)?;
-    debs::fetch_packages(opts, &l.lock, &p.packages())
+    debs::fetch_packages(
+        opts,
+        &l.lock,
+        &p.packages(),
+        &p.tarballs_of(p.layers.keys()),
+    )
 }
 
 /// `debless build`.
@@ -337,7 +346,12 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     };
     // Only the .debs of the layers to make (and of the layers below them) are needed.
     let needed = ctx.needed(&cached);
-    let fetched = debs::fetch_packages(opts, &l.lock, &p.packages_of(needed))?;
+    let fetched = debs::fetch_packages(
+        opts,
+        &l.lock,
+        &p.packages_of(needed.iter().copied()),
+        &p.tarballs_of(needed.iter().copied()),
+    )?;
     let first = ctx.run(opts.jobs.max(1), cached)?;
     if opts.check {
         let other = if opts.jobs.max(1) == 1 { 2 } else { 1 };

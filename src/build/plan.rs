@@ -7,8 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::arch::{Arch, join};
-use crate::rules::{ImageSettings, Kind, PackageRule, Rule, RuleError, RuleSet};
-use crate::snapshot::lock::{Lock, LockedPackage};
+use crate::rules::{ImageSettings, Kind, PackageRule, Rule, RuleError, RuleSet, TarballRule};
+use crate::snapshot::lock::{Lock, LockedPackage, LockedTarball};
 
 /// Identifies one layer; equal keys are the same layer by construction.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -64,6 +64,17 @@ pub struct LayerPackage<'a> {
     pub declared: Option<(&'a Rule, &'a PackageRule)>,
 }
 
+/// One upstream tarball going into one layer: the rule's declaration and the locked file.
+#[derive(Debug, Clone)]
+pub struct LayerTarball<'a> {
+    /// Its name in the rule (`node`).
+    pub name: &'a str,
+    /// What the rule says about it.
+    pub rule: &'a TarballRule,
+    /// The file the lock pins for this architecture.
+    pub locked: &'a LockedTarball,
+}
+
 /// One layer to make.
 #[derive(Debug, Clone)]
 pub struct LayerPlan<'a> {
@@ -75,6 +86,8 @@ pub struct LayerPlan<'a> {
     pub below: Option<LayerKey>,
     /// Its packages, sorted by name.
     pub packages: Vec<LayerPackage<'a>>,
+    /// Its upstream tarballs, sorted by name.
+    pub tarballs: Vec<LayerTarball<'a>>,
 }
 
 /// One tag of an image for one architecture.
@@ -112,6 +125,24 @@ impl Plan<'_> {
     /// Every locked package some layer takes (each once per architecture).
     pub fn packages(&self) -> Vec<&LockedPackage> {
         self.packages_of(self.layers.keys())
+    }
+
+    /// Every locked tarball the layers `keys` take (each once).
+    pub fn tarballs_of<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k LayerKey>,
+    ) -> Vec<&LockedTarball> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for k in keys {
+            for t in &self.layers[k].tarballs {
+                let l = t.locked;
+                if seen.insert((l.arch, &l.name, &l.version)) {
+                    out.push(l);
+                }
+            }
+        }
+        out
     }
 
     /// Every locked package the layers `keys` take (each once per architecture).
@@ -274,6 +305,40 @@ pub enum PlanError {
         /// The distro.
         distro: String,
     },
+    /// An image under `rules/extra/` has nothing in the lock: it was pinned without
+    /// `--extra`.
+    #[error(
+        "{lock} has nothing for rule {rule} ({}), an image outside the default family; run `debless pin --distro {distro} --extra`",
+        file.display()
+    )]
+    ExtraNotPinned {
+        /// The lock's name.
+        lock: String,
+        /// The rule.
+        rule: String,
+        /// Its file.
+        file: PathBuf,
+        /// The distro.
+        distro: String,
+    },
+    /// A tarball a rule takes is not in the lock for an architecture, or at another URL:
+    /// the lock predates the rule.
+    #[error(
+        "{}: tarball {tarball}: {why} in {lock}; run `debless pin --distro {distro} --extra`",
+        file.display()
+    )]
+    TarballNotPinned {
+        /// The rule's file.
+        file: PathBuf,
+        /// The tarball, its version and architecture (`node 22.11.0 (amd64)`).
+        tarball: String,
+        /// What does not match (`not pinned`, `pinned from another URL`...).
+        why: String,
+        /// The lock's name.
+        lock: String,
+        /// The distro.
+        distro: String,
+    },
     /// More than one of a combining variant's parts adds packages.
     #[error(
         "{}: only one of the combined variants may add packages",
@@ -397,6 +462,19 @@ pub fn plan<'a>(
                 continue;
             }
             let chain = rules.chain(&image.name)?;
+            for level in chain.iter().filter(|r| r.extra) {
+                let named = |rules: &[String]| rules.contains(&level.name);
+                if !lock.packages.iter().any(|p| named(&p.rules))
+                    && !lock.tarballs.iter().any(|t| named(&t.rules))
+                {
+                    return Err(PlanError::ExtraNotPinned {
+                        lock: lock_name.to_owned(),
+                        rule: level.name.clone(),
+                        file: level.file.clone(),
+                        distro: distro.to_owned(),
+                    });
+                }
+            }
             let mut below: Option<LayerKey> = None;
             let mut image_layers = Vec::new();
             let mut lower: BTreeMap<&str, &LockedPackage> = BTreeMap::new();
@@ -440,6 +518,7 @@ pub fn plan<'a>(
                             declared: declared_in(&chain[..=i], name, distro, arch),
                         });
                     }
+                    let tarballs = tarballs_of(level, lock, distro, arch, lock_name)?;
                     out.layers.insert(
                         key.clone(),
                         LayerPlan {
@@ -447,6 +526,7 @@ pub fn plan<'a>(
                             rule: level,
                             below: below.clone(),
                             packages: pkgs,
+                            tarballs,
                         },
                     );
                 }
@@ -491,6 +571,8 @@ pub fn plan<'a>(
                         rule: part,
                         below: layers.last().cloned(),
                         packages: pkgs,
+                        // Variants take no tarballs (the rules refuse them).
+                        tarballs: Vec::new(),
                     });
                     for (n, p) in mine {
                         have.insert(n, p);
@@ -522,6 +604,47 @@ pub fn plan<'a>(
     }
     out.images
         .sort_by(|a, b| (&a.image, &a.arch).cmp(&(&b.image, &b.arch)));
+    Ok(out)
+}
+
+/// The tarballs `rule` takes on `arch`, each as the lock pins it: same version, same URL,
+/// taken by this rule.
+fn tarballs_of<'a>(
+    rule: &'a Rule,
+    lock: &'a Lock,
+    distro: &str,
+    arch: Arch,
+    lock_name: &str,
+) -> Result<Vec<LayerTarball<'a>>, PlanError> {
+    let mut out = Vec::new();
+    for (name, t) in rule.tarballs_for(distro) {
+        let not_pinned = |why: String| PlanError::TarballNotPinned {
+            file: rule.file.clone(),
+            tarball: format!("{name} {} ({arch})", t.version),
+            why,
+            lock: lock_name.to_owned(),
+            distro: distro.to_owned(),
+        };
+        let url = t.url_for(arch).map_err(&not_pinned)?;
+        t.strip_for(arch).map_err(&not_pinned)?;
+        let locked = lock
+            .tarball(arch, name, &t.version)
+            .ok_or_else(|| not_pinned("not pinned".to_owned()))?;
+        if locked.url != url {
+            return Err(not_pinned(format!(
+                "the rule's URL is {url}, the lock's {}",
+                locked.url
+            )));
+        }
+        if !locked.rules.contains(&rule.name) {
+            return Err(not_pinned(format!("not pinned for rule {}", rule.name)));
+        }
+        out.push(LayerTarball {
+            name,
+            rule: t,
+            locked,
+        });
+    }
     Ok(out)
 }
 

@@ -1,5 +1,6 @@
 //! SPDX documents for what the build wrote: per image and platform, the Debian packages
-//! of its layers with the files each actually ships, and one per multi-arch index.
+//! and upstream tarballs of its layers with the files each actually ships, and one per
+//! multi-arch index.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,18 +10,22 @@ use rayon::prelude::*;
 use super::layer_cache::BuiltLayer;
 use super::plan::{LayerKey, LayerPlan};
 use super::read::PackageRead;
+use super::tarball::TarballRead;
 use crate::deb822;
 use crate::digest::Digest;
 use crate::layer::{Entry, EntryKind};
-use crate::sbom::{SbomFile, SbomImage, SbomPackage};
+use crate::sbom::{SbomFile, SbomImage, SbomPackage, SbomTarball};
 use crate::snapshot::lock::Lock;
 
 /// Each package of a layer just assembled as the SBOM lists it: its lock fields, its
 /// control fields, its licence text, and the regular files the layer ships from it
-/// (hashed in parallel).
+/// (hashed in parallel); each tarball with its URL, hash, the rule's licence and its
+/// files (keyed by its origin, `tarball:<name>`, so a package of the same name is
+/// another entry).
 pub(crate) fn layer_packages(
     lp: &LayerPlan<'_>,
     reads: &[PackageRead<'_>],
+    tarballs: &[TarballRead<'_>],
     entries: &[Entry],
 ) -> BTreeMap<String, SbomPackage> {
     // Each buffer once: hard links share one, and a package can give one large file
@@ -84,6 +89,33 @@ pub(crate) fn layer_packages(
                 description: field(control, "Description"),
                 copyright,
                 files: files.remove(name).unwrap_or_default(),
+                tarball: None,
+            },
+        );
+    }
+    for t in tarballs {
+        let origin = t.origin();
+        let l = t.tarball.locked;
+        let rule = t.tarball.rule;
+        let files = files.remove(origin.as_str()).unwrap_or_default();
+        out.insert(
+            origin,
+            SbomPackage {
+                name: l.name.clone(),
+                version: l.version.clone(),
+                arch: l.arch.name().to_owned(),
+                source: l.name.clone(),
+                source_version: l.version.clone(),
+                deb_sha256: l.sha256,
+                download_url: Some(l.url.clone()),
+                maintainer: None,
+                homepage: rule.homepage.clone(),
+                description: None,
+                copyright: None,
+                files,
+                tarball: Some(SbomTarball {
+                    license: rule.license.clone(),
+                }),
             },
         );
     }

@@ -67,6 +67,7 @@ mod tests {
             version: version.into(),
             architecture: arch.name().into(),
             suite: "trixie".into(),
+            vendor: None,
             source: "openjdk-21".into(),
             source_version: version.into(),
             filename: "pool/main/o/openjdk-21/x.deb".into(),
@@ -84,6 +85,8 @@ mod tests {
             merged_usr: true,
             architectures: vec![Arch::Amd64, Arch::Arm64],
             suites: Vec::new(),
+            vendors: Vec::new(),
+            tarballs: Vec::new(),
             packages: vec![
                 jre(Arch::Amd64, "21.0.5+11-1~deb13u1"),
                 jre(Arch::Arm64, "1:21.0.6+7-1"),

@@ -12,6 +12,7 @@ use super::layer_cache::BuiltLayer;
 use super::plan::{LayerKey, LayerPlan};
 use super::read::PackageRead;
 use super::sbom::layer_packages;
+use super::tarball::TarballRead;
 use super::{BuildError, Ctx};
 use crate::deb::{MergedLinks, Tree};
 use crate::layer::Entry;
@@ -144,14 +145,16 @@ impl Ctx<'_> {
         walk: &mut Walk<'_, '_>,
     ) -> Result<(), BuildError> {
         let reads = self.read_layer(lp)?;
+        let tarballs = self.read_tarballs(lp)?;
         // The decompressors' buffers are gone; the files read stay.
         release_freed_memory();
         let mut state = below.clone();
-        state.time = self.layer_time(&reads, below);
-        let entries = self.assemble(lp, &mut state, &reads)?;
+        state.time = self.layer_time(&reads, &tarballs, below);
+        let entries = self.assemble(lp, &mut state, &reads, &tarballs)?;
         if walk.make.contains(&lp.key) {
-            let packages = layer_packages(lp, &reads, &entries);
+            let packages = layer_packages(lp, &reads, &tarballs, &entries);
             drop(reads);
+            drop(tarballs);
             if self.opts.check {
                 walk.listings
                     .insert(lp.key.clone(), fingerprint_all(&entries));
@@ -186,13 +189,24 @@ impl Ctx<'_> {
     /// layer's own inputs, so a lock re-pinned with a newer Release date but the same
     /// packages moves no byte; generated files, directories the tree creates and the tar's
     /// mtime clamp all use it.
-    fn layer_time(&self, reads: &[PackageRead<'_>], below: &Below) -> u64 {
+    /// An upstream tarball's files count like a package's.
+    fn layer_time(
+        &self,
+        reads: &[PackageRead<'_>],
+        tarballs: &[TarballRead<'_>],
+        below: &Below,
+    ) -> u64 {
         if let Some(t) = self.source_date_epoch {
             return t;
         }
         reads
             .iter()
             .flat_map(|r| r.deb.entries.iter().map(|e| e.mtime))
+            .chain(
+                tarballs
+                    .iter()
+                    .flat_map(|t| t.entries.iter().map(|e| e.mtime)),
+            )
             .fold(below.time, u64::max)
     }
 
@@ -203,10 +217,12 @@ impl Ctx<'_> {
         lp: &LayerPlan,
         below: &mut Below,
         reads: &[PackageRead<'_>],
+        tarballs: &[TarballRead<'_>],
     ) -> Result<Vec<Entry>, BuildError> {
         let mut candidates: Vec<Entry> = reads
             .iter()
             .flat_map(|r| r.deb.entries.iter().cloned())
+            .chain(tarballs.iter().flat_map(|t| t.entries.iter().cloned()))
             .collect();
         below.generators = generators::run(
             &generators::LayerInput {

@@ -17,7 +17,8 @@ const DEFAULT_DISTRO: &str = "debian13";
 /// Which images, and from where: shared by `build` and `fetch`.
 #[derive(clap::Args)]
 pub struct Selection {
-    /// Images (rule names) to build; none means every image the distro defines.
+    /// Images (rule names) to build; none means every image of the distro's family (not
+    /// those under rules/extra/, which are built when named).
     pub images: Vec<String>,
     /// Distro whose lock (snapshots/<distro>.lock) to build from [default: debian13, or
     /// the distro of --lock].

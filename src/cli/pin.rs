@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use debless::arch::Arch;
 use debless::fetch::cache::Cache;
 use debless::fetch::mirror::{MIRRORS_ENV, SNAPSHOT_ENV};
-use debless::pin::{PinChanges, PinOptions, Upgrade, pin};
+use debless::pin::{Extra, PinChanges, PinOptions, Upgrade, pin};
 
 use super::Global;
 
@@ -42,6 +42,11 @@ pub struct PinArgs {
     /// Cache directory for downloaded indices [default: $XDG_CACHE_HOME/debless].
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// Also pin images under rules/extra/ (from vendor repositories and upstream
+    /// tarballs, whose sites must be reachable): alone, every one; with names, those.
+    /// Extra images not named leave the lock.
+    #[arg(long, value_name = "IMAGE", num_args = 0..)]
+    pub extra: Option<Vec<String>>,
 }
 
 /// Run `debless pin`: a summary line and the changes against the old lock on stderr.
@@ -56,7 +61,13 @@ pub fn run(a: PinArgs, g: &Global) -> anyhow::Result<()> {
         snapshot_service,
         output,
         cache_dir,
+        extra,
     } = a;
+    let extra = match extra {
+        None => Extra::None,
+        Some(names) if names.is_empty() => Extra::All,
+        Some(names) => Extra::Only(names.into_iter().collect()),
+    };
     let upgrade = match upgrade {
         None => Upgrade::Nothing,
         Some(names) if names.is_empty() => Upgrade::All,
@@ -78,6 +89,7 @@ pub fn run(a: PinArgs, g: &Global) -> anyhow::Result<()> {
             .ok()
             .filter(|s| !s.trim().is_empty()),
         quiet: g.quiet,
+        extra,
     };
     let r = pin(&opts)?;
     let counts: Vec<String> = r.packages.iter().map(|(a, n)| format!("{a} {n}")).collect();
@@ -111,6 +123,9 @@ fn print_pin_changes(c: &PinChanges) {
     }
     for (arch, name, version) in &c.gone {
         eprintln!("  note: {name} {version} ({arch}) is no longer offered by the archive");
+    }
+    for (arch, name, version) in &c.tarballs_hashed {
+        eprintln!("  tarball {name} {version} ({arch}): downloaded and hashed");
     }
     for arch in &c.kept_arches {
         eprintln!(

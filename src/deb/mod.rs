@@ -1,4 +1,6 @@
 //! Reading a .deb: ar, control.tar, data.tar; selecting declared files while streaming.
+//! An upstream release tarball goes through the same tar entry checks and selection
+//! (`read::tarball`), its top directory relocated under the rule's prefix.
 //!
 //! `read` turns one package's bytes into selected [`Entry`](crate::layer::Entry) values,
 //! `select` decides which paths a rule wants, and `tree` merges the entries of many packages
@@ -15,6 +17,7 @@ pub mod tree;
 pub mod testdeb;
 
 pub(crate) use paths::merge_usr;
+pub use read::tarball::{Relocation, Tarball, max_tarball_bytes, read_tarball};
 pub use read::{Deb, ReadOptions, max_data_bytes, read_deb};
 pub use select::Selection;
 pub use tree::{MergedLinks, Tree};
@@ -32,41 +35,44 @@ pub enum DebError {
         /// What is wrong and how to write it instead.
         what: String,
     },
-    /// The bytes are not a readable .deb: bad ar, bad compression stream, truncated tar.
-    #[error(
-        "package {package}: {what}; the .deb is damaged: if it matches its pinned sha256 the archive published it so, pin a snapshot with a fixed version; otherwise re-fetch it with `debless fetch --verify`"
-    )]
+    /// The bytes are not a readable .deb (or tarball): bad ar, bad compression stream,
+    /// truncated tar.
+    #[error("{}: {what}; {}", describe(package), damaged(package))]
     Corrupt {
-        /// The package being read.
+        /// The package being read (`tarball:<name>` for an upstream tarball).
         package: String,
         /// What could not be read.
         what: String,
     },
     /// A well-formed .deb in a format debless does not read (compression, format version).
-    #[error("package {package}: {what}")]
+    #[error("{}: {what}", describe(package))]
     Unsupported {
-        /// The package being read.
+        /// The package being read (`tarball:<name>` for an upstream tarball).
         package: String,
         /// What is unsupported and what debless does read.
         what: String,
     },
     /// An entry that must not reach an image: unsafe path, device node, escaping symlink,
     /// unknown hard-link target or an unapproved setuid/setgid file.
-    #[error("package {package}: {path}: {what}")]
+    #[error("{}: {path}: {what}", describe(package))]
     Entry {
-        /// The package being read.
+        /// The package being read (`tarball:<name>` for an upstream tarball).
         package: String,
         /// The path as the package ships it (with a leading `/`).
         path: String,
         /// What is wrong and what to do.
         what: String,
     },
-    /// control.tar or data.tar decompresses to more than the package's Installed-Size allows.
+    /// control.tar or data.tar decompresses to more than the package's Installed-Size allows
+    /// (a tarball, more than its size allows).
     #[error(
-        "package {package}: {member} decompresses to more than {limit} bytes, far beyond its Installed-Size; debless stopped reading it (a decompression bomb or a lying Packages index); leave the package out or pin another version"
+        "{}: {member} decompresses to more than {limit} bytes, {}; debless stopped reading it (a decompression bomb{}); leave the package out or pin another version",
+        describe(package),
+        if is_tarball(package) { "far beyond its compressed size" } else { "far beyond its Installed-Size" },
+        if is_tarball(package) { "" } else { " or a lying Packages index" }
     )]
     TooLarge {
-        /// The package being read.
+        /// The package being read (`tarball:<name>` for an upstream tarball).
         package: String,
         /// The ar member (`data.tar.xz`).
         member: String,
@@ -152,11 +158,32 @@ pub enum DebError {
     },
 }
 
-/// How an origin reads in a message: `package foo` or `generator passwd`.
+/// The origin prefix of an upstream tarball's entries (`tarball:node`).
+pub const TARBALL_ORIGIN: &str = "tarball:";
+
+/// How an origin reads in a message: `package foo`, `tarball node` or `generator passwd`.
 fn describe(origin: &str) -> String {
-    match origin.strip_prefix("generated:") {
-        Some(feature) => format!("generator {feature}"),
-        None if origin == "implied" => "an implied parent directory".to_string(),
-        None => format!("package {origin}"),
+    if let Some(feature) = origin.strip_prefix("generated:") {
+        return format!("generator {feature}");
+    }
+    if let Some(name) = origin.strip_prefix(TARBALL_ORIGIN) {
+        return format!("tarball {name}");
+    }
+    if origin == "implied" {
+        return "an implied parent directory".to_string();
+    }
+    format!("package {origin}")
+}
+
+fn is_tarball(origin: &str) -> bool {
+    origin.starts_with(TARBALL_ORIGIN)
+}
+
+/// What to do about a damaged .deb or tarball.
+fn damaged(origin: &str) -> &'static str {
+    if is_tarball(origin) {
+        "the tarball is damaged: it matched its pinned sha256, so it was published (and pinned) so; pin another version"
+    } else {
+        "the .deb is damaged: if it matches its pinned sha256 the archive published it so, pin a snapshot with a fixed version; otherwise re-fetch it with `debless fetch --verify`"
     }
 }

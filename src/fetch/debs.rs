@@ -1,5 +1,6 @@
-//! Downloading the locked .debs into the content-addressed cache: mirrors in order,
-//! bounded parallelism, resume, per-blob file locks, and hash checks before use.
+//! Downloading the locked .debs (and upstream tarballs) into the content-addressed cache:
+//! mirrors in order, bounded parallelism, resume, per-blob file locks, and hash checks
+//! before use.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -16,7 +17,31 @@ use crate::fetch::mirror::Mirror;
 use crate::http::{Http, HttpError};
 use crate::text::error_line;
 
-/// One .deb the lock asks for.
+/// Where a locked file is downloaded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A pool path under an archive (`debian`, `debian-security`), served by the mirrors.
+    Pool {
+        /// The archive.
+        archive: String,
+        /// The pool path under the archive root.
+        filename: String,
+    },
+    /// One URL no mirror serves: a vendor repository's .deb, an upstream tarball.
+    Url(String),
+}
+
+impl std::fmt::Display for Location {
+    /// The pool path, or the URL.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Pool { filename, .. } => f.write_str(filename),
+            Location::Url(url) => f.write_str(url),
+        }
+    }
+}
+
+/// One .deb (or tarball) the lock asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DebSpec {
     /// Package name.
@@ -25,10 +50,8 @@ pub struct DebSpec {
     pub version: String,
     /// Image architecture it was locked for.
     pub arch: Arch,
-    /// Archive it comes from (`debian`, `debian-security`).
-    pub archive: String,
-    /// Pool path under the archive root.
-    pub filename: String,
+    /// Where it is downloaded from.
+    pub location: Location,
     /// Size in bytes.
     pub size: u64,
     /// SHA256 (lower-case hex).
@@ -83,6 +106,20 @@ pub enum FetchError {
         cache: String,
         /// `name version (arch)` of each missing .deb.
         missing: Vec<String>,
+    },
+    /// The one URL of a vendor's .deb or an upstream tarball did not deliver the pinned
+    /// file.
+    #[error(
+        "{package}: {url} did not deliver the file pinned by the lock (tried: {}); if its publisher replaced it, find out why before running `debless pin` to record the new one",
+        tried.iter().map(|f| error_line(f)).collect::<Vec<_>>().join("; ")
+    )]
+    UrlUnavailable {
+        /// `name version (arch)`.
+        package: String,
+        /// The URL.
+        url: String,
+        /// Why it failed (a download error, or a file with another hash).
+        tried: Vec<MirrorFailure>,
     },
     /// No mirror could deliver a pinned file. The advice depends on why: only when every
     /// mirror answered "not found" is the lock likely older than the mirrors keep.
@@ -272,17 +309,73 @@ fn fetch_one(
     cache
         .subdir("partial")
         .map_err(cache_err(cache.dir().join("partial"), "cannot create it"))?;
+    let (archive, filename, urls) = match &spec.location {
+        Location::Pool { archive, filename } => {
+            let urls: Vec<String> = mirrors
+                .iter()
+                .filter_map(|m| m.root(archive, opts.snapshot.as_deref()))
+                .map(|root| format!("{root}{filename}"))
+                .collect();
+            (archive, filename, urls)
+        }
+        Location::Url(url) => {
+            let tried = download_from(
+                std::slice::from_ref(url),
+                spec,
+                cache,
+                http,
+                &partial,
+                progress,
+            )?;
+            return match tried {
+                None => Ok(()),
+                Some(tried) => Err(FetchError::UrlUnavailable {
+                    package: spec.label(),
+                    url: url.clone(),
+                    tried,
+                }),
+            };
+        }
+    };
+    let Some(mut tried) = download_from(&urls, spec, cache, http, &partial, progress)? else {
+        return Ok(());
+    };
+    if tried.is_empty() {
+        tried.push(MirrorFailure::NoMirror {
+            archive: archive.clone(),
+        });
+    }
+    Err(FetchError::Unavailable {
+        package: spec.label(),
+        filename: filename.clone(),
+        tried,
+    })
+}
+
+/// Try `urls` in order into `partial` and the cache; `None` once one delivered the pinned
+/// file, else why each failed.
+fn download_from(
+    urls: &[String],
+    spec: &DebSpec,
+    cache: &Cache,
+    http: &Http,
+    partial: &std::path::Path,
+    progress: &dyn Fn(u64),
+) -> Result<Option<Vec<MirrorFailure>>, FetchError> {
     let mut tried = Vec::new();
-    for m in mirrors {
-        let Some(root) = m.root(&spec.archive, opts.snapshot.as_deref()) else {
-            continue;
-        };
-        let url = format!("{root}{}", spec.filename);
-        match http.download(&url, &partial, spec.size, progress) {
-            Ok(()) => match cache.promote(&partial, &spec.sha256) {
-                Ok(Ok(())) => return Ok(()),
+    for url in urls {
+        let url = url.clone();
+        match http.download(&url, partial, spec.size, progress) {
+            Ok(()) => match cache.promote(partial, &spec.sha256) {
+                Ok(Ok(())) => return Ok(None),
                 Ok(Err(got)) => tried.push(MirrorFailure::WrongHash { url, got }),
-                Err(e) => return Err(cache_err(cache.path(&spec.sha256), "cannot store it")(e)),
+                Err(source) => {
+                    return Err(FetchError::Cache {
+                        path: cache.path(&spec.sha256),
+                        what: "cannot store it",
+                        source,
+                    });
+                }
             },
             // The partial file stays: every mirror serves the same bytes for a pinned
             // sha256, so the next mirror (or the next run) resumes it, and a wrong splice
@@ -290,14 +383,5 @@ fn fetch_one(
             Err(e) => tried.push(MirrorFailure::Http(e)),
         }
     }
-    if tried.is_empty() {
-        tried.push(MirrorFailure::NoMirror {
-            archive: spec.archive.clone(),
-        });
-    }
-    Err(FetchError::Unavailable {
-        package: spec.label(),
-        filename: spec.filename.clone(),
-        tried,
-    })
+    Ok(Some(tried))
 }

@@ -250,10 +250,11 @@ pub(super) fn resolve_all<'u>(
 }
 
 /// The lock's package and exclusion entries from every architecture's closures: one entry
-/// per (architecture, package), listing the rules whose closure holds it.
+/// per (architecture, package), listing the rules whose closure holds it. `suites` names
+/// each universe list's suite and vendor (none for a Debian suite).
 pub(super) fn lock_entries(
     results: &[ArchClosures<'_>],
-    suite_names: &[String],
+    suites: &[(String, Option<String>)],
     project: &Path,
 ) -> (Vec<LockedPackage>, Vec<LockedExclude>) {
     let mut pkgs: BTreeMap<(Arch, String), LockedPackage> = BTreeMap::new();
@@ -268,7 +269,8 @@ pub(super) fn lock_entries(
                         arch: *arch,
                         version: c.pkg.version.clone(),
                         architecture: c.pkg.architecture.clone(),
-                        suite: suite_names[c.suite].clone(),
+                        suite: suites[c.suite].0.clone(),
+                        vendor: suites[c.suite].1.clone(),
                         source: c.pkg.source.clone(),
                         source_version: c.pkg.source_version.clone(),
                         filename: c.pkg.filename.clone(),

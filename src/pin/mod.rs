@@ -9,6 +9,8 @@ use rayon::prelude::*;
 
 mod closures;
 mod suite;
+mod tarball;
+mod vendor;
 pub mod why;
 
 use crate::arch::Arch;
@@ -18,7 +20,7 @@ use crate::fetch::cache::Cache;
 use crate::fetch::mirror::{MirrorConfig, mirror_list};
 use crate::http::Http;
 use crate::rules::{RuleError, RuleSet};
-use crate::snapshot::lock::{LOCK_VERSION, Lock};
+use crate::snapshot::lock::Lock;
 use crate::snapshot::manifest::{Manifest, ManifestError};
 use closures::{changes, check_declarations, lock_entries, preferences, resolve_all};
 use suite::{FetchedSuite, Fetcher};
@@ -53,6 +55,22 @@ pub struct PinOptions {
     pub env_mirrors: Option<String>,
     /// Suppress progress lines.
     pub quiet: bool,
+    /// Which images under `rules/extra/` to pin too (`--extra`); their vendor
+    /// repositories and tarball sites must then be reachable.
+    pub extra: Extra,
+}
+
+/// Which images outside the default family (`rules/extra/`) a pin resolves. Those it
+/// does not leave the lock, like any rule no longer pinned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Extra {
+    /// The default family only (the default).
+    #[default]
+    None,
+    /// Every image under `rules/extra/` (`--extra`).
+    All,
+    /// These images under `rules/extra/` (`--extra IMAGE...`).
+    Only(BTreeSet<String>),
 }
 
 /// Which versions a pin may move. By default a pin is incremental: every package the
@@ -85,6 +103,9 @@ pub struct PinChanges {
     /// Architectures kept from the old lock although neither the manifest nor `--arch`
     /// names them.
     pub kept_arches: Vec<Arch>,
+    /// Tarballs this pin downloaded and hashed (new, or at a new URL): (arch, name,
+    /// version). The others kept their locked hash.
+    pub tarballs_hashed: Vec<(Arch, String, String)>,
 }
 
 /// What a pin did, for the summary line and the benchmark.
@@ -189,13 +210,18 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
     let snapshots = opts.project.join("snapshots");
     let manifest = Manifest::load(&snapshots, &opts.distro)?;
     let keyring = Keyring::load(&manifest.key_files())?;
-    let rules = RuleSet::load(&opts.project.join("rules"))?;
+    let mut rules = RuleSet::load(&opts.project.join("rules"))?;
+    select_extras(&mut rules, &opts.extra)?;
     let lock_path = opts
         .output
         .clone()
         .unwrap_or_else(|| snapshots.join(format!("{}.lock", opts.distro)));
     let old = previous_lock(&lock_path, &opts.distro, &opts.upgrade)?;
     let (arches, kept_arches) = architectures(&manifest, opts, old.as_ref());
+    // Vendors are needed (and their keys read) only when a rule being pinned names one
+    // of their packages.
+    let vendors = vendor::needed(&manifest, &rules, &opts.distro, &arches);
+    let vendor_keys = vendor::keyrings(&manifest, &vendors)?;
     let date = opts.date.clone().or(manifest.date.clone());
     let dated = match &date {
         Some(d) => Some(parse_snapshot_date(d)?),
@@ -226,20 +252,43 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         cache: &cache,
         arches: &arches,
         dated: dated.as_ref(),
+        components: &manifest.components,
+        vendor: None,
         quiet: opts.quiet,
     };
 
     // Every parallel step collects all results before looking for an error, so the error
     // reported is the first in manifest order, not whichever thread happened to fail first.
     let t0 = Instant::now();
-    let fetched: Vec<FetchedSuite> = manifest
+    let mut fetched: Vec<FetchedSuite> = manifest
         .suites
         .par_iter()
         .map(|spec| fetcher.suite(spec))
         .collect::<Vec<_>>()
         .into_iter()
         .collect::<Result<_, _>>()?;
-    let parse_secs: f64 = fetched.iter().map(|f| f.parse_secs).sum();
+    // A name a vendor claims comes from that vendor alone, never from Debian.
+    for f in &mut fetched {
+        vendor::retain(&mut f.packages, |p| manifest.vendor_of(&p.name).is_none());
+    }
+    let vendor_fetched: Vec<FetchedSuite> = vendors
+        .iter()
+        .zip(&vendor_keys)
+        .map(|(v, keys)| {
+            vendor::fetch(
+                &Fetcher {
+                    keyring: keys,
+                    ..fetcher
+                },
+                v,
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let parse_secs: f64 = fetched
+        .iter()
+        .chain(&vendor_fetched)
+        .map(|f| f.parse_secs)
+        .sum();
     let fetch_secs = t0.elapsed().as_secs_f64();
 
     // Per architecture, every rule's closure.
@@ -254,6 +303,7 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         .map(|arch| {
             let lists = fetched
                 .iter()
+                .chain(&vendor_fetched)
                 .map(|f| {
                     f.packages
                         .get(arch.name())
@@ -271,8 +321,25 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         check_declarations(&rules, &opts.distro, closures)?;
     }
 
-    let suite_names: Vec<String> = fetched.iter().map(|f| f.spec.suite.clone()).collect();
-    let (packages, excluded) = lock_entries(&results, &suite_names, &opts.project);
+    let sources: Vec<(String, Option<String>)> = fetched
+        .iter()
+        .map(|f| (f.spec.suite.clone(), None))
+        .chain(
+            vendor_fetched
+                .iter()
+                .map(|f| (f.spec.suite.clone(), Some(f.spec.archive.clone()))),
+        )
+        .collect();
+    let (packages, excluded) = lock_entries(&results, &sources, &opts.project);
+    let tarballs = tarball::pin_tarballs(
+        &rules,
+        &opts.distro,
+        &arches,
+        old.as_ref(),
+        &http,
+        &cache,
+        opts.quiet,
+    )?;
 
     let timestamp = match &dated {
         Some((ts, _)) => ts.to_string(),
@@ -283,19 +350,23 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
             .map(|t| t.to_string())
             .unwrap_or_default(),
     };
-    let lock = Lock {
-        lock_version: LOCK_VERSION,
+    let mut lock = Lock {
+        lock_version: 0,
         distro: opts.distro.clone(),
         timestamp,
         snapshot: stamp.map(str::to_owned),
         merged_usr: manifest.merged_usr,
         architectures: arches.clone(),
         suites: fetched.iter().map(|f| f.locked.clone()).collect(),
+        vendors: vendor_fetched.iter().map(|f| f.locked.clone()).collect(),
         packages,
+        tarballs: tarballs.entries,
         excluded,
     };
+    lock.lock_version = lock.format_version();
     let mut changes = changes(old.as_ref(), &lock, &universes);
     changes.kept_arches = kept_arches;
+    changes.tarballs_hashed = tarballs.hashed;
     lock.write(&lock_path)?;
     let mut per_arch = BTreeMap::new();
     for p in &lock.packages {
@@ -308,9 +379,50 @@ pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
         fetch_secs,
         parse_secs,
         resolve_secs,
-        stanzas: fetched.iter().map(|f| f.stanzas).sum(),
+        stanzas: fetched
+            .iter()
+            .chain(&vendor_fetched)
+            .map(|f| f.stanzas)
+            .sum(),
         changes,
     })
+}
+
+/// Keep the images under `rules/extra/` that `extra` asks for (and the extra rules they
+/// build on), drop the others.
+fn select_extras(rules: &mut RuleSet, extra: &Extra) -> Result<(), PinError> {
+    let names = match extra {
+        Extra::All => return Ok(()),
+        Extra::None => BTreeSet::new(),
+        Extra::Only(names) => names.clone(),
+    };
+    let mut keep = BTreeSet::new();
+    for name in &names {
+        let known = rules.rules.get(name).is_some_and(|r| r.extra);
+        if !known {
+            let extras: Vec<&str> = rules
+                .rules
+                .values()
+                .filter(|r| r.extra)
+                .map(|r| r.name.as_str())
+                .collect();
+            return Err(PinError::Config(format!(
+                "--extra {name}: there is no image of that name under rules/extra/ (there: {})",
+                if extras.is_empty() {
+                    "none".to_owned()
+                } else {
+                    extras.join(", ")
+                }
+            )));
+        }
+        for r in rules.chain(name)? {
+            keep.insert(r.name.clone());
+        }
+    }
+    rules
+        .rules
+        .retain(|name, r| !r.extra || keep.contains(name));
+    Ok(())
 }
 
 /// The lock a pin replaces, if there is one to keep versions from. `--upgrade` (all) does

@@ -18,7 +18,7 @@ use crate::fetch::cache::Cache;
 use crate::fetch::mirror::Mirror;
 use crate::http::Http;
 use crate::snapshot::lock::{LockedIndex, LockedSuite};
-use crate::snapshot::manifest::{Manifest, SuiteSpec};
+use crate::snapshot::manifest::{Manifest, SuiteSpec, VendorSpec};
 use crate::text::error_line;
 
 /// Largest InRelease accepted.
@@ -52,6 +52,10 @@ pub(super) struct Fetcher<'a> {
     pub(super) arches: &'a [Arch],
     /// The requested date and its snapshot timestamp, for a dated pin.
     pub(super) dated: Option<&'a (jiff::Timestamp, String)>,
+    /// The components to index.
+    pub(super) components: &'a [String],
+    /// The vendor repository being fetched (its own key and URL), if not a Debian suite.
+    pub(super) vendor: Option<&'a VendorSpec>,
     pub(super) quiet: bool,
 }
 
@@ -76,7 +80,9 @@ impl Fetcher<'_> {
             .filter_map(|m| m.root(&spec.archive, stamp).map(|r| (r, m)))
             .collect();
         if usable.is_empty() {
-            let what = if dated.is_some() {
+            let what = if self.vendor.is_some() {
+                "this is a debless bug: a vendor repository is its own mirror"
+            } else if dated.is_some() {
                 "a dated pin needs a snapshot service: pass --snapshot-service URL, set $DEBLESS_SNAPSHOT_SERVICE, or add snapshot_service to the manifest (a template like https://HOST/archive/{archive}/{timestamp}/), or a --mirror with {timestamp}"
             } else {
                 "pass --mirror URL, set $DEBLESS_MIRRORS, or add the archive to /etc/apt/sources.list.d"
@@ -100,10 +106,18 @@ impl Fetcher<'_> {
             }
         }
         let Some((root, url, bytes)) = got else {
-            return Err(PinError::Unreachable(format!(
-                "suite {suite}: no mirror served InRelease (tried {}); check the mirror list or pass --mirror",
-                tried.join("; ")
-            )));
+            return Err(PinError::Unreachable(match self.vendor {
+                Some(v) => format!(
+                    "vendor {}: its repository did not serve InRelease (tried {}); check `url` and `suite` of the vendor in {}, or pin without --extra",
+                    v.name,
+                    tried.join("; "),
+                    manifest.path.display()
+                ),
+                None => format!(
+                    "suite {suite}: no mirror served InRelease (tried {}); check the mirror list or pass --mirror",
+                    tried.join("; ")
+                ),
+            }));
         };
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| PinError::Integrity(format!("{url}: InRelease is not UTF-8 text")))?;
@@ -112,12 +126,18 @@ impl Fetcher<'_> {
             None => ValidAt::Time(now()),
         };
         let verified = keyring
-        .verify_inrelease(text, valid_at, &spec.signed_by)
-        .map_err(|e| {
-            PinError::Integrity(format!(
-                "{url}: {e}; refusing to use this suite (check snapshots/keys and the manifest's keys)"
-            ))
-        })?;
+            .verify_inrelease(text, valid_at, &spec.signed_by)
+            .map_err(|e| {
+                PinError::Integrity(match self.vendor {
+                    Some(v) => format!(
+                        "{url}: {e}; refusing to use vendor {} (its InRelease must be signed by the key the manifest pins for it, {})",
+                        v.name, v.key.fingerprint
+                    ),
+                    None => format!(
+                        "{url}: {e}; refusing to use this suite (check snapshots/keys and the manifest's keys)"
+                    ),
+                })
+            })?;
         let release = Release::parse(&verified.text)
             .map_err(|e| PinError::Integrity(format!("{url}: signed Release is malformed: {e}")))?;
         if !release.names_suite(suite) {
@@ -167,7 +187,7 @@ impl Fetcher<'_> {
         let mut packages: BTreeMap<String, Vec<Package>> = BTreeMap::new();
         let mut parse_secs = 0.0;
         let mut stanzas = 0;
-        for comp in &manifest.components {
+        for comp in self.components {
             let fetch_all = |jobs: &[String]| -> Result<Vec<FetchedIndex>, PinError> {
                 jobs.par_iter()
                     .map(|index_arch| {
@@ -223,6 +243,7 @@ impl Fetcher<'_> {
             spec: spec.clone(),
             locked: LockedSuite {
                 archive: spec.archive.clone(),
+                url: None,
                 suite: suite.clone(),
                 inrelease_sha256: Digest::of(&bytes),
                 signed_by: verified.fingerprint,

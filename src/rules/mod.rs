@@ -1,7 +1,9 @@
 //! Rule files: images and variants as data, with inheritance and validation.
 //!
 //! `rules/<name>.toml` defines an image level; `rules/variants/<name>.toml` defines a
-//! variant that can be applied on top of any image; `rules/defaults.toml` holds the file
+//! variant that can be applied on top of any image; `rules/extra/<name>.toml` defines an
+//! image outside the default family (its sources may not be reachable from every
+//! machine: pinned with `--extra`, built when named); `rules/defaults.toml` holds the file
 //! policy every package is filtered through.
 
 use std::collections::BTreeMap;
@@ -14,11 +16,13 @@ use crate::text::one_line;
 
 mod generate;
 mod paths;
+mod tarball;
 
 pub use generate::{
     Busybox, CaBundle, Empty, Generate, Group, LiteralFile, OsRelease, User, Users,
 };
 pub use paths::PathPattern;
+pub use tarball::TarballRule;
 
 /// What a rule file says about one package.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -150,6 +154,9 @@ pub struct FilePolicy {
 /// The name of the defaults file under the rules directory.
 pub const DEFAULTS_FILE: &str = "defaults.toml";
 
+/// The directory under the rules directory holding images outside the default family.
+pub const EXTRA_DIR: &str = "extra";
+
 /// Whether a rule is an image level or a variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -181,6 +188,9 @@ pub struct Rule {
     /// Root packages and the paths each contributes.
     #[serde(default)]
     pub packages: BTreeMap<String, PackageRule>,
+    /// Upstream tarballs whose files this level's layer takes (images only).
+    #[serde(default)]
+    pub tarballs: BTreeMap<String, TarballRule>,
     /// Runtime settings (env, user, entrypoint...).
     #[serde(default)]
     pub config: RuleConfig,
@@ -200,6 +210,9 @@ pub struct Rule {
     /// Image or variant.
     #[serde(skip, default = "image_kind")]
     pub kind: Kind,
+    /// An image under `rules/extra/`: not part of the default family.
+    #[serde(skip)]
+    pub extra: bool,
     /// `sha256:<hex>` of the file's bytes: what the layer cache keys on.
     #[serde(skip)]
     pub digest: String,
@@ -258,17 +271,28 @@ impl Rule {
     pub fn has_distro(&self, distro: &str) -> bool {
         self.distros.iter().any(|d| d == distro)
     }
+
+    /// The tarballs this rule takes for `distro`, by name.
+    pub fn tarballs_for(&self, distro: &str) -> Vec<(&str, &TarballRule)> {
+        self.tarballs
+            .iter()
+            .filter(|(_, t)| t.applies_to(distro))
+            .map(|(n, t)| (n.as_str(), t))
+            .collect()
+    }
 }
 
 impl RuleSet {
-    /// Load `dir/*.toml` (images) and `dir/variants/*.toml` (variants).
+    /// Load `dir/*.toml` (images), `dir/variants/*.toml` (variants) and
+    /// `dir/extra/*.toml` (images outside the default family).
     pub fn load(dir: &Path) -> Result<RuleSet, RuleError> {
         let mut rules = BTreeMap::new();
-        for (sub, kind) in [
-            (dir.to_path_buf(), Kind::Image),
-            (dir.join("variants"), Kind::Variant),
+        for (sub, kind, extra) in [
+            (dir.to_path_buf(), Kind::Image, false),
+            (dir.join("variants"), Kind::Variant, false),
+            (dir.join(EXTRA_DIR), Kind::Image, true),
         ] {
-            if kind == Kind::Variant && !sub.is_dir() {
+            if (kind == Kind::Variant || extra) && !sub.is_dir() {
                 continue;
             }
             let entries = std::fs::read_dir(&sub).map_err(|e| RuleError {
@@ -282,7 +306,8 @@ impl RuleSet {
                 .collect();
             files.sort();
             for file in files {
-                let rule = load_rule(&file, kind)?;
+                let mut rule = load_rule(&file, kind)?;
+                rule.extra = extra;
                 if let Some(old) = rules.insert(rule.name.clone(), rule) {
                     return Err(RuleError {
                         file,
@@ -331,6 +356,11 @@ impl RuleSet {
                 let Some(parent) = self.rules.get(p) else {
                     return Err(err(format!("parent {p:?} is not a rule")));
                 };
+                if parent.extra && !rule.extra {
+                    return Err(err(format!(
+                        "parent {p:?} is under rules/{EXTRA_DIR}/, outside the default family; move this rule there too"
+                    )));
+                }
                 if rule.kind == Kind::Variant || parent.kind == Kind::Variant {
                     return Err(err("variants cannot have or be parents".into()));
                 }
@@ -419,6 +449,26 @@ impl RuleSet {
                     }
                 }
             }
+            for (name, t) in &rule.tarballs {
+                if rule.kind != Kind::Image {
+                    return Err(err(format!(
+                        "tarball {name}: only image rules take tarballs, not variants"
+                    )));
+                }
+                if !valid_package_name(name) {
+                    return Err(err(format!(
+                        "tarball {name:?}: names use lower-case letters, digits, '+', '-' and '.'"
+                    )));
+                }
+                t.check(name).map_err(err)?;
+                for d in t.distros.iter().flatten() {
+                    if !rule.has_distro(d) {
+                        return Err(err(format!(
+                            "tarball {name} names distro {d}, which the rule does not define"
+                        )));
+                    }
+                }
+            }
             if !rule.combines.is_empty() {
                 if rule.kind != Kind::Variant {
                     return Err(err("only variants can combine other variants".into()));
@@ -476,9 +526,17 @@ impl RuleSet {
         v.combines.iter().map(|c| self.get(c)).collect()
     }
 
-    /// Image rules defined for `distro`.
+    /// Image rules of the default family defined for `distro` (not those under
+    /// `rules/extra/`, which are built when named).
     pub fn images_for<'a>(&'a self, distro: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
-        self.for_distro(distro).filter(|r| r.kind == Kind::Image)
+        self.for_distro(distro)
+            .filter(|r| r.kind == Kind::Image && !r.extra)
+    }
+
+    /// Image rules under `rules/extra/` defined for `distro`.
+    pub fn extra_images_for<'a>(&'a self, distro: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.for_distro(distro)
+            .filter(|r| r.kind == Kind::Image && r.extra)
     }
 
     /// Variant rules defined for `distro`.
@@ -529,6 +587,16 @@ impl RuleSet {
     pub fn for_distro<'a>(&'a self, distro: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
         self.rules.values().filter(move |r| r.has_distro(distro))
     }
+}
+
+/// A Debian package name's characters (Policy 5.6.1), for tarball names too.
+fn valid_package_name(name: &str) -> bool {
+    name.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.')
+        })
 }
 
 fn load_rule(file: &Path, kind: Kind) -> Result<Rule, RuleError> {
@@ -596,6 +664,44 @@ mod tests {
         assert_eq!(set.get("a").unwrap().roots("x", Arch::Amd64), ["p"]);
         assert_eq!(set.get("a").unwrap().roots("y", Arch::Amd64), ["p", "q"]);
         assert_eq!(set.get("v").unwrap().kind, Kind::Variant);
+    }
+
+    #[test]
+    fn extra_rules_stay_out_of_the_family_until_asked_for() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "a.toml", "distros=['x']\n[packages.p]\n");
+        let tarball = "[tarballs.node]\nversion='1.0'\nurl='https://h/node-{version}.tar.gz'\nprefix='/nodejs'\nlicense_file='/nodejs/LICENSE'\n";
+        write(
+            d.path(),
+            "extra/b.toml",
+            &format!("parent='a'\ndistros=['x']\n{tarball}"),
+        );
+        let set = RuleSet::load(d.path()).unwrap();
+        let names = |it: &mut dyn Iterator<Item = &Rule>| -> Vec<String> {
+            it.map(|r| r.name.clone()).collect()
+        };
+        assert_eq!(names(&mut set.images_for("x")), ["a"]);
+        assert_eq!(names(&mut set.extra_images_for("x")), ["b"]);
+        let b = set.get("b").unwrap();
+        assert!(b.extra);
+        let names: Vec<&str> = b.tarballs_for("x").into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["node"]);
+
+        // A family rule cannot build on an extra one; a variant takes no tarball.
+        write(d.path(), "c.toml", "parent='b'\ndistros=['x']\n");
+        let e = RuleSet::load(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("c.toml") && e.contains("outside the default family"),
+            "{e}"
+        );
+        std::fs::remove_file(d.path().join("c.toml")).unwrap();
+        write(
+            d.path(),
+            "variants/v.toml",
+            &format!("distros=['x']\n{tarball}"),
+        );
+        let e = RuleSet::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("only image rules take tarballs"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! SPDX 2.3 JSON documents: one per platform image (the image, each Debian package it
-//! ships and each file a package put there) and one per multi-platform index, which
-//! refers to the per-platform documents.
+//! SPDX 2.3 JSON documents: one per platform image (the image, each Debian package and
+//! upstream tarball it ships and each file one put there) and one per multi-platform
+//! index, which refers to the per-platform documents.
 //!
 //! Pure functions of their input: no clock, no randomness, everything sorted, so an
 //! image's document is as reproducible as the image.
@@ -19,7 +19,14 @@ use sha1::{Digest as _, Sha1};
 
 use crate::digest::Digest;
 
-/// One Debian package as shipped in an image.
+/// What marks an [`SbomPackage`] as an upstream tarball rather than a Debian package.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SbomTarball {
+    /// The SPDX licence expression the rule declares (`MIT`).
+    pub license: Option<String>,
+}
+
+/// One Debian package (or upstream tarball) as shipped in an image.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SbomPackage {
     /// `Package`.
@@ -32,7 +39,7 @@ pub struct SbomPackage {
     pub source: String,
     /// The source version (the package's version when `Source` names none).
     pub source_version: String,
-    /// SHA256 of the .deb.
+    /// SHA256 of the .deb (or tarball).
     #[serde(with = "crate::digest::bare_hex")]
     pub deb_sha256: Digest,
     /// Where the .deb was fetched from.
@@ -47,6 +54,10 @@ pub struct SbomPackage {
     pub copyright: Option<String>,
     /// The regular files of the package the image ships.
     pub files: Vec<SbomFile>,
+    /// Set for an upstream tarball: its purl is `pkg:generic/<name>@<version>` with its
+    /// `download_url`, and its licence is the rule's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tarball: Option<SbomTarball>,
 }
 
 /// One regular file a package ships. SPDX requires a file's SHA1 (and the package
@@ -110,7 +121,12 @@ pub fn image_sbom(img: &SbomImage, tool_version: &str) -> Value {
     let mut debs: Vec<&SbomPackage> = img.packages.iter().collect();
     debs.sort_by(|a, b| (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version)));
     for p in debs {
-        let id = ids.claim(&format!("SPDXRef-Package-deb-{}", p.name));
+        let kind = if p.tarball.is_some() {
+            "generic"
+        } else {
+            "deb"
+        };
+        let id = ids.claim(&format!("SPDXRef-Package-{kind}-{}", p.name));
         relationships.push(relationship(&image_id, "CONTAINS", &id));
         let mut shipped: Vec<&SbomFile> = p.files.iter().collect();
         shipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -128,7 +144,10 @@ pub fn image_sbom(img: &SbomImage, tool_version: &str) -> Value {
             }));
         }
         let dep5 = p.copyright.as_deref().and_then(parse_dep5);
-        let license = dep5.as_ref().and_then(|d| d.license.clone());
+        let license = match &p.tarball {
+            Some(t) => t.license.clone(),
+            None => dep5.as_ref().and_then(|d| d.license.clone()),
+        };
         public_domain |= license
             .as_deref()
             .is_some_and(|l| l.contains(PUBLIC_DOMAIN));
@@ -146,16 +165,22 @@ pub fn image_sbom(img: &SbomImage, tool_version: &str) -> Value {
             "downloadLocation": p.download_url.as_deref().unwrap_or(NOASSERTION),
             "filesAnalyzed": !shipped.is_empty(),
             "checksums": [checksum("SHA256", &p.deb_sha256.hex())],
-            "sourceInfo": format!("built package from: {} {}", p.source, p.source_version),
+            "sourceInfo": match &p.tarball {
+                Some(_) => format!("upstream release tarball: {} {}", p.name, p.version),
+                None => format!("built package from: {} {}", p.source, p.source_version),
+            },
             // Concluding a licence takes a review of the files; debless only reads what the
-            // copyright file declares (every stanza ANDed), so it concludes nothing.
+            // copyright file (or the rule, for a tarball) declares, so it concludes nothing.
             "licenseConcluded": NOASSERTION,
             "licenseDeclared": license.as_deref().unwrap_or(NOASSERTION),
             "copyrightText": copyright_text,
             "externalRefs": [{
                 "referenceCategory": "PACKAGE-MANAGER",
                 "referenceType": "purl",
-                "referenceLocator": deb_purl(p, &img.distro_id, &distro),
+                "referenceLocator": match &p.tarball {
+                    Some(_) => generic_purl(p),
+                    None => deb_purl(p, &img.distro_id, &distro),
+                },
             }],
         });
         if !shipped.is_empty() {
@@ -349,6 +374,21 @@ fn deb_purl(p: &SbomPackage, distro_id: &str, distro: &str) -> String {
             ("distro", distro),
             ("upstream", upstream.as_str()),
         ],
+    )
+}
+
+/// `pkg:generic/node@22.11.0?download_url=...`: an upstream tarball, which no package
+/// manager names, identified by where it was downloaded from.
+fn generic_purl(p: &SbomPackage) -> String {
+    purl::purl(
+        "generic",
+        None,
+        &p.name,
+        &p.version,
+        &[(
+            "download_url",
+            p.download_url.as_deref().unwrap_or_default(),
+        )],
     )
 }
 

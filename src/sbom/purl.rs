@@ -1,4 +1,5 @@
-//! Package URLs (purl) for Debian packages and OCI images, in canonical form.
+//! Package URLs (purl) for Debian packages, upstream tarballs and OCI images, in canonical
+//! form.
 
 /// `pkg:<type>/<namespace>/<name>@<version>?<qualifiers>`: every component
 /// percent-encoded, qualifiers sorted by key, empty ones left out.

@@ -20,6 +20,7 @@ fn deb(name: &str, version: &str) -> SbomPackage {
         description: None,
         copyright: None,
         files: Vec::new(),
+        tarball: None,
     }
 }
 
@@ -671,6 +672,7 @@ fn host_packages() -> Vec<SbomPackage> {
             description: opt(description),
             copyright: std::fs::read_to_string(format!("/usr/share/doc/{name}/copyright")).ok(),
             files,
+            tarball: None,
         });
     }
     out
@@ -686,6 +688,7 @@ fn spdx_tools_validates_image_and_index_documents() {
     let tmp = tempfile::tempdir().unwrap();
     let mut img = image();
     img.packages.extend(host_packages());
+    img.packages.push(node());
     let pkgs = img.packages.len();
     let amd = image_sbom(&img, "0.1.0");
     let mut arm_img = image();
@@ -722,4 +725,57 @@ fn spdx_tools_validates_image_and_index_documents() {
     std::fs::write(&file, to_json(&broken)).unwrap();
     let e = pyspdxtools(&python, &file).expect_err("a file without SHA1 is invalid");
     assert!(e.contains("SHA1"), "{e}");
+}
+
+/// Node.js from its release tarball, as a build lists it.
+fn node() -> SbomPackage {
+    let mut node = deb("node", "22.11.0");
+    node.download_url =
+        Some("https://nodejs.invalid/dist/v22.11.0/node-v22.11.0-linux-x64.tar.xz".into());
+    node.homepage = Some("https://nodejs.invalid/".into());
+    node.files = vec![
+        SbomFile::new("/nodejs/bin/node", b"ELF"),
+        SbomFile::new("/nodejs/LICENSE", b"MIT"),
+    ];
+    node.tarball = Some(SbomTarball {
+        license: Some("MIT".into()),
+    });
+    node
+}
+
+#[test]
+fn an_upstream_tarball_is_a_generic_package_with_its_download_url() {
+    let mut img = image();
+    img.packages.push(node());
+    let doc = image_sbom(&img, "0.1.0");
+    let p = package(&doc, "node");
+    assert_eq!(p["SPDXID"], "SPDXRef-Package-generic-node");
+    assert_eq!(
+        purl_of(p),
+        "pkg:generic/node@22.11.0?download_url=https%3A%2F%2Fnodejs.invalid%2Fdist%2Fv22.11.0%2Fnode-v22.11.0-linux-x64.tar.xz"
+    );
+    assert_eq!(
+        p["downloadLocation"],
+        "https://nodejs.invalid/dist/v22.11.0/node-v22.11.0-linux-x64.tar.xz"
+    );
+    assert_eq!(p["licenseDeclared"], "MIT");
+    assert_eq!(p["licenseConcluded"], "NOASSERTION");
+    assert_eq!(p["copyrightText"], "NOASSERTION");
+    assert_eq!(p["checksums"][0]["checksumValue"], "ab".repeat(32));
+    assert_eq!(p["sourceInfo"], "upstream release tarball: node 22.11.0");
+    assert!(has_relationship(
+        &doc,
+        IMAGE_ID,
+        "CONTAINS",
+        "SPDXRef-Package-generic-node"
+    ));
+    assert!(has_relationship(
+        &doc,
+        "SPDXRef-Package-generic-node",
+        "CONTAINS",
+        "SPDXRef-File-node-nodejs-LICENSE"
+    ));
+    // A Debian package's document is what it was: the tarball field is not written.
+    let json = serde_json::to_string(&deb("libc6", "1")).unwrap();
+    assert!(!json.contains("tarball"), "{json}");
 }

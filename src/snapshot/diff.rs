@@ -275,6 +275,7 @@ mod tests {
             version: version.into(),
             architecture: arch.into(),
             suite: "trixie".into(),
+            vendor: None,
             source: format!("{name}-src"),
             source_version: version.into(),
             filename: format!("pool/main/x/{name}.deb"),
@@ -295,7 +296,9 @@ mod tests {
             merged_usr: true,
             architectures: vec![Arch::Amd64, Arch::Arm64],
             suites: vec![],
+            vendors: vec![],
             packages,
+            tarballs: vec![],
             excluded: vec![],
         }
     }

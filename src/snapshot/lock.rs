@@ -13,8 +13,13 @@ use crate::arch::Arch;
 use crate::digest::{Digest, bare_hex};
 use crate::text::one_line;
 
-/// Lock format version written by this debless.
+/// Lock format version of a lock whose packages all come from Debian suites.
 pub const LOCK_VERSION: u32 = 1;
+/// Lock format version of a lock that also has vendor repositories (`[[vendor]]`) or
+/// upstream tarballs (`[[tarball]]`). Only such a lock is written as 2, so every other
+/// lock stays byte for byte what it was, and a debless that predates them refuses it by
+/// its version rather than by an unknown field.
+pub const LOCK_VERSION_SOURCES: u32 = 2;
 
 /// One verified index file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,8 +40,12 @@ pub struct LockedIndex {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedSuite {
-    /// Archive name (`debian`, `debian-security`).
+    /// Archive name (`debian`, `debian-security`); for a vendor repository, the vendor's
+    /// name in the manifest (`adoptium`).
     pub archive: String,
+    /// A vendor repository's root URL (Debian suites come from mirrors instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Suite name under `dists/`.
     pub suite: String,
     /// SHA256 of the InRelease file.
@@ -70,6 +79,9 @@ pub struct LockedPackage {
     pub architecture: String,
     /// Suite it was taken from.
     pub suite: String,
+    /// The vendor repository it was taken from (`[[vendor]]`), if not a Debian suite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
     /// Source package name.
     pub source: String,
     /// Source package version.
@@ -86,6 +98,28 @@ pub struct LockedPackage {
     /// Resolved dependency names.
     pub depends: Vec<String>,
     /// Rules whose closure contains this package.
+    pub rules: Vec<String>,
+}
+
+/// One upstream tarball (a rule's `[tarballs.<name>]`) for one architecture, hashed when
+/// it was pinned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedTarball {
+    /// The tarball's name in the rule (`node`): its SBOM package name.
+    pub name: String,
+    /// The image architecture this entry is for.
+    pub arch: Arch,
+    /// The upstream version the rule names.
+    pub version: String,
+    /// Where it was downloaded from (the rule's template filled in).
+    pub url: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA256 of the file as downloaded at pin time.
+    #[serde(with = "bare_hex")]
+    pub sha256: Digest,
+    /// Rules that take it.
     pub rules: Vec<String>,
 }
 
@@ -125,9 +159,15 @@ pub struct Lock {
     /// Suites, in manifest order.
     #[serde(rename = "suite")]
     pub suites: Vec<LockedSuite>,
+    /// Vendor repositories some package was taken from, in manifest order.
+    #[serde(rename = "vendor", default, skip_serializing_if = "Vec::is_empty")]
+    pub vendors: Vec<LockedSuite>,
     /// Packages sorted by (arch, name).
     #[serde(rename = "package", default)]
     pub packages: Vec<LockedPackage>,
+    /// Upstream tarballs sorted by (arch, name, version).
+    #[serde(rename = "tarball", default, skip_serializing_if = "Vec::is_empty")]
+    pub tarballs: Vec<LockedTarball>,
     /// Exclusions sorted by (arch, name).
     #[serde(rename = "excluded", default)]
     pub excluded: Vec<LockedExclude>,
@@ -170,12 +210,19 @@ impl Lock {
                 one_line(&e.to_string())
             ))
         })?;
-        if lock.lock_version != LOCK_VERSION {
+        if lock.lock_version != LOCK_VERSION && lock.lock_version != LOCK_VERSION_SOURCES {
             return Err(err(format!(
-                "lock format {} is not supported (this debless writes {LOCK_VERSION}); run `debless pin`",
+                "lock format {} is not supported (this debless reads {LOCK_VERSION} and {LOCK_VERSION_SOURCES}); run `debless pin`",
                 lock.lock_version
             )));
         }
+        if lock.lock_version < lock.format_version() {
+            return Err(err(format!(
+                "lock format {} cannot hold vendor repositories or tarballs, but this lock has them; run `debless pin` to rewrite it",
+                lock.lock_version
+            )));
+        }
+        lock.check_sources().map_err(err)?;
         let mut seen = std::collections::BTreeSet::new();
         for p in &lock.packages {
             // A name becomes a path in the image (/var/lib/dpkg/status.d/<name>).
@@ -199,6 +246,66 @@ impl Lock {
             }
         }
         Ok(lock)
+    }
+
+    /// The format version this lock needs: [`LOCK_VERSION_SOURCES`] when it has vendor
+    /// repositories or tarballs, else [`LOCK_VERSION`].
+    pub fn format_version(&self) -> u32 {
+        if self.vendors.is_empty() && self.tarballs.is_empty() {
+            LOCK_VERSION
+        } else {
+            LOCK_VERSION_SOURCES
+        }
+    }
+
+    /// Vendor repositories and tarballs: http(s) URLs, every vendor a package names
+    /// listed, one entry per tarball, name, version and architecture.
+    fn check_sources(&self) -> Result<(), String> {
+        let web = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+        for v in &self.vendors {
+            if !v.url.as_deref().is_some_and(web) {
+                return Err(format!(
+                    "vendor {}: url is missing or not http(s); run `debless pin`",
+                    v.archive
+                ));
+            }
+        }
+        for p in &self.packages {
+            if let Some(vendor) = &p.vendor
+                && !self
+                    .vendors
+                    .iter()
+                    .any(|v| &v.archive == vendor && v.suite == p.suite)
+            {
+                return Err(format!(
+                    "package {} ({}) names vendor {vendor} suite {}, which the lock does not list; run `debless pin`",
+                    p.name, p.arch, p.suite
+                ));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for t in &self.tarballs {
+            if !web(&t.url) {
+                return Err(format!(
+                    "tarball {} ({}): url {:?} is not http(s); run `debless pin`",
+                    t.name, t.arch, t.url
+                ));
+            }
+            if !seen.insert((t.arch, t.name.as_str(), t.version.as_str())) {
+                return Err(format!(
+                    "tarball {} {} ({}) is listed twice; run `debless pin` to rewrite the lock",
+                    t.name, t.version, t.arch
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The locked tarball `name` at `version` for `arch`.
+    pub fn tarball(&self, arch: Arch, name: &str, version: &str) -> Option<&LockedTarball> {
+        self.tarballs
+            .iter()
+            .find(|t| t.arch == arch && t.name == name && t.version == version)
     }
 
     /// Write atomically (temp file in the same directory, then rename).
@@ -271,12 +378,29 @@ fn check_entries(text: &str) -> Result<(), String> {
             ));
         }
     }
-    for suite in doc
-        .get("suite")
+    for t in doc
+        .get("tarball")
         .and_then(toml::Value::as_array)
         .into_iter()
         .flatten()
     {
+        if let Some(h) = t.get("sha256").and_then(toml::Value::as_str)
+            && Digest::from_hex(h).is_err()
+        {
+            return Err(format!(
+                "tarball {} ({}): sha256 {h:?} is not 64 lower-case hex digits; run `debless pin` to rewrite the lock",
+                s(t.get("name")),
+                s(t.get("arch"))
+            ));
+        }
+    }
+    let suites = ["suite", "vendor"].into_iter().flat_map(|k| {
+        doc.get(k)
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+    });
+    for suite in suites {
         let hashes = std::iter::once(suite.get("inrelease_sha256")).chain(
             suite
                 .get("indices")
@@ -308,6 +432,7 @@ mod tests {
             version: "1.0-1".into(),
             architecture: arch.name().into(),
             suite: "trixie".into(),
+            vendor: None,
             source: name.into(),
             source_version: "1.0-1".into(),
             filename: format!("pool/main/x/{name}_1.0-1_{arch}.deb"),
@@ -326,6 +451,7 @@ mod tests {
             architectures: vec![Arch::Amd64, Arch::Arm64],
             suites: vec![LockedSuite {
                 archive: "debian".into(),
+                url: None,
                 suite: "trixie".into(),
                 inrelease_sha256: Digest::of(b"inrelease"),
                 signed_by: "ABCD".into(),
@@ -339,9 +465,35 @@ mod tests {
                     size: 1,
                 }],
             }],
+            vendors: vec![],
             packages: vec![pkg("libc6", Arch::Amd64), pkg("libc6", Arch::Arm64)],
+            tarballs: vec![],
             excluded: vec![],
         }
+    }
+
+    /// The sample with a vendor repository, one package from it and a tarball.
+    fn with_sources() -> Lock {
+        let mut lock = sample();
+        let mut vendor = lock.suites[0].clone();
+        vendor.archive = "acme".into();
+        vendor.url = Some("https://acme.invalid/deb/".into());
+        lock.vendors.push(vendor);
+        let mut runtime = lock.packages[0].clone();
+        runtime.name = "acme-runtime".into();
+        runtime.vendor = Some("acme".into());
+        lock.packages.push(runtime);
+        lock.tarballs.push(LockedTarball {
+            name: "node".into(),
+            arch: Arch::Amd64,
+            version: "22.11.0".into(),
+            url: "https://nodejs.invalid/v22.11.0/node-v22.11.0-linux-x64.tar.xz".into(),
+            size: 3,
+            sha256: Digest::of(b"node"),
+            rules: vec!["nodejs22".into()],
+        });
+        lock.lock_version = lock.format_version();
+        lock
     }
 
     fn read_text(text: &str) -> Result<Lock, String> {
@@ -355,6 +507,64 @@ mod tests {
     fn a_written_lock_reads_back_identical() {
         let lock = sample();
         assert_eq!(read_text(&lock.to_toml()).unwrap(), lock);
+    }
+
+    #[test]
+    fn a_lock_without_vendors_or_tarballs_stays_format_1_and_says_nothing_of_them() {
+        let text = sample().to_toml();
+        assert!(text.contains("lock_version = 1\n"), "{text}");
+        assert!(!text.contains("vendor") && !text.contains("tarball") && !text.contains("url"));
+    }
+
+    #[test]
+    fn vendors_and_tarballs_make_format_2_and_read_back() {
+        let lock = with_sources();
+        assert_eq!(lock.lock_version, LOCK_VERSION_SOURCES);
+        let text = lock.to_toml();
+        assert!(
+            text.contains("[[vendor]]") && text.contains("[[tarball]]"),
+            "{text}"
+        );
+        assert!(text.contains("vendor = \"acme\""), "{text}");
+        assert_eq!(read_text(&text).unwrap(), lock);
+        // Written as format 1, a debless that knows nothing of them would misread it.
+        let v1 = text.replace("lock_version = 2", "lock_version = 1");
+        assert!(
+            read_text(&v1)
+                .unwrap_err()
+                .contains("cannot hold vendor repositories")
+        );
+        let v3 = text.replace("lock_version = 2", "lock_version = 3");
+        assert!(
+            read_text(&v3)
+                .unwrap_err()
+                .contains("lock format 3 is not supported")
+        );
+    }
+
+    #[test]
+    fn vendor_and_tarball_entries_are_checked() {
+        let text = with_sources().to_toml();
+        let orphan = text.replace("vendor = \"acme\"", "vendor = \"other\"");
+        assert!(
+            read_text(&orphan)
+                .unwrap_err()
+                .contains("names vendor other suite trixie, which the lock does not list"),
+        );
+        let hex = Digest::of(b"node").hex();
+        let bad = text.replace(&hex, &hex.to_uppercase());
+        assert!(
+            read_text(&bad)
+                .unwrap_err()
+                .starts_with("tarball node (amd64): sha256 ")
+        );
+        let mut twice = with_sources();
+        twice.tarballs.push(twice.tarballs[0].clone());
+        assert!(
+            read_text(&twice.to_toml())
+                .unwrap_err()
+                .contains("tarball node 22.11.0 (amd64) is listed twice")
+        );
     }
 
     #[test]

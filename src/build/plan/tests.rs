@@ -92,6 +92,7 @@ fn lock(c: &Case) -> Lock {
                 version: "1".into(),
                 architecture: arch.name().into(),
                 suite: "s".into(),
+                vendor: None,
                 source: (*name).into(),
                 source_version: "1".into(),
                 filename: format!("pool/main/{name}_1.deb"),
@@ -111,7 +112,9 @@ fn lock(c: &Case) -> Lock {
         merged_usr: true,
         architectures: pinned,
         suites: Vec::new(),
+        vendors: Vec::new(),
         packages,
+        tarballs: Vec::new(),
         excluded: Vec::new(),
     }
 }

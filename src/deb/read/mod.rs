@@ -26,6 +26,7 @@ use scan::{Kind, Scan};
 
 mod decompress;
 mod scan;
+pub mod tarball;
 
 pub use decompress::max_data_bytes;
 
@@ -68,6 +69,7 @@ pub fn read_deb(
         sel,
         opts,
         left: Cell::new(opts.max_data_bytes),
+        relocation: None,
     };
     let (control_tar, data_tar) = reader.members(bytes)?;
     let (control, md5sums) = reader.control(&control_tar)?;
@@ -85,13 +87,16 @@ pub fn read_deb(
     })
 }
 
-/// One `read_deb` call's context.
+/// One `read_deb` (or `read_tarball`) call's context.
 struct Reader<'r> {
+    /// The package, or `tarball:<name>`: messages name it, entries carry it as origin.
     package: &'r str,
     sel: &'r Selection,
     opts: &'r ReadOptions,
     /// What the package may still yield for the image (`None`: no bound).
     left: Cell<Option<u64>>,
+    /// An upstream tarball's top directory and where it goes; `None` for a .deb.
+    relocation: Option<&'r tarball::Relocation>,
 }
 
 /// What a layer tar spends on an entry besides its path and data: one header block.
@@ -321,7 +326,25 @@ impl Reader<'_> {
     }
 
     /// The path an archive path gets in the image, or an error if it may not be in one.
+    /// An upstream tarball's paths are first moved from its top directory to the rule's
+    /// prefix (the image root itself comes back empty).
     fn image_path(&self, shipped: &str, kind: &Kind) -> Result<String, DebError> {
+        let relocated;
+        let shipped = match self.relocation {
+            None => shipped,
+            Some(r) => {
+                relocated = r.place(shipped).ok_or_else(|| {
+                    self.bad_entry(
+                        &format!("/{shipped}"),
+                        format!(
+                            "is outside the tarball's top directory {}/; an upstream tarball keeps everything under one directory (`strip` in the rule names it)",
+                            r.strip
+                        ),
+                    )
+                })?;
+                relocated.as_str()
+            }
+        };
         if !self.opts.merged_usr {
             return Ok(shipped.to_string());
         }

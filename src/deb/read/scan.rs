@@ -121,6 +121,13 @@ impl<'s> Scan<'s> {
         let kind = self.kind(entry, &raw_path, &shown)?;
 
         let path = r.image_path(&shipped, &kind)?;
+        if path.is_empty() {
+            // A tarball's top directory placed at the image root: the root is no entry.
+            if matches!(kind, Kind::Dir) {
+                return Ok(());
+            }
+            return Err(r.malformed(&shown, "would replace the image root"));
+        }
         // The kernel's limits: no package dpkg can unpack goes beyond them, and they bound
         // how many parent directories one path can imply.
         if let Some(problem) = crate::layer::path_problem(&path) {
@@ -147,6 +154,14 @@ impl<'s> Scan<'s> {
         } else {
             r.sel.selects(&abs)
         };
+        if let (Some(reloc), Kind::Symlink(target), true) = (r.relocation, &kind, selected) {
+            reloc.check_symlink(&shipped, target).map_err(|what| {
+                r.bad_entry(
+                    &abs,
+                    format!("is a symlink to {target}, which {what}; leave it out of `paths`"),
+                )
+            })?;
+        }
         let at = Place {
             path: &path,
             abs: &abs,
@@ -228,8 +243,17 @@ impl<'s> Scan<'s> {
     fn meta(&self, entry: &mut tar::Entry<'_, impl Read>, abs: &str) -> Result<Meta, DebError> {
         let header = entry.header();
         let mode = header.mode().map_err(|e| self.broken(e))? & 0o7777;
-        let uid = self.id(header.uid().map_err(|e| self.broken(e))?, abs)?;
-        let gid = self.id(header.gid().map_err(|e| self.broken(e))?, abs)?;
+        // An upstream tarball carries its builder's ids (node's are 1000 or 0): in an
+        // image its files belong to root, as a package's do.
+        let owned = |id: u64| {
+            if self.reader.relocation.is_some() {
+                0
+            } else {
+                id
+            }
+        };
+        let uid = self.id(owned(header.uid().map_err(|e| self.broken(e))?), abs)?;
+        let gid = self.id(owned(header.gid().map_err(|e| self.broken(e))?), abs)?;
         let mtime = match pax_mtime(entry).map_err(|e| self.broken(e))? {
             Some(t) => t,
             None => entry.header().mtime().map_err(|e| self.broken(e))?,
