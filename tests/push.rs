@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use debless::layer::{Compression, Entry, EntryKind, Layer, write_layer};
@@ -18,111 +17,7 @@ use debless::oci::{Config, Descriptor, Image, LayerRef, Layout, platform_for};
 use debless::registry::{Credentials, PushOptions, PushReport, push_layout};
 use serde_json::Value;
 
-use common::require_tool;
-
-const REGISTRY: &str = "/usr/bin/docker-registry";
-const INSTALL: &str = "make deps (apt-get install docker-registry apache2-utils skopeo)";
-
-/// A registry on a free 127.0.0.1 port with its storage in a temporary directory; killed
-/// on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Registry {
-    /// Start one (`htpasswd`: require this user and password); `None` if a tool is missing.
-    fn start(htpasswd: Option<(&str, &str)>) -> Option<Registry> {
-        if !require_tool(REGISTRY, INSTALL) || !require_tool("skopeo", INSTALL) {
-            return None;
-        }
-        let mut dir = tempfile::tempdir().unwrap();
-        let mut auth = String::new();
-        if let Some((user, pass)) = htpasswd {
-            if !require_tool("htpasswd", INSTALL) {
-                return None;
-            }
-            let o = Command::new("htpasswd")
-                .args(["-Bbn", user, pass])
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "htpasswd: {}", stderr(&o));
-            let file = dir.path().join("htpasswd");
-            std::fs::write(&file, &o.stdout).unwrap();
-            auth = format!(
-                "auth:\n  htpasswd:\n    realm: debless-test\n    path: {}\n",
-                file.display()
-            );
-        }
-        // The port is free when we look; another process could take it before the registry
-        // binds, so try a few.
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let config = dir.path().join("config.yml");
-            std::fs::write(
-                &config,
-                format!(
-                    "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    \
-                     rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
-                    dir.path().join("storage").display()
-                ),
-            )
-            .unwrap();
-            let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-            let child = Command::new(REGISTRY)
-                .arg("serve")
-                .arg(&config)
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            let mut r = Registry { child, port, dir };
-            if r.wait_ready() {
-                return Some(r);
-            }
-            dir = r.stop();
-        }
-        panic!("docker-registry did not start on any port");
-    }
-
-    /// Poll `/v2/` until it answers (any status: an auth registry says 401).
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if reqwest::blocking::get(format!("http://{}/v2/", self.host())).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
-    fn stop(mut self) -> tempfile::TempDir {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let dir = tempfile::tempdir().unwrap();
-        std::mem::replace(&mut self.dir, dir)
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::registry::Registry;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

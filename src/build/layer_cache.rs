@@ -283,6 +283,49 @@ impl LayerCache {
         Ok(layer)
     }
 
+    /// A temporary file under `partial/` for a blob coming from elsewhere (the registry
+    /// layer cache), to be given to [`LayerCache::insert`] once it is verified.
+    pub fn temp_blob(&self) -> Result<tempfile::NamedTempFile, LayerCacheError> {
+        let partial = self.partial();
+        std::fs::create_dir_all(&partial)
+            .and_then(|()| {
+                tempfile::Builder::new()
+                    .prefix(TEMP_PREFIX)
+                    .tempfile_in(&partial)
+            })
+            .map_err(|source| LayerCacheError::Io {
+                path: partial,
+                what: "cannot create a temporary file in",
+                source,
+            })
+    }
+
+    /// Record `layer` under `key`, its blob moved into the store from `blob` first
+    /// (`None`: the store has it already).
+    pub fn insert(
+        &self,
+        key: &str,
+        layer: &BuiltLayer,
+        blob: Option<tempfile::NamedTempFile>,
+    ) -> Result<(), LayerCacheError> {
+        let io = |path: PathBuf, what: &'static str| {
+            move |source| LayerCacheError::Io { path, what, source }
+        };
+        if let Some(tmp) = blob {
+            let path = self.blob_path(&layer.info.digest);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf(), "cannot create"))?;
+            }
+            tmp.persist(&path)
+                .map_err(|e| io(path.clone(), "cannot store the layer blob at")(e.error))?;
+        }
+        // Plain structs of strings and numbers: serialising cannot fail.
+        let json = serde_json::to_vec(layer).expect("layer entries always serialise");
+        let entry = self.entry_path(key);
+        self.store(&entry, &json)
+            .map_err(io(entry.clone(), "cannot store the layer entry at"))
+    }
+
     /// Write `bytes` to `path` through a temporary file under `partial/` and a rename, so
     /// `path` is whole or absent.
     fn store(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -11,12 +11,15 @@
 //! | `read.rs` | one package's selected entries for one layer |
 //! | `generators.rs`, `generators_certs.rs` | the files no package ships |
 //! | `layer_cache.rs` | finished layers (and SPDX documents) found again by their inputs |
+//! | `registry_cache.rs` | the same, shared by machines through a registry (`--cache-registry`) |
 //! | `sbom.rs` | each layer's packages as the SPDX documents list them |
 //! | `images.rs` | configs, manifests, indexes, SPDX documents, report rows |
 //! | `output.rs` | layouts, archives and SPDX directories, written atomically |
 //! | `check.rs` | `--check`: two builds compared |
+//! | `assemble.rs` | `debless index`: multi-arch indexes in a registry from shards' manifests |
 //! | `error.rs` | why a build failed |
 
+mod assemble;
 mod check;
 mod debs;
 mod error;
@@ -28,11 +31,12 @@ mod output;
 pub mod plan;
 mod previous;
 mod read;
+mod registry_cache;
 mod sbom;
 pub mod template;
 mod walk;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::arch::Arch;
@@ -45,10 +49,12 @@ use crate::snapshot::lock::Lock;
 use layer_cache::LayerCache;
 use plan::{LayerKey, Plan};
 
+pub use assemble::{AssembleOptions, AssembledTag, assemble};
 pub use error::BuildError;
 pub use layer_cache::LayerCacheError;
 pub use previous::TagChanges;
 pub use read::PackageError;
+pub use registry_cache::{RegistryCache, RegistryCacheReport};
 
 /// How images are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +97,10 @@ pub struct BuildOptions {
     pub variants: Vec<String>,
     /// Architectures; empty = all the lock has.
     pub arches: Vec<Arch>,
+    /// `--shard I/N`: only this slice of the images × tags × architectures selected.
+    pub shard: Option<plan::Shard>,
+    /// `--cache-registry`: a repository used as a second layer cache, after `cache_dir`'s.
+    pub cache_registry: Option<RegistryCache>,
     /// Output directory.
     pub out: PathBuf,
     /// Output format.
@@ -168,6 +178,8 @@ pub struct BuildReport {
     pub layers_shared: usize,
     /// By output (`base-debian13`), how its tags changed against what was there.
     pub tag_changes: BTreeMap<String, TagChanges>,
+    /// What `--cache-registry` did, when given.
+    pub registry_cache: Option<RegistryCacheReport>,
 }
 
 /// The project files a build reads: the lock and the rules.
@@ -180,22 +192,24 @@ struct Loaded {
 
 /// Read the lock and the rules `opts` name.
 fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
-    let lock_path = opts
-        .project
-        .join("snapshots")
-        .join(format!("{}.lock", opts.distro));
+    load_project(&opts.project, &opts.distro)
+}
+
+/// Read `distro`'s lock and the rules of `project`.
+fn load_project(project: &Path, distro: &str) -> Result<Loaded, BuildError> {
+    let lock_path = project.join("snapshots").join(format!("{distro}.lock"));
     if let Err(source) = std::fs::metadata(&lock_path) {
         return Err(BuildError::NoLock {
             path: lock_path,
-            distro: opts.distro.clone(),
+            distro: distro.to_owned(),
             source,
         });
     }
     let lock = Lock::read(&lock_path)?;
-    let rules = RuleSet::load(&opts.project.join("rules"))?;
+    let rules = RuleSet::load(&project.join("rules"))?;
     Ok(Loaded {
         lock,
-        lock_name: format!("snapshots/{}.lock", opts.distro),
+        lock_name: format!("snapshots/{distro}.lock"),
         rules,
     })
 }
@@ -203,14 +217,18 @@ fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
 impl Loaded {
     /// The plan for the images, variants and architectures `opts` selects.
     fn plan(&self, opts: &BuildOptions) -> Result<Plan<'_>, BuildError> {
-        Ok(plan::plan(
+        let mut p = plan::plan(
             &self.lock,
             &self.lock_name,
             &self.rules,
             &opts.images,
             &opts.variants,
             &opts.arches,
-        )?)
+        )?;
+        if let Some(shard) = opts.shard {
+            p.shard(shard);
+        }
+        Ok(p)
     }
 }
 
@@ -256,11 +274,21 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     ctx.layer_cache.sweep();
     ctx.refuse_partial_archives()?;
     // `--check` makes every layer twice from the packages, never from the layer cache.
-    let cached = if opts.check {
+    let mut cached = if opts.check {
         BTreeMap::new()
     } else {
         ctx.cached_layers()
     };
+    let registry = ctx.open_registry_cache()?;
+    let mut registry_report = registry.as_ref().map(|r| RegistryCacheReport {
+        repository: r.name.clone(),
+        ..RegistryCacheReport::default()
+    });
+    if let (Some(repo), Some(report)) = (&registry, &mut registry_report) {
+        let found = ctx.registry_layers(repo, &cached, report);
+        cached.extend(found);
+    }
+    let from_caches: BTreeSet<LayerKey> = cached.keys().cloned().collect();
     // Only the .debs of the layers to make (and of the layers below them) are needed.
     let needed = ctx.needed(&cached);
     let fetched = debs::fetch_packages(opts, &l.lock, &p.packages_of(needed))?;
@@ -269,6 +297,14 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         let other = if opts.jobs.max(1) == 1 { 2 } else { 1 };
         let second = ctx.run(other, BTreeMap::new())?;
         check::compare(&first, &second, opts.jobs.max(1), other)?;
+    }
+    if let (Some(repo), Some(report)) = (&registry, &mut registry_report) {
+        let made: BTreeSet<&LayerKey> = first
+            .layers
+            .keys()
+            .filter(|k| !from_caches.contains(*k))
+            .collect();
+        ctx.push_layers(repo, &made, &first.layers, report);
     }
     let written = ctx.write(&first)?;
     let shared = first
@@ -295,6 +331,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         layers_made: first.made,
         layers_shared: shared,
         tag_changes: first.images.changes.clone(),
+        registry_cache: registry_report,
     })
 }
 

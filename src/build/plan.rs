@@ -10,6 +10,8 @@ use crate::arch::{Arch, join};
 use crate::rules::{ImageSettings, Kind, PackageRule, Rule, RuleError, RuleSet};
 use crate::snapshot::lock::{Lock, LockedPackage};
 
+pub use shard::{BadShard, Shard};
+
 /// Identifies one layer; equal keys are the same layer by construction.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LayerKey {
@@ -566,5 +568,6 @@ fn declared_in<'a>(
     })
 }
 
+mod shard;
 #[cfg(test)]
 mod tests;

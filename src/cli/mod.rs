@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod diff;
+pub mod index;
 pub mod inspect;
 pub mod pin;
 pub mod push;
@@ -72,6 +73,10 @@ pub enum Command {
     /// $DEBLESS_REGISTRY_PASSWORD, else $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,
     /// ~/.docker/config.json.
     Push(push::PushArgs),
+    /// Write each tag's multi-architecture index in the registry from the
+    /// per-architecture manifests (<tag>-<arch>) that `build --shard I/N --push` runs
+    /// pushed; the index digests equal a single build's of the same lock.
+    Index(index::IndexArgs),
     /// Show the dependency path(s) that put PKG into an image, or why it is absent.
     Why(why::WhyArgs),
 }
@@ -86,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Push(a) => push::run(a, g.quiet),
+        Command::Index(a) => index::run(a, g),
         Command::Why(a) => why::run(a, g),
     }
 }

@@ -29,7 +29,7 @@ fn progress_bar(quiet: bool, blobs: &[Blob]) -> Option<indicatif::ProgressBar> {
 }
 
 /// What happened to one blob.
-enum Outcome {
+pub(super) enum Outcome {
     Skipped,
     Mounted,
     /// Uploaded in this many requests.
@@ -91,22 +91,7 @@ pub(super) fn push_with(
     }
     let plan = plan::plan(layout, &wanted)?;
 
-    let credentials = match &opts.credentials {
-        Some(c) => Some(c.clone()),
-        None => opts.login.credentials(&target.host)?,
-    };
-    let retry = RetryPolicy {
-        retries: opts.retries,
-        ..http.retry_policy()
-    };
-    let client = Client::new(
-        http.clone(),
-        &target,
-        opts.insecure,
-        credentials,
-        opts.login.searched(),
-    )?;
-    retry.run(|| client.ping())?;
+    let (client, retry) = connect_with(http, &target, opts)?;
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
@@ -165,6 +150,41 @@ pub(super) fn push_with(
     }
     report.sboms = attach_sboms(&client, layout, &plan.tags, opts, &retry)?;
     Ok(report)
+}
+
+/// A client for `target` with credentials and retries as `opts` say, that has checked the
+/// registry answers.
+pub(super) fn connect(
+    target: &Target,
+    opts: &PushOptions,
+) -> Result<(Client, RetryPolicy), PushError> {
+    let http = Http::new().map_err(PushError::HttpClient)?;
+    connect_with(&http, target, opts)
+}
+
+fn connect_with(
+    http: &Http,
+    target: &Target,
+    opts: &PushOptions,
+) -> Result<(Client, RetryPolicy), PushError> {
+    let credentials = match &opts.credentials {
+        Some(c) => Some(c.clone()),
+        None => opts.login.credentials(&target.host)?,
+    };
+    let retry = RetryPolicy {
+        retries: opts.retries,
+        ..http.retry_policy()
+    };
+    let client = Client::new(
+        http.clone(),
+        target,
+        opts.insecure,
+        credentials,
+        opts.login.searched(),
+    )?;
+    retry.run(|| client.ping())?;
+
+    Ok((client, retry))
 }
 
 /// The media type of an SPDX JSON document.
@@ -255,7 +275,11 @@ fn descriptor(media_type: &str, blob: &Blob) -> crate::oci::Descriptor {
 /// One blob: skip it if the repository has it, mount it if a sibling does, else upload.
 /// Called again from the start on a retry: a lost answer to a finished upload then
 /// shows up as "already there".
-fn push_blob(client: &Client, blob: &Blob, opts: &PushOptions) -> Result<Outcome, PushError> {
+pub(super) fn push_blob(
+    client: &Client,
+    blob: &Blob,
+    opts: &PushOptions,
+) -> Result<Outcome, PushError> {
     let record = || {
         opts.sources
             .record(&client.host, &blob.digest, &client.repository)

@@ -13,6 +13,8 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
+pub mod registry;
+
 /// Gate a test on a real tool: a missing one fails the test when `$CI` is set, and
 /// otherwise prints `SKIPPED: <test>: <tool> missing; install with ...` so it can return.
 #[allow(unused_imports)] // each test binary uses what it needs
@@ -548,6 +550,7 @@ impl Project {
             .args(args)
             .env_remove("DEBLESS_MIRRORS")
             .env_remove("DEBLESS_SNAPSHOT_SERVICE")
+            .env_remove("DEBLESS_CACHE_REGISTRY")
             .output()
             .unwrap()
     }
