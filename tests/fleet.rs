@@ -218,14 +218,25 @@ fn a_tampered_registry_entry_is_refused_and_the_layer_made_again() {
     std::fs::write(&data, vec![0x1f; len]).unwrap();
 
     let b = f.build("out-b", "cache-b", &flags);
+    // Every entry naming that blob is refused (the static layer is the same bytes on
+    // both architectures, so two keys share it), and each of those layers made again.
     let warnings = b["cache_registry"]["warnings"].as_array().unwrap();
-    assert_eq!(warnings.len(), 1, "{b}");
-    let w = warnings[0].as_str().unwrap();
-    assert!(w.contains("refused") && w.contains(layer), "{w}");
-    assert_eq!(b["layers"]["made"], 1, "{b}");
+    assert!(!warnings.is_empty(), "{b}");
+    for w in warnings {
+        let w = w.as_str().unwrap();
+        assert!(w.contains("refused") && w.contains(layer), "{w}");
+    }
+    assert_eq!(
+        b["layers"]["made"].as_u64(),
+        Some(warnings.len() as u64),
+        "{b}"
+    );
     assert_eq!(indexes(&f.path("out-a")), indexes(&f.path("out-b")));
-    // The layer made again was pushed back over the bad entry.
-    assert_eq!(b["cache_registry"]["pushed"], 1, "{b}");
+    // The layers made again were pushed back over the bad entries.
+    assert_eq!(
+        b["cache_registry"]["pushed"].as_u64(),
+        Some(warnings.len() as u64)
+    );
 }
 
 #[test]
@@ -254,10 +265,10 @@ fn two_shards_and_one_index_step_equal_a_single_build() {
     // Architecture first: with two architectures of equal work, one each.
     assert_eq!(arches, [["amd64"], ["arm64"]]);
 
-    let o = f.debless(
-        &["index", &prefix, "--distro", "test", "--insecure"],
-        "cache-index",
-    );
+    let o = f
+        .project
+        .run(&["index", &prefix, "--distro", "test", "--insecure"]);
+    assert!(o.status.success(), "index: {}", stderr(&o));
     let printed = String::from_utf8_lossy(&o.stdout).into_owned();
     let mut compared = 0;
     for (layout, bytes) in indexes(&f.path("out-single")) {
