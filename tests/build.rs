@@ -866,6 +866,57 @@ fn offline_builds_use_the_cache_only() {
     );
 }
 
+/// A .deb no mirror delivers: only when every mirror answered 404 may the lock be too old;
+/// a mirror that cannot be reached says so, and nothing points at the lock.
+#[test]
+fn a_missing_deb_is_an_old_lock_only_when_mirrors_say_not_found() {
+    let f = Fixture::new();
+    let pool = "debian/pool/main/l/libc6/libc6_2.41-12_amd64.deb";
+    let out = f.out("o");
+    let cache = f.cache();
+    let build = |mirror: &str| {
+        f.project.run(&[
+            "build",
+            "--distro",
+            "test",
+            "--out",
+            out.to_str().unwrap(),
+            "base",
+            "--arch",
+            "amd64",
+            "--mirror",
+            mirror,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ])
+    };
+    // Nothing listens on the mirror's port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let o = build(&format!("http://127.0.0.1:{port}/debian"));
+    let e = stderr(&o);
+    let last = e.lines().last().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        last.contains("connection refused: nothing listens there")
+            && last.contains("could not be reached")
+            && !last.contains("older than"),
+        "{e}"
+    );
+    // The mirror answers, without the file.
+    std::fs::remove_file(f.archive.root.join(pool)).unwrap();
+    let o = build(&(f.server.url() + "debian"));
+    let e = stderr(&o);
+    let last = e.lines().last().unwrap();
+    assert!(
+        last.contains("not found (HTTP 404)")
+            && last.contains("the lock may be older than the mirrors keep"),
+        "{e}"
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn a_mirror_serving_other_bytes_is_refused_and_nothing_is_cached() {
     let f = Fixture::new();
@@ -883,9 +934,10 @@ fn a_mirror_serving_other_bytes_is_refused_and_nothing_is_cached() {
     let last = e.lines().last().unwrap();
     assert!(
         last.starts_with(
-            "error: libc6 2.41-12 (amd64): no mirror has pool/main/l/libc6/libc6_2.41-12_amd64.deb"
+            "error: libc6 2.41-12 (amd64): no mirror delivered pool/main/l/libc6/libc6_2.41-12_amd64.deb"
         ) && last.contains("served sha256")
-            && last.contains("debless pin"),
+            && last.contains("inconsistent or tampered")
+            && !last.contains("older"),
         "{e}"
     );
     assert!(!f.out("o").exists());
@@ -970,6 +1022,27 @@ fn rule_mistakes_are_reported_against_the_rule_file() {
         e.contains("rules/base.toml: package libc6: path /usr/lib65/* matches nothing"),
         "{e}"
     );
+    // A typo in a drop glob drops nothing, silently, unless it is an error; `?` marks one
+    // that may match nothing, and one that matches builds.
+    for (drop, fails) in [
+        ("/usr/lib/*/gconv/typo/**", true),
+        ("?/usr/lib/*/gconv/typo/**", false),
+        ("/usr/lib/*/gconv/**", false),
+    ] {
+        f.project
+            .write("rules/base.toml", &format!("{BASE}drop = [{drop:?}]\n"));
+        let o = f.build("drops", &["base"]);
+        let e = stderr(&o);
+        assert_eq!(!o.status.success(), fails, "{drop}: {e}");
+        if fails {
+            assert!(
+                e.lines().last().unwrap().contains(
+                    "rules/base.toml: package libc6: drop /usr/lib/*/gconv/typo/** matches nothing in libc6"
+                ),
+                "{e}"
+            );
+        }
+    }
     // A root the lock does not have: the lock predates the rule.
     f.project
         .write("rules/base.toml", &format!("{BASE}[packages.tools]\n"));

@@ -860,3 +860,61 @@ fn a_pin_sweeps_the_temporary_a_killed_pin_left() {
         .collect();
     assert_eq!(names, ["notes.tmp"]);
 }
+
+#[test]
+fn a_package_declared_for_some_architectures_is_pinned_only_there() {
+    let f = Fixture::live();
+    // `jit` exists for amd64 only, as a JIT runtime Debian builds for a few machines.
+    let libc = |a| pkg("libc6", "2.41-2", a, &[("Depends", "libgcc-s1")]);
+    f.archive.write_suite(
+        "debian",
+        "test-updates",
+        &[
+            (
+                "amd64",
+                vec![libc("amd64"), pkg("jit", "1.0-1", "amd64", &[])],
+            ),
+            ("arm64", vec![libc("arm64")]),
+        ],
+        &f.gpg,
+        &f.main_key,
+        &SuiteOpts::default(),
+    );
+    let server = Server::serve(&f.archive.root);
+    f.project.write(
+        "rules/jitimg.toml",
+        "distros = ['test']\n[packages.base-files]\n[packages.jit]\n",
+    );
+    assert_failed_with(
+        &f.pin(&server, &[]),
+        "rules/jitimg.toml names jit: no candidate for arm64",
+    );
+    f.project.write(
+        "rules/jitimg.toml",
+        "distros = ['test']\n[packages.base-files]\n[packages.jit]\narchitectures = ['amd64']\n",
+    );
+    let out = f.pin(&server, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lock = f.lock();
+    let jit: Vec<_> = lock.packages.iter().filter(|p| p.name == "jit").collect();
+    assert_eq!(jit.len(), 1);
+    assert_eq!(
+        (jit[0].arch.to_string(), jit[0].rules.clone()),
+        ("amd64".into(), vec!["jitimg".to_owned()])
+    );
+    // The rest of the rule is pinned on both.
+    for arch in ["amd64", "arm64"] {
+        assert!(
+            lock.packages.iter().any(|p| p.name == "base-files"
+                && p.arch.to_string().as_str() == arch
+                && p.rules.contains(&"jitimg".to_owned())),
+            "{arch}"
+        );
+    }
+    // An empty list is a rule error naming the file.
+    f.project.write(
+        "rules/jitimg.toml",
+        "distros = ['test']\n[packages.jit]\narchitectures = []\n",
+    );
+    assert_failed_with(&f.pin(&server, &[]), "package jit: architectures is empty");
+}

@@ -83,10 +83,10 @@ pub enum BuildError {
         #[source]
         source: Box<DebError>,
     },
-    /// A required `paths` pattern matches nothing in the package: a typo, or a path the
-    /// package does not ship on this architecture.
+    /// A required `paths` or `drop` pattern matches nothing in the package: a typo, or a
+    /// path the package does not ship on this architecture.
     #[error(
-        "{}: package {package}: path {pattern} matches nothing in {package} {version} ({arch}); fix or drop the pattern",
+        "{}: package {package}: {key} {pattern} matches nothing in {package} {version} ({arch}); fix or remove the pattern, or write it ?{pattern} if only some architectures or versions ship it",
         file.display()
     )]
     Unmatched {
@@ -94,6 +94,8 @@ pub enum BuildError {
         file: PathBuf,
         /// The package.
         package: String,
+        /// Which list the pattern is in: `path` or `drop`.
+        key: &'static str,
         /// The pattern as written.
         pattern: String,
         /// The locked version.

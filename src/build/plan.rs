@@ -376,7 +376,7 @@ pub fn plan<'a>(
         let by_rule = closures(lock, arch);
         let empty = BTreeMap::new();
         let closure = |rule: &Rule| -> Result<&BTreeMap<&str, &LockedPackage>, PlanError> {
-            if rule.kind == Kind::Variant && rule.roots(distro).is_empty() {
+            if rule.kind == Kind::Variant && rule.roots(distro, arch).is_empty() {
                 // Config-only variants (like nonroot) have no closure to lock; an image
                 // always has its parents' packages, so a missing one was never pinned.
                 return Ok(by_rule.get(rule.name.as_str()).unwrap_or(&empty));
@@ -425,7 +425,7 @@ pub fn plan<'a>(
                         }
                         pkgs.push(LayerPackage {
                             locked: p,
-                            declared: declared_in(&chain[..=i], name, distro),
+                            declared: declared_in(&chain[..=i], name, distro, arch),
                         });
                     }
                     out.layers.insert(
@@ -439,7 +439,7 @@ pub fn plan<'a>(
                     );
                 }
                 // A child naming a package its parent already ships cannot change its files.
-                for name in level.roots(distro) {
+                for name in level.roots(distro, arch) {
                     if lower.contains_key(name)
                         && level.packages.get(name).is_some_and(|p| p.paths.is_some())
                     {
@@ -467,7 +467,7 @@ pub fn plan<'a>(
                         .filter(|(n, _)| !have.contains_key(*n))
                         .map(|(n, p)| LayerPackage {
                             locked: p,
-                            declared: declared_in(&[part], n, distro),
+                            declared: declared_in(&[part], n, distro, arch),
                         })
                         .collect();
                     if pkgs.is_empty() {
@@ -535,7 +535,7 @@ fn check_roots(
     closure: &BTreeMap<&str, &LockedPackage>,
     lock_name: &str,
 ) -> Result<(), PlanError> {
-    for root in rule.roots(distro) {
+    for root in rule.roots(distro, arch) {
         if !closure.contains_key(root) {
             return Err(PlanError::RootNotPinned {
                 file: rule.file.clone(),
@@ -550,20 +550,17 @@ fn check_roots(
     Ok(())
 }
 
-/// The nearest rule (child-most first) in `rules` naming `pkg` for `distro`.
+/// The nearest rule (child-most first) in `rules` naming `pkg` for `distro` on `arch`.
 fn declared_in<'a>(
     rules: &[&'a Rule],
     pkg: &str,
     distro: &str,
+    arch: Arch,
 ) -> Option<(&'a Rule, &'a PackageRule)> {
     rules.iter().rev().find_map(|r| {
         r.packages
             .get(pkg)
-            .filter(|p| {
-                p.distros
-                    .as_ref()
-                    .is_none_or(|d| d.iter().any(|x| x == distro))
-            })
+            .filter(|p| p.applies(distro, arch))
             .map(|p| (*r, p))
     })
 }

@@ -132,8 +132,12 @@ impl Ctx<'_> {
             let exclude: Vec<String> = policy
                 .exclude
                 .iter()
-                .chain(declared.map_or(&[][..], |pr| &pr.drop))
                 .cloned()
+                .chain(
+                    declared
+                        .iter()
+                        .flat_map(|pr| pr.drop.iter().map(|d| d.glob.clone())),
+                )
                 .collect();
             Selection::new(
                 include.as_deref(),
@@ -181,6 +185,23 @@ impl Ctx<'_> {
                 return Err(BuildError::Unmatched {
                     file,
                     package: locked.name.clone(),
+                    key: "path",
+                    pattern: pat.clone(),
+                    version: locked.version.clone(),
+                    arch: locked.arch,
+                });
+            }
+            let drops = declared.map_or(&[][..], |pr| &pr.drop);
+            if let Some(pat) = drops
+                .iter()
+                .filter(|p| p.required)
+                .map(|p| &p.glob)
+                .find(|glob| deb.unmatched_excludes.contains(glob))
+            {
+                return Err(BuildError::Unmatched {
+                    file,
+                    package: locked.name.clone(),
+                    key: "drop",
                     pattern: pat.clone(),
                     version: locked.version.clone(),
                     arch: locked.arch,

@@ -130,6 +130,21 @@ impl Selection {
         self.include.as_ref().map_or(&[], |p| &p.text)
     }
 
+    /// The exclude patterns as written.
+    pub fn exclude_patterns(&self) -> &[String] {
+        &self.exclude.text
+    }
+
+    /// Mark, in `seen` (indexed like [`Selection::exclude_patterns`]), the exclude patterns
+    /// that match `abs_path`.
+    pub(crate) fn note_exclude_matches(&self, abs_path: &str, seen: &mut [bool]) {
+        for i in self.exclude.set.matches(abs_path) {
+            if let Some(s) = seen.get_mut(i) {
+                *s = true;
+            }
+        }
+    }
+
     /// Mark, in `seen` (indexed like [`Selection::include_patterns`]), the include patterns
     /// that match `abs_path`.
     pub(crate) fn note_include_matches(&self, abs_path: &str, seen: &mut [bool]) {

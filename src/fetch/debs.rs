@@ -84,10 +84,12 @@ pub enum FetchError {
         /// `name version (arch)` of each missing .deb.
         missing: Vec<String>,
     },
-    /// No mirror could deliver a pinned file.
+    /// No mirror could deliver a pinned file. The advice depends on why: only when every
+    /// mirror answered "not found" is the lock likely older than the mirrors keep.
     #[error(
-        "{package}: no mirror has {filename} with the pinned sha256 (tried: {}); the lock may be older than the mirrors keep: run `debless pin` for a fresh snapshot, or add a mirror or snapshot service that keeps old versions (--mirror, --snapshot-service)",
-        tried.iter().map(|f| error_line(f)).collect::<Vec<_>>().join("; ")
+        "{package}: no mirror delivered {filename} with the pinned sha256 (tried: {}); {}",
+        tried.iter().map(|f| error_line(f)).collect::<Vec<_>>().join("; "),
+        unavailable_advice(tried)
     )]
     Unavailable {
         /// `name version (arch)`.
@@ -112,6 +114,25 @@ pub enum FetchError {
     /// The download threads could not be started.
     #[error("cannot start the download threads")]
     Threads(#[source] rayon::ThreadPoolBuildError),
+}
+
+/// What to do when no mirror delivered a .deb, from why each failed.
+fn unavailable_advice(tried: &[MirrorFailure]) -> &'static str {
+    let gone = |f: &MirrorFailure| matches!(f, MirrorFailure::Http(HttpError::NotFound { .. }));
+    let unreachable =
+        |f: &MirrorFailure| matches!(f, MirrorFailure::Http(HttpError::Transport { .. }));
+    if !tried.is_empty() && tried.iter().all(gone) {
+        "the lock may be older than the mirrors keep: run `debless pin` for a fresh snapshot, or add a mirror or snapshot service that keeps old versions (--mirror, --snapshot-service)"
+    } else if tried.iter().any(unreachable) {
+        "a mirror could not be reached (see each failure); check the network and the mirror URLs, then run again (what was downloaded is kept)"
+    } else if tried
+        .iter()
+        .any(|f| matches!(f, MirrorFailure::WrongHash { .. }))
+    {
+        "a mirror served other bytes than the lock pins: the mirror is inconsistent or tampered; try again later or use another mirror"
+    } else {
+        "check the mirrors (see each failure) and run again; what was downloaded is kept"
+    }
 }
 
 /// Why one mirror did not deliver a .deb.

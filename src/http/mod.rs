@@ -46,7 +46,7 @@ pub enum HttpError {
     Request(#[source] reqwest::Error),
     /// The request could not be sent or answered: refused, reset, timed out, too many
     /// redirects.
-    #[error("{method} {url}")]
+    #[error("{method} {url}: {}", TransportCause::of(source))]
     Transport {
         /// The method.
         method: Method,
@@ -324,6 +324,98 @@ fn transport(method: Method, url: String, e: reqwest::Error) -> HttpError {
         method,
         url,
         source: e.without_url(),
+    }
+}
+
+/// What went wrong below HTTP, as a user would name it: each says what to check. Computed
+/// from the error when shown, so [`HttpError`] stays small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportCause {
+    /// Nothing listens at the host and port.
+    Refused,
+    /// The host name does not resolve.
+    Dns,
+    /// The TLS handshake failed: an untrusted certificate, or no TLS on that port.
+    Tls,
+    /// No answer within the timeout.
+    Timeout,
+    /// The server or a middlebox closed the connection.
+    Reset,
+    /// Too many redirects.
+    Redirects,
+    /// Anything else (reqwest's text follows).
+    Other,
+}
+
+impl TransportCause {
+    /// Classify `e` by its kind and its chain of causes.
+    pub fn of(e: &reqwest::Error) -> TransportCause {
+        if e.is_redirect() {
+            return TransportCause::Redirects;
+        }
+        let mut texts = Vec::new();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(cause) = next {
+            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                use std::io::ErrorKind::*;
+                match io.kind() {
+                    ConnectionRefused => return TransportCause::Refused,
+                    TimedOut => return TransportCause::Timeout,
+                    ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                        return TransportCause::Reset;
+                    }
+                    _ => {}
+                }
+            }
+            texts.push(cause.to_string().to_ascii_lowercase());
+            next = cause.source();
+        }
+        let any = |needles: &[&str]| texts.iter().any(|t| needles.iter().any(|n| t.contains(n)));
+        if e.is_timeout() || any(&["timed out", "deadline has elapsed"]) {
+            TransportCause::Timeout
+        } else if any(&[
+            "dns error",
+            "failed to lookup address",
+            "name or service not known",
+        ]) {
+            TransportCause::Dns
+        } else if any(&[
+            "certificate",
+            "tls",
+            "handshake",
+            "corrupt message",
+            "alert",
+        ]) {
+            TransportCause::Tls
+        } else if any(&["connection refused"]) {
+            TransportCause::Refused
+        } else if any(&["connection reset", "connection closed", "broken pipe"]) {
+            TransportCause::Reset
+        } else {
+            TransportCause::Other
+        }
+    }
+}
+
+impl std::fmt::Display for TransportCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TransportCause::Refused => {
+                "connection refused: nothing listens there; check the URL's host and port, and that the server is up"
+            }
+            TransportCause::Dns => {
+                "the host name does not resolve; check the URL and the machine's DNS"
+            }
+            TransportCause::Tls => {
+                "TLS failed: the certificate is not trusted or the port does not speak TLS; check https:// against http:// and the CA bundle (SSL_CERT_FILE)"
+            }
+            TransportCause::Timeout => {
+                "timed out; the server is slow or unreachable (raise DEBLESS_HTTP_TIMEOUT_SECS for a slow one)"
+            }
+            TransportCause::Reset => "the connection was closed or reset mid-request",
+            TransportCause::Redirects => "too many redirects",
+            TransportCause::Other => "the request failed",
+        })
     }
 }
 

@@ -292,3 +292,36 @@ fn the_timeout_is_whole_seconds_or_60() {
         assert_eq!(parse_timeout(bad), DEFAULT_TIMEOUT, "{bad:?}");
     }
 }
+
+#[test]
+fn transport_failures_say_what_happened() {
+    let http = Http::with_timeout(Duration::from_secs(1))
+        .unwrap()
+        .with_retry(RetryPolicy::with_retries(0));
+    let cause = |url: &str| match http.get(url, 1000).unwrap_err() {
+        HttpError::Transport { source, .. } => TransportCause::of(&source),
+        e => panic!("{url}: not a transport error: {e}"),
+    };
+    // Nothing listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let refused = format!("http://127.0.0.1:{port}/x");
+    assert_eq!(cause(&refused), TransportCause::Refused);
+    let line = error_line(&http.get(&refused, 1000).unwrap_err());
+    assert!(
+        line.starts_with(&format!(
+            "GET {refused}: connection refused: nothing listens there"
+        )),
+        "{line}"
+    );
+    // A name that never resolves (RFC 2606 reserves .invalid).
+    assert_eq!(cause("http://debless-test.invalid/x"), TransportCause::Dns);
+    // TLS spoken to a plain-HTTP server.
+    let server = Server::start(|_| Reply::status(200).body("plain"));
+    let tls = server.url("/x").replacen("http://", "https://", 1);
+    assert_eq!(cause(&tls), TransportCause::Tls);
+    // No answer within the timeout.
+    let mute = Server::start(|_| Reply::status(200).stall_headers(Duration::from_secs(5)));
+    assert_eq!(cause(&mute.url("/x")), TransportCause::Timeout);
+}

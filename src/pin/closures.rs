@@ -56,10 +56,7 @@ pub(super) fn check_declarations(
             continue;
         };
         for (name, p) in &rule.packages {
-            let applies = p
-                .distros
-                .as_ref()
-                .is_none_or(|d| d.iter().any(|x| x == distro));
+            let applies = p.applies(distro, *arch);
             let selects = p.paths.is_some() || !p.drop.is_empty() || !p.allow_setuid.is_empty();
             if applies && selects && parent_closure.selected.contains_key(name) {
                 let parent_file = rules
@@ -100,7 +97,7 @@ pub(super) fn resolve_rules<'u>(
         let mut roots = Vec::new();
         let mut ex: BTreeMap<String, String> = global.iter().cloned().collect();
         for r in &chain {
-            for root in r.roots(&opts.distro) {
+            for root in r.roots(&opts.distro, arch) {
                 roots.push((root.to_owned(), r.file.display().to_string()));
             }
             for e in &r.exclude {

@@ -119,7 +119,7 @@ pub fn why(
     }
     let roots: BTreeSet<&str> = chain
         .iter()
-        .flat_map(|r| r.roots(&lock.distro))
+        .flat_map(|r| r.roots(&lock.distro, arch))
         .filter(|r| in_image.contains_key(r))
         .collect();
     let mut paths = Vec::new();

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::arch::Arch;
 use crate::text::one_line;
 
 mod generate;
@@ -26,15 +27,21 @@ pub struct PackageRule {
     /// Distros this package applies to; absent means every distro of the rule.
     #[serde(default)]
     pub distros: Option<Vec<String>>,
+    /// Architectures this package applies to (a package Debian builds only for some,
+    /// such as a JIT runtime); absent means every architecture.
+    #[serde(default)]
+    pub architectures: Option<Vec<Arch>>,
     /// Image paths (globs, `**` crosses directories) this package contributes; absent
     /// means every file except the global `[files] exclude` list. A path that matches
     /// nothing is an error unless it starts with `?` (e.g. `?/usr/lib64/*`, which only
     /// some architectures have).
     #[serde(default)]
     pub paths: Option<Vec<PathPattern>>,
-    /// Globs dropped from this package on top of the global `[files] exclude` list.
+    /// Globs dropped from this package on top of the global `[files] exclude` list. Like
+    /// `paths`, a glob that matches no path of the package is an error (a typo drops
+    /// nothing) unless it starts with `?`.
     #[serde(default)]
-    pub drop: Vec<String>,
+    pub drop: Vec<PathPattern>,
     /// Setuid/setgid files this package may keep (globs); any other is a build error.
     #[serde(default)]
     pub allow_setuid: Vec<String>,
@@ -219,16 +226,26 @@ pub struct RuleSet {
     pub defaults_digest: String,
 }
 
+impl PackageRule {
+    /// Does this declaration apply to `distro` on `arch` (its `distros` and
+    /// `architectures`, absent meaning all)?
+    pub fn applies(&self, distro: &str, arch: Arch) -> bool {
+        self.distros
+            .as_ref()
+            .is_none_or(|d| d.iter().any(|x| x == distro))
+            && self
+                .architectures
+                .as_ref()
+                .is_none_or(|a| a.contains(&arch))
+    }
+}
+
 impl Rule {
-    /// Root package names this rule itself names for `distro`.
-    pub fn roots(&self, distro: &str) -> Vec<&str> {
+    /// Root package names this rule itself names for `distro` on `arch`.
+    pub fn roots(&self, distro: &str, arch: Arch) -> Vec<&str> {
         self.packages
             .iter()
-            .filter(|(_, p)| {
-                p.distros
-                    .as_ref()
-                    .is_none_or(|d| d.iter().any(|x| x == distro))
-            })
+            .filter(|(_, p)| p.applies(distro, arch))
             .map(|(n, _)| n.as_str())
             .collect()
     }
@@ -345,6 +362,11 @@ impl RuleSet {
                         }
                     }
                 }
+                if p.architectures.as_ref().is_some_and(Vec::is_empty) {
+                    return Err(err(format!(
+                        "package {name}: architectures is empty; name at least one, or leave it out for every architecture"
+                    )));
+                }
                 if rule.exclude.contains(name) {
                     return Err(err(format!("package {name} is both a root and excluded")));
                 }
@@ -356,13 +378,19 @@ impl RuleSet {
                         )));
                     }
                 }
-                for (key, pats) in [("allow_setuid", &p.allow_setuid), ("drop", &p.drop)] {
-                    for pat in pats {
-                        if !pat.starts_with('/') {
-                            return Err(err(format!(
-                                "package {name}: {key} {pat:?} must be absolute (start with /)"
-                            )));
-                        }
+                for pat in &p.drop {
+                    if !pat.glob.starts_with('/') {
+                        return Err(err(format!(
+                            "package {name}: drop {:?} must be absolute (start with / or ?/)",
+                            pat.to_string()
+                        )));
+                    }
+                }
+                for pat in &p.allow_setuid {
+                    if !pat.starts_with('/') {
+                        return Err(err(format!(
+                            "package {name}: allow_setuid {pat:?} must be absolute (start with /)"
+                        )));
                     }
                 }
             }
@@ -522,8 +550,8 @@ mod tests {
             .map(|r| r.name.clone())
             .collect();
         assert_eq!(chain, ["a", "b"]);
-        assert_eq!(set.get("a").unwrap().roots("x"), ["p"]);
-        assert_eq!(set.get("a").unwrap().roots("y"), ["p", "q"]);
+        assert_eq!(set.get("a").unwrap().roots("x", Arch::Amd64), ["p"]);
+        assert_eq!(set.get("a").unwrap().roots("y", Arch::Amd64), ["p", "q"]);
         assert_eq!(set.get("v").unwrap().kind, Kind::Variant);
     }
 

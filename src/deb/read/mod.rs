@@ -43,6 +43,8 @@ pub struct Deb {
     /// Include patterns that matched no path of the package (excluded paths count as
     /// matched: the pattern is not a typo, the exclude list just wins).
     pub unmatched: Vec<String>,
+    /// Exclude patterns that matched no path of the package.
+    pub unmatched_excludes: Vec<String>,
 }
 
 /// Read a .deb held in memory and keep the entries `sel` selects.
@@ -55,12 +57,17 @@ pub fn read_deb(
     let reader = Reader { package, sel, opts };
     let (control_tar, data_tar) = reader.members(bytes)?;
     let (control, md5sums) = reader.control(&control_tar)?;
-    let (entries, unmatched) = reader.data(&data_tar)?;
+    let Selected {
+        entries,
+        unmatched,
+        unmatched_excludes,
+    } = reader.data(&data_tar)?;
     Ok(Deb {
         control,
         md5sums,
         entries,
         unmatched,
+        unmatched_excludes,
     })
 }
 
@@ -271,8 +278,8 @@ impl Reader<'_> {
         }
     }
 
-    /// Select data.tar's entries; returns them in archive order and the unmatched includes.
-    fn data(&self, member: &TarMember) -> Result<(Vec<Entry>, Vec<String>), DebError> {
+    /// Select data.tar's entries, in archive order, and say which patterns matched nothing.
+    fn data(&self, member: &TarMember) -> Result<Selected, DebError> {
         let mut scan = Scan::new(self, &member.name);
         self.walk(member, |entry| scan.entry(entry))?;
 
@@ -332,8 +339,27 @@ impl Reader<'_> {
             .filter(|(_, m)| !**m)
             .map(|(p, _)| p.clone())
             .collect();
-        Ok((entries, unmatched))
+        let unmatched_excludes = self
+            .sel
+            .exclude_patterns()
+            .iter()
+            .zip(&scan.excluded)
+            .filter(|(_, m)| !**m)
+            .map(|(p, _)| p.clone())
+            .collect();
+        Ok(Selected {
+            entries,
+            unmatched,
+            unmatched_excludes,
+        })
     }
+}
+
+/// What [`Reader::data`] selected from data.tar.
+struct Selected {
+    entries: Vec<Entry>,
+    unmatched: Vec<String>,
+    unmatched_excludes: Vec<String>,
 }
 
 /// A tar entry's whole content, checking none is missing: the tar reader hands out short

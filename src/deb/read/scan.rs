@@ -78,6 +78,8 @@ pub(super) struct Scan<'s> {
     pub missing: BTreeMap<String, Vec<usize>>,
     /// Which include patterns matched some path.
     pub matched: Vec<bool>,
+    /// Which exclude patterns matched some path of the package, selected or not.
+    pub excluded: Vec<bool>,
 }
 
 impl<'s> Scan<'s> {
@@ -90,6 +92,7 @@ impl<'s> Scan<'s> {
             seen: BTreeMap::new(),
             missing: BTreeMap::new(),
             matched: vec![false; reader.sel.include_patterns().len()],
+            excluded: vec![false; reader.sel.exclude_patterns().len()],
         }
     }
 
@@ -115,6 +118,7 @@ impl<'s> Scan<'s> {
         let path = r.image_path(&shipped, &kind)?;
         let abs = format!("/{path}");
         r.sel.note_include_matches(&abs, &mut self.matched);
+        r.sel.note_exclude_matches(&abs, &mut self.excluded);
         let meta = self.meta(entry, &abs)?;
 
         if let Some(previous) = self.seen.get(&path) {
