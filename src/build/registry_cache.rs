@@ -20,6 +20,7 @@ use super::plan::LayerKey;
 use super::{BuildError, Ctx};
 use crate::digest::Digest;
 use crate::layer::Compression;
+use crate::oci::Descriptor;
 use crate::registry::PushOptions;
 use crate::registry::cache::{CacheRepo, CachedEntry};
 
@@ -49,6 +50,13 @@ pub struct RegistryCacheReport {
     /// build went on without pushing them).
     pub warnings: Vec<String>,
 }
+
+/// One key looked up: the layer, its key, and the layer found, none, or why refused.
+type Lookup<'k> = (
+    &'k LayerKey,
+    &'k String,
+    Result<Option<BuiltLayer>, Refused>,
+);
 
 /// Why one entry was refused.
 #[derive(Debug, thiserror::Error)]
@@ -105,13 +113,12 @@ impl Ctx<'_> {
             .iter()
             .filter(|(k, _)| !local.contains_key(*k))
             .collect();
-        let results: Vec<(&LayerKey, &String, Result<Option<BuiltLayer>, Refused>)> = self
-            .transfers(|| {
-                wanted
-                    .par_iter()
-                    .map(|(k, key)| (*k, *key, self.fetch_entry(repo, key)))
-                    .collect()
-            });
+        let results: Vec<Lookup<'_>> = self.transfers(|| {
+            wanted
+                .par_iter()
+                .map(|(k, key)| (*k, *key, self.fetch_entry(repo, key)))
+                .collect()
+        });
         let mut found = BTreeMap::new();
         for (k, key, r) in results {
             match r {
@@ -156,15 +163,15 @@ impl Ctx<'_> {
                 .map(|(k, key, layer)| {
                     // Plain structs of strings and numbers: serialising cannot fail.
                     let entry = serde_json::to_vec(layer).expect("layer entries always serialise");
-                    let r = repo.put(
-                        key,
-                        &entry,
-                        layer.info.compression.media_type(),
-                        &self.layer_cache.blob_path(&layer.info.digest),
-                        layer.info.digest,
-                        layer.info.size,
-                        &rc.push,
-                    );
+                    let desc = Descriptor {
+                        media_type: layer.info.compression.media_type().to_owned(),
+                        digest: layer.info.digest,
+                        size: layer.info.size,
+                        platform: None,
+                        annotations: BTreeMap::new(),
+                    };
+                    let blob = self.layer_cache.blob_path(&layer.info.digest);
+                    let r = repo.put(key, &entry, &desc, &blob, &rc.push);
                     (*k, r)
                 })
                 .collect()

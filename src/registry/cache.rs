@@ -145,22 +145,20 @@ impl CacheRepo {
         })
     }
 
-    /// Store an entry under `key`: the layer blob at `blob` (digest and size as given,
-    /// media type `media_type`), the `entry` document as config, then the manifest
-    /// tagged `key`.
+    /// Store an entry under `key`: the layer blob `layer` (its bytes at `blob`), the
+    /// `entry` document as config, then the manifest tagged `key`.
     pub fn put(
         &self,
         key: &str,
         entry: &[u8],
-        media_type: &str,
+        layer: &Descriptor,
         blob: &Path,
-        digest: Digest,
-        size: u64,
         opts: &PushOptions,
     ) -> Result<(), PushError> {
+        let media_type = layer.media_type.as_str();
         let layer = Blob {
-            digest,
-            size,
+            digest: layer.digest,
+            size: layer.size,
             data: BlobData::File(blob.to_path_buf()),
         };
         let config = Blob {

@@ -15,7 +15,7 @@ pub const INSTALL: &str = "make deps (apt-get install docker-registry apache2-ut
 /// on drop.
 pub struct Registry {
     child: Child,
-    port: u16,
+    pub port: u16,
     dir: tempfile::TempDir,
 }
 
