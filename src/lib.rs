@@ -25,3 +25,4 @@ pub mod snapshot;
 pub mod testing;
 pub mod text;
 pub mod tmp;
+pub mod unpack;

@@ -46,6 +46,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("registry", &["http", "oci", "sbom", "sign"]),
     // Reading images back.
     ("inspect", &["oci", "layer", "sbom"]),
+    // An image as a root filesystem or runtime bundle.
+    ("unpack", &["oci"]),
     // `debless build`: drives every stage.
     (
         "build",

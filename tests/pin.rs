@@ -815,26 +815,31 @@ fn a_repin_keeps_the_lock_file_mode() {
 }
 
 #[test]
-fn paths_for_a_package_a_parent_layer_holds_are_refused_at_pin() {
+fn drop_for_a_package_a_parent_layer_holds_is_refused_at_pin() {
     let f = Fixture::live();
     f.project.write(
         "rules/child.toml",
-        "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\npaths = ['/usr/lib/**']\n",
+        "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\ndrop = ['/usr/lib/**']\n",
     );
     let server = Server::serve(&f.archive.root);
     let out = f.pin(&server, &[]);
     assert_failed_with(
         &out,
-        "rules/child.toml: [packages.libc6] chooses files (paths, drop or allow_setuid), but libc6 is already in the layer of parent rule img on amd64; declare them in ",
+        "rules/child.toml: [packages.libc6] has drop or allow_setuid but no paths, and libc6 is already in the layer of parent rule img on amd64; declare them in ",
     );
     assert!(!f.project.path().join("snapshots/test.lock").exists());
-    // Naming it as a root alone is fine: it is simply there already.
-    f.project.write(
-        "rules/child.toml",
-        "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\n",
-    );
-    let out = f.pin(&server, &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // Naming it as a root alone is fine: it is simply there already; so is adding paths
+    // of it (the child's layer carries those files, tests/arches.rs builds one).
+    for decl in ["", "paths = ['/usr/lib/**']\n"] {
+        f.project.write(
+            "rules/child.toml",
+            &format!(
+                "distros = ['test']\nparent = 'img'\n[packages.y-tool]\n[packages.libc6]\n{decl}"
+            ),
+        );
+        let out = f.pin(&server, &[]);
+        assert!(out.status.success(), "{decl}: {}", stderr(&out));
+    }
 }
 
 #[test]

@@ -47,7 +47,7 @@ pub struct AssembledTag {
 
 /// Write every selected tag's index over every architecture of the lock.
 pub fn assemble(opts: &AssembleOptions) -> Result<Vec<AssembledTag>, BuildError> {
-    let l = load_project(&opts.project, &opts.distro)?;
+    let l = load_project(&opts.project, &opts.distro, None)?;
     // Every architecture: an index holds them all, as a single build's does.
     let p = plan::plan(
         &l.lock,

@@ -30,6 +30,16 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    /// `--lock` names a lock of another distro than the one asked for.
+    #[error("{}: is the lock of distro {locked}, not {distro}; pass --distro {locked} or another --lock", path.display())]
+    LockDistro {
+        /// The lock file.
+        path: PathBuf,
+        /// The distro the lock says.
+        locked: String,
+        /// The distro asked for.
+        distro: String,
+    },
     /// The lock is not a lock this debless reads.
     #[error(transparent)]
     Lock(#[from] LockError),

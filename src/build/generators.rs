@@ -102,6 +102,22 @@ pub(crate) fn run(
         let still_there: BTreeSet<&str> = candidates.iter().map(|e| e.path.as_str()).collect();
         let merged = input.lock.merged_usr;
         for PackageRead { locked, deb } in input.packages {
+            let rename = |p: &str| image_path(p, merged);
+            // A package a parent level ships too (this level adds paths of it): the status
+            // entry's md5sums lists its files in both layers.
+            let below: Vec<String> = deb
+                .md5sums
+                .iter()
+                .flat_map(|s| s.lines())
+                .filter_map(|l| l.split_once("  "))
+                .map(|(_, p)| rename(p.trim()))
+                .filter(|p| {
+                    input
+                        .lower
+                        .get(p)
+                        .is_some_and(|e| !e.is_dir() && e.origin == locked.name)
+                })
+                .collect();
             // What is still in the layer: a generator may have consumed files (the CA
             // bundle drops the certificates it was made from).
             let shipped: BTreeSet<&str> = deb
@@ -109,8 +125,8 @@ pub(crate) fn run(
                 .iter()
                 .filter(|e| !e.is_dir() && still_there.contains(e.path.as_str()))
                 .map(|e| e.path.as_str())
+                .chain(below.iter().map(String::as_str))
                 .collect();
-            let rename = |p: &str| image_path(p, merged);
             generated.extend(system::dpkg_status(
                 &locked.name,
                 &deb.control,

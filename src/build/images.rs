@@ -246,7 +246,7 @@ impl Ctx<'_> {
 
     /// The layout (and SPDX directory) a previous build left for `repo` at `--out`.
     fn previous(&self, repo: &str) -> Option<Previous> {
-        if self.opts.format != Format::Oci {
+        if !self.opts.formats.contains(&Format::Oci) {
             return None;
         }
         Previous::open(&self.opts.out.join(repo), self.sbom_dir(repo))

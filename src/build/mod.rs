@@ -57,7 +57,7 @@ pub use read::PackageError;
 pub use registry_cache::{RegistryCache, RegistryCacheReport};
 
 /// How images are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Format {
     /// An OCI image layout directory per image: `out/<image>-<distro>/`.
     Oci,
@@ -71,6 +71,17 @@ pub enum Format {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown format {0:?}; use oci, oci-archive or docker-archive")]
 pub struct UnknownFormat(pub String);
+
+impl Format {
+    /// The file name suffix of an archive format (`tar`, `docker.tar`); none for a layout.
+    pub fn archive_suffix(self) -> Option<&'static str> {
+        match self {
+            Format::Oci => None,
+            Format::OciArchive => Some("tar"),
+            Format::DockerArchive => Some("docker.tar"),
+        }
+    }
+}
 
 impl std::str::FromStr for Format {
     type Err = UnknownFormat;
@@ -91,6 +102,9 @@ pub struct BuildOptions {
     pub project: PathBuf,
     /// Distro whose lock to build.
     pub distro: String,
+    /// Read the lock from here instead of `snapshots/<distro>.lock` (it must be a lock of
+    /// `distro`).
+    pub lock: Option<PathBuf>,
     /// Images (rule names); empty = all the distro defines.
     pub images: Vec<String>,
     /// Tags (`latest` and variant names); empty = `latest` plus every variant.
@@ -103,8 +117,8 @@ pub struct BuildOptions {
     pub cache_registry: Option<RegistryCache>,
     /// Output directory.
     pub out: PathBuf,
-    /// Output format.
-    pub format: Format,
+    /// Output formats, each written for every image (at least one; duplicates ignored).
+    pub formats: Vec<Format>,
     /// Layer compression.
     pub compression: Compression,
     /// Build twice (different thread counts) and compare.
@@ -165,8 +179,10 @@ pub struct BuildReport {
     pub fetch: FetchReport,
     /// Every image/tag/arch written.
     pub tags: Vec<BuiltTag>,
-    /// Where each image went.
+    /// Where each image went (one path per image and format).
     pub outputs: Vec<PathBuf>,
+    /// Those of `outputs` that are OCI layouts (`Format::Oci`): what `--push` pushes.
+    pub layouts: Vec<PathBuf>,
     /// Those of `outputs` that already held exactly this build, so were left alone.
     pub up_to_date: Vec<PathBuf>,
     /// Distinct layers the images use.
@@ -192,12 +208,19 @@ struct Loaded {
 
 /// Read the lock and the rules `opts` name.
 fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
-    load_project(&opts.project, &opts.distro)
+    load_project(&opts.project, &opts.distro, opts.lock.as_deref())
 }
 
-/// Read `distro`'s lock and the rules of `project`.
-fn load_project(project: &Path, distro: &str) -> Result<Loaded, BuildError> {
-    let lock_path = project.join("snapshots").join(format!("{distro}.lock"));
+/// Read `distro`'s lock (`lock`, else `snapshots/<distro>.lock`) and the rules of
+/// `project`.
+fn load_project(project: &Path, distro: &str, lock: Option<&Path>) -> Result<Loaded, BuildError> {
+    let (lock_path, lock_name) = match lock {
+        Some(path) => (path.to_path_buf(), path.display().to_string()),
+        None => (
+            project.join("snapshots").join(format!("{distro}.lock")),
+            format!("snapshots/{distro}.lock"),
+        ),
+    };
     if let Err(source) = std::fs::metadata(&lock_path) {
         return Err(BuildError::NoLock {
             path: lock_path,
@@ -206,10 +229,17 @@ fn load_project(project: &Path, distro: &str) -> Result<Loaded, BuildError> {
         });
     }
     let lock = Lock::read(&lock_path)?;
+    if lock.distro != distro {
+        return Err(BuildError::LockDistro {
+            path: lock_path,
+            locked: lock.distro,
+            distro: distro.to_owned(),
+        });
+    }
     let rules = RuleSet::load(&project.join("rules"))?;
     Ok(Loaded {
         lock,
-        lock_name: format!("snapshots/{distro}.lock"),
+        lock_name,
         rules,
     })
 }
@@ -321,11 +351,16 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     Ok(BuildReport {
         fetch: fetched,
         tags: first.images.tags.clone(),
-        outputs: written.iter().map(|(p, _)| p.clone()).collect(),
+        outputs: written.iter().map(|w| w.path.clone()).collect(),
+        layouts: written
+            .iter()
+            .filter(|w| w.format == Format::Oci)
+            .map(|w| w.path.clone())
+            .collect(),
         up_to_date: written
             .iter()
-            .filter(|(_, w)| !w)
-            .map(|(p, _)| p.clone())
+            .filter(|w| !w.changed)
+            .map(|w| w.path.clone())
             .collect(),
         layers: first.layers.len(),
         layers_made: first.made,

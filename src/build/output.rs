@@ -13,23 +13,23 @@ impl Ctx<'_> {
     /// A build of some tags or architectures cannot merge into an archive: refuse to
     /// replace one that exists rather than drop what it holds.
     pub(super) fn refuse_partial_archives(&self) -> Result<(), BuildError> {
-        let suffix = match self.opts.format {
-            Format::Oci => return Ok(()),
-            Format::OciArchive => "tar",
-            Format::DockerArchive => "docker.tar",
-        };
         if self.opts.arches.is_empty() && self.opts.variants.is_empty() {
             return Ok(());
         }
         let images: std::collections::BTreeSet<&str> =
             self.plan.images.iter().map(|i| i.image.as_str()).collect();
-        for image in images {
-            let path = self
-                .opts
-                .out
-                .join(format!("{image}-{}.{suffix}", self.l.lock.distro));
-            if path.exists() {
-                return Err(BuildError::PartialArchive { path });
+        for format in &self.opts.formats {
+            let Some(suffix) = format.archive_suffix() else {
+                continue;
+            };
+            for image in &images {
+                let path = self
+                    .opts
+                    .out
+                    .join(format!("{image}-{}.{suffix}", self.l.lock.distro));
+                if path.exists() {
+                    return Err(BuildError::PartialArchive { path });
+                }
             }
         }
         Ok(())
@@ -43,9 +43,9 @@ impl Ctx<'_> {
         }
     }
 
-    /// Write every layout (or archive) under `--out`, each one atomically; an output
-    /// already up to date is left alone. Returns each output and whether it was written.
-    pub(super) fn write(&self, built: &Built) -> Result<Vec<(PathBuf, bool)>, BuildError> {
+    /// Write every layout and archive (one per image and `--format`) under `--out`, each
+    /// one atomically; an output already up to date is left alone.
+    pub(super) fn write(&self, built: &Built) -> Result<Vec<Written>, BuildError> {
         let out = &self.opts.out;
         std::fs::create_dir_all(out).map_err(|source| BuildError::Io {
             path: out.clone(),
@@ -53,31 +53,43 @@ impl Ctx<'_> {
             source,
         })?;
         let mut paths = Vec::new();
+        let mut formats = self.opts.formats.clone();
+        formats.sort();
+        formats.dedup();
         for repo in &built.images.repositories {
-            let (path, r) = match self.opts.format {
-                Format::Oci => {
-                    let p = out.join(&repo.name);
-                    let r = repo.layout.write_dir(&p);
-                    (p, r)
-                }
-                Format::OciArchive => {
-                    let p = out.join(format!("{}.tar", repo.name));
-                    let r = repo.layout.write_oci_archive(&p).map(|()| true);
-                    (p, r)
-                }
-                Format::DockerArchive => {
-                    let p = out.join(format!("{}.docker.tar", repo.name));
-                    let r = repo
-                        .layout
-                        .write_docker_archive(&p, &repo.docker)
-                        .map(|()| true);
-                    (p, r)
-                }
-            };
-            let changed = r.map_err(|source| BuildError::Output {
-                path: path.clone(),
-                source: Box::new(source),
-            })?;
+            let mut changed_any = false;
+            for &format in &formats {
+                let (path, r) = match format {
+                    Format::Oci => {
+                        let p = out.join(&repo.name);
+                        let r = repo.layout.write_dir(&p);
+                        (p, r)
+                    }
+                    Format::OciArchive => {
+                        let p = out.join(format!("{}.tar", repo.name));
+                        let r = repo.layout.write_oci_archive(&p).map(|()| true);
+                        (p, r)
+                    }
+                    Format::DockerArchive => {
+                        let p = out.join(format!("{}.docker.tar", repo.name));
+                        let r = repo
+                            .layout
+                            .write_docker_archive(&p, &repo.docker)
+                            .map(|()| true);
+                        (p, r)
+                    }
+                };
+                let changed = r.map_err(|source| BuildError::Output {
+                    path: path.clone(),
+                    source: Box::new(source),
+                })?;
+                changed_any |= changed;
+                paths.push(Written {
+                    path,
+                    format,
+                    changed,
+                });
+            }
             let sbom_dir = self.sbom_dir(&repo.name);
             let sbom_changed = write_dir_atomically(
                 &sbom_dir,
@@ -88,10 +100,25 @@ impl Ctx<'_> {
                     .map(Vec::as_slice)
                     .unwrap_or(&[]),
             )?;
-            paths.push((path, changed || sbom_changed));
+            // The documents belong to every output of the image: written with any of them.
+            if sbom_changed && !changed_any {
+                for w in paths.iter_mut().rev().take(formats.len()) {
+                    w.changed = true;
+                }
+            }
         }
         Ok(paths)
     }
+}
+
+/// One output a build wrote (or found up to date).
+pub(super) struct Written {
+    /// The layout directory or archive.
+    pub(super) path: PathBuf,
+    /// Its format.
+    pub(super) format: Format,
+    /// Whether it (or the image's SPDX documents) was written rather than left alone.
+    pub(super) changed: bool,
 }
 
 /// Replace `dir` with a directory holding exactly `files`: written into a sibling temp

@@ -166,6 +166,20 @@ pub enum PlanError {
         /// The images the rules define for it.
         images: Vec<String>,
     },
+    /// An image named on the command line is built for none of the architectures asked.
+    #[error(
+        "image {name} is not built for {} (its architectures: {}); pass --arch with one of those",
+        join(.asked),
+        join(.theirs)
+    )]
+    NotBuiltFor {
+        /// The image.
+        name: String,
+        /// The architectures asked for.
+        asked: Vec<Arch>,
+        /// The architectures its rules name.
+        theirs: Vec<Arch>,
+    },
     /// A tag named with `--variant` is neither `latest` nor a variant rule.
     #[error("no variant named {name:?} for {distro}; variants: latest, {}", .variants.join(", "))]
     UnknownVariant {
@@ -261,17 +275,6 @@ pub enum PlanError {
         child: String,
         /// The distro.
         distro: String,
-    },
-    /// A child rule declares `paths` for a package its parent's layer already ships.
-    #[error(
-        "{}: package {package} already comes from a parent layer, whose rule decides its paths; move `paths` there",
-        file.display()
-    )]
-    PathsBelongToParent {
-        /// The child's rule file.
-        file: PathBuf,
-        /// The package.
-        package: String,
     },
     /// More than one of a combining variant's parts adds packages.
     #[error(
@@ -392,6 +395,9 @@ pub fn plan<'a>(
                 })
         };
         for image in &image_rules {
+            if !rules.builds_for(&image.name, arch) {
+                continue;
+            }
             let chain = rules.chain(&image.name)?;
             let mut below: Option<LayerKey> = None;
             let mut image_layers = Vec::new();
@@ -421,6 +427,14 @@ pub fn plan<'a>(
                     let mut pkgs = Vec::new();
                     for (name, p) in mine {
                         if lower.contains_key(name) {
+                            // A package a parent level ships comes again only where this
+                            // level names it with `paths`: this layer adds those files.
+                            if let Some(pr) = adds_paths(level, name, distro, arch) {
+                                pkgs.push(LayerPackage {
+                                    locked: p,
+                                    declared: Some((*level, pr)),
+                                });
+                            }
                             continue;
                         }
                         pkgs.push(LayerPackage {
@@ -437,17 +451,6 @@ pub fn plan<'a>(
                             packages: pkgs,
                         },
                     );
-                }
-                // A child naming a package its parent already ships cannot change its files.
-                for name in level.roots(distro, arch) {
-                    if lower.contains_key(name)
-                        && level.packages.get(name).is_some_and(|p| p.paths.is_some())
-                    {
-                        return Err(PlanError::PathsBelongToParent {
-                            file: level.file.clone(),
-                            package: name.to_owned(),
-                        });
-                    }
                 }
                 lower = mine.clone();
                 image_layers.push(key.clone());
@@ -509,6 +512,16 @@ pub fn plan<'a>(
             });
         }
     }
+    // An image named on the command line must be built for one of the architectures asked.
+    for name in images {
+        if !out.images.iter().any(|i| &i.image == name) {
+            return Err(PlanError::NotBuiltFor {
+                name: name.clone(),
+                asked: arches.clone(),
+                theirs: rules.architectures(name).unwrap_or_default(),
+            });
+        }
+    }
     out.images
         .sort_by(|a, b| (&a.image, &a.arch).cmp(&(&b.image, &b.arch)));
     Ok(out)
@@ -548,6 +561,14 @@ fn check_roots(
         }
     }
     Ok(())
+}
+
+/// What `level` says about `pkg` when it names it with `paths` for `distro` on `arch`.
+fn adds_paths<'a>(level: &'a Rule, pkg: &str, distro: &str, arch: Arch) -> Option<&'a PackageRule> {
+    level
+        .packages
+        .get(pkg)
+        .filter(|p| p.paths.is_some() && p.applies(distro, arch))
 }
 
 /// The nearest rule (child-most first) in `rules` naming `pkg` for `distro` on `arch`.

@@ -92,10 +92,19 @@ pub(crate) fn image_input(
     src: &Sources<'_>,
 ) -> SbomImage {
     let lock = src.lock;
-    let mut packages: Vec<SbomPackage> = layers
-        .iter()
-        .flat_map(|k| src.layers[k].packages.values().cloned())
-        .collect();
+    let mut packages: Vec<SbomPackage> = Vec::new();
+    for p in layers.iter().flat_map(|k| src.layers[k].packages.values()) {
+        // A package two levels take files from (a child adding paths) is one package.
+        match packages.iter_mut().find(|q| q.name == p.name) {
+            Some(q) => {
+                q.files.extend(p.files.iter().cloned());
+                if q.copyright.is_none() {
+                    q.copyright.clone_from(&p.copyright);
+                }
+            }
+            None => packages.push(p.clone()),
+        }
+    }
     packages.sort_by(|a, b| a.name.cmp(&b.name));
     let version: String = lock.distro.chars().filter(|c| c.is_ascii_digit()).collect();
     let id: String = lock

@@ -15,14 +15,22 @@ use super::Global;
 /// The environment variable `--cache-registry` defaults to.
 pub const CACHE_REGISTRY_ENV: &str = "DEBLESS_CACHE_REGISTRY";
 
+/// The distro `build` and `fetch` use without --distro or --lock.
+const DEFAULT_DISTRO: &str = "debian13";
+
 /// Which images, and from where: shared by `build` and `fetch`.
 #[derive(clap::Args)]
 pub struct Selection {
     /// Images (rule names) to build; none means every image the distro defines.
     pub images: Vec<String>,
-    /// Distro whose lock (snapshots/<distro>.lock) to build from.
-    #[arg(long, default_value = "debian13")]
-    pub distro: String,
+    /// Distro whose lock (snapshots/<distro>.lock) to build from [default: debian13, or
+    /// the distro of --lock].
+    #[arg(long)]
+    pub distro: Option<String>,
+    /// Read the lock from PATH (e.g. one `pin -o` wrote) instead of
+    /// snapshots/<distro>.lock; rules still come from the project.
+    #[arg(long, value_name = "PATH")]
+    pub lock: Option<PathBuf>,
     /// Tag to build (repeatable): `latest` or a variant under rules/variants/; none means
     /// `latest` plus every variant.
     #[arg(long = "variant", value_name = "V")]
@@ -63,9 +71,15 @@ pub struct BuildArgs {
     /// Output directory [default: <project>/out].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// oci (a layout directory), oci-archive or docker-archive (tarballs).
-    #[arg(long, default_value = "oci")]
-    pub format: Format,
+    /// oci (a layout directory), oci-archive or docker-archive (tarballs); repeat or
+    /// separate with commas to write several from one build (`--format oci,docker-archive`).
+    #[arg(
+        long = "format",
+        value_name = "FORMAT",
+        value_delimiter = ',',
+        default_value = "oci"
+    )]
+    pub formats: Vec<Format>,
     /// Layer compression: gzip or zstd.
     #[arg(long, default_value = "gzip")]
     pub compression: Compression,
@@ -120,7 +134,7 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
     let BuildArgs {
         sel,
         out,
-        format,
+        formats,
         compression,
         check,
         push,
@@ -134,7 +148,7 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
     } = a;
     let mut opts = build_options(&g.project, g.quiet, sel)?;
     opts.out = out.unwrap_or_else(|| default_out(&g.project));
-    opts.format = format;
+    opts.formats = formats;
     opts.compression = compression;
     opts.check = check;
     opts.whole_packages = whole_packages;
@@ -152,8 +166,10 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
         },
         read_only: cache_read_only,
     });
-    if push.is_some() && format != Format::Oci {
-        anyhow::bail!("--push needs --format oci (the default): it pushes the layouts");
+    if push.is_some() && !opts.formats.contains(&Format::Oci) {
+        anyhow::bail!(
+            "--push needs --format oci (the default, or among several): it pushes the layouts"
+        );
     }
     let r = build(&opts)?;
     if let Some(rc) = &r.registry_cache {
@@ -180,11 +196,11 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
             }
         };
         if opts.shard.is_none() {
-            debless::registry::push_all(&r.outputs, &prefix, &popts, &mut report)?;
+            debless::registry::push_all(&r.layouts, &prefix, &popts, &mut report)?;
         } else {
             // A shard pushes its per-architecture tags only: the multi-architecture tags
             // are `debless index`'s, so no one pulls a tag holding one shard's part.
-            for layout in &r.outputs {
+            for layout in &r.layouts {
                 let tags: Vec<String> = r
                     .tags
                     .iter()
@@ -247,16 +263,23 @@ fn build_options(
     if jobs == 0 {
         anyhow::bail!("--jobs must be at least 1");
     }
+    let distro = match (s.distro, &s.lock) {
+        (Some(d), _) => d,
+        // The lock says which distro it is; rules and generators follow it.
+        (None, Some(lock)) => debless::snapshot::lock::Lock::read(lock)?.distro,
+        (None, None) => DEFAULT_DISTRO.to_owned(),
+    };
     Ok(BuildOptions {
         project: project.to_owned(),
-        distro: s.distro,
+        distro,
+        lock: s.lock,
         images: s.images,
         variants: s.variants,
         arches: s.arches,
         shard: s.shard,
         cache_registry: None,
         out: default_out(project),
-        format: Format::Oci,
+        formats: vec![Format::Oci],
         compression: Compression::Gzip,
         check: false,
         whole_packages: false,

@@ -6,8 +6,10 @@ pub mod build;
 pub mod diff;
 pub mod index;
 pub mod inspect;
+pub mod list;
 pub mod pin;
 pub mod push;
+pub mod unpack;
 pub mod why;
 
 use std::path::PathBuf;
@@ -66,6 +68,12 @@ pub enum Command {
     /// What a snapshot bump changes: packages added, removed, upgraded per architecture,
     /// and which images and variants they reach.
     Diff(diff::DiffArgs),
+    /// What the project defines: distros (with codename and architectures), images (with
+    /// their parent and description), variants and architectures, one line each.
+    ///
+    /// `debless list images` prints only image names, one a line (likewise distros,
+    /// variants, arches); --json prints all of it as one document.
+    List(list::ListArgs),
     /// Push an image layout to a registry: blobs (skipped if there, mounted, or uploaded in
     /// parallel), then per-architecture manifests, then every tag (or the ones named).
     ///
@@ -77,6 +85,14 @@ pub enum Command {
     /// per-architecture manifests (<tag>-<arch>) that `build --shard I/N --push` runs
     /// pushed; the index digests equal a single build's of the same lock.
     Index(index::IndexArgs),
+    /// Unpack an image into a directory: its root filesystem, or with --bundle a runc
+    /// bundle (`runc run --bundle DIR NAME`).
+    ///
+    /// Reads gzip, zstd and plain layers, applies whiteouts, modes, owners (when run as
+    /// root), times and links; no entry can write outside DIR. A multi-arch tag unpacks
+    /// the host's platform unless --platform names another. DIR must be new or empty;
+    /// it appears whole or not at all.
+    Unpack(unpack::UnpackArgs),
     /// Show the dependency path(s) that put PKG into an image, or why it is absent.
     Why(why::WhyArgs),
 }
@@ -90,8 +106,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fetch(a) => build::run_fetch(a, g),
         Command::Inspect(a) => inspect::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::List(a) => list::run(a, g),
         Command::Push(a) => push::run(a, g.quiet),
         Command::Index(a) => index::run(a, g),
+        Command::Unpack(a) => unpack::run(a, g),
         Command::Why(a) => why::run(a, g),
     }
 }

@@ -38,9 +38,10 @@ pub(super) fn preferences(
     out
 }
 
-/// A rule that says which files of a package to take (`paths`, `drop`, `allow_setuid`)
-/// where a parent rule's layer already holds the package would have no effect: the
-/// parent's layer ships it. Refused here, naming both rules, rather than at build time.
+/// A rule that drops files of a package (`drop`, `allow_setuid`) a parent rule's layer
+/// already holds would have no effect: the parent's layer ships it. Refused here, naming
+/// both rules, rather than at build time. With `paths` it is fine: the child's layer adds
+/// those files of the package (and `drop` applies to them).
 pub(super) fn check_declarations(
     rules: &RuleSet,
     distro: &str,
@@ -57,14 +58,14 @@ pub(super) fn check_declarations(
         };
         for (name, p) in &rule.packages {
             let applies = p.applies(distro, *arch);
-            let selects = p.paths.is_some() || !p.drop.is_empty() || !p.allow_setuid.is_empty();
+            let selects = p.paths.is_none() && (!p.drop.is_empty() || !p.allow_setuid.is_empty());
             if applies && selects && parent_closure.selected.contains_key(name) {
                 let parent_file = rules
                     .get(parent)
                     .map(|r| r.file.display().to_string())
                     .unwrap_or_else(|_| parent.to_owned());
                 return Err(PinError::Config(format!(
-                    "{}: [packages.{name}] chooses files (paths, drop or allow_setuid), but {name} is already in the layer of parent rule {parent} on {arch}; declare them in {parent_file} instead",
+                    "{}: [packages.{name}] has drop or allow_setuid but no paths, and {name} is already in the layer of parent rule {parent} on {arch}; declare them in {parent_file}, or name the files this rule adds with paths",
                     rule.file.display()
                 )));
             }
@@ -90,6 +91,11 @@ pub(super) fn resolve_rules<'u>(
 ) -> Result<ArchClosures<'u>, PinError> {
     let mut closures = Vec::new();
     for rule in rules.for_distro(&opts.distro) {
+        // An image is not resolved (nor locked) for an architecture it is not built for;
+        // its packages may not even exist there.
+        if !rules.builds_for(&rule.name, arch) {
+            continue;
+        }
         let chain = match rule.kind {
             Kind::Image => rules.chain(&rule.name)?,
             Kind::Variant => vec![rule],

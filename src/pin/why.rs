@@ -61,6 +61,12 @@ pub fn why(
         });
     }
     let rule = rules.get(image)?;
+    if let Some(arches) = rules.architectures(image).filter(|a| !a.contains(&arch)) {
+        return Ok(Why::Absent(format!(
+            "{image} is not built for {arch}: its rules' architectures are {}",
+            crate::arch::join(&arches)
+        )));
+    }
     let chain = match rule.kind {
         Kind::Image => rules.chain(image)?,
         Kind::Variant => vec![rule],

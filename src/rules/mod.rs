@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::arch::Arch;
+use crate::arch::{Arch, join};
 use crate::text::one_line;
 
 mod generate;
@@ -171,6 +171,10 @@ pub struct Rule {
     pub parent: Option<String>,
     /// Distros the rule is defined for.
     pub distros: Vec<String>,
+    /// Images only: the architectures the image is built for (pinned, planned, indexed);
+    /// absent means its parent's, and every architecture for an image without a parent.
+    #[serde(default)]
+    pub architectures: Option<Vec<Arch>>,
     /// Packages never pulled in by dependencies of this rule (and its children).
     #[serde(default)]
     pub exclude: Vec<String>,
@@ -352,6 +356,27 @@ impl RuleSet {
                 seen.push(p);
                 cur = &self.rules[p];
             }
+            if let Some(arches) = &rule.architectures {
+                if rule.kind == Kind::Variant {
+                    return Err(err(
+                        "architectures is for images; a variant applies to every architecture of the image below it".into(),
+                    ));
+                }
+                if arches.is_empty() {
+                    return Err(err(
+                        "architectures is empty; name at least one, or leave it out to inherit the parent's".into(),
+                    ));
+                }
+                if let Some(p) = &rule.parent
+                    && let Some(theirs) = self.architectures(p)
+                    && let Some(a) = arches.iter().find(|a| !theirs.contains(a))
+                {
+                    return Err(err(format!(
+                        "architecture {a} is not built for parent {p} (its architectures: {}); an image builds on its parent's layers",
+                        join(&theirs)
+                    )));
+                }
+            }
             for (name, p) in &rule.packages {
                 if let Some(ds) = &p.distros {
                     for d in ds {
@@ -482,6 +507,24 @@ impl RuleSet {
         Ok(out)
     }
 
+    /// The architectures image `name` is built for: its own `architectures`, else the
+    /// nearest ancestor's; `None` when no rule in its chain restricts them.
+    pub fn architectures(&self, name: &str) -> Option<Vec<Arch>> {
+        let mut cur = self.rules.get(name);
+        while let Some(r) = cur {
+            if let Some(a) = &r.architectures {
+                return Some(a.clone());
+            }
+            cur = r.parent.as_ref().and_then(|p| self.rules.get(p));
+        }
+        None
+    }
+
+    /// Is `name` built for `arch`? Variants apply wherever the image below them is built.
+    pub fn builds_for(&self, name: &str, arch: Arch) -> bool {
+        self.architectures(name).is_none_or(|a| a.contains(&arch))
+    }
+
     /// Rules defined for `distro`.
     pub fn for_distro<'a>(&'a self, distro: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
         self.rules.values().filter(move |r| r.has_distro(distro))
@@ -553,6 +596,64 @@ mod tests {
         assert_eq!(set.get("a").unwrap().roots("x", Arch::Amd64), ["p"]);
         assert_eq!(set.get("a").unwrap().roots("y", Arch::Amd64), ["p", "q"]);
         assert_eq!(set.get("v").unwrap().kind, Kind::Variant);
+    }
+
+    #[test]
+    fn architectures_are_inherited_narrowed_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "a.toml", "distros=['x']\n");
+        write(
+            d.path(),
+            "b.toml",
+            "parent='a'\ndistros=['x']\narchitectures=['amd64','s390x']\n",
+        );
+        write(d.path(), "c.toml", "parent='b'\ndistros=['x']\n");
+        write(
+            d.path(),
+            "e.toml",
+            "parent='b'\ndistros=['x']\narchitectures=['s390x']\n",
+        );
+        write(d.path(), "variants/v.toml", "distros=['x']\n");
+        let set = RuleSet::load(d.path()).unwrap();
+        let (amd64, s390x, armhf) = (Arch::Amd64, Arch::S390x, Arch::Armhf);
+        assert_eq!(set.architectures("a"), None);
+        assert!(set.builds_for("a", armhf) && set.builds_for("v", armhf));
+        assert_eq!(set.architectures("c"), Some(vec![amd64, s390x]));
+        assert!(set.builds_for("c", s390x) && !set.builds_for("c", armhf));
+        assert_eq!(set.architectures("e"), Some(vec![s390x]));
+
+        write(
+            d.path(),
+            "e.toml",
+            "parent='b'\ndistros=['x']\narchitectures=['armhf']\n",
+        );
+        let e = RuleSet::load(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("e.toml") && e.contains("armhf is not built for parent b"),
+            "{e}"
+        );
+        write(
+            d.path(),
+            "e.toml",
+            "parent='b'\ndistros=['x']\narchitectures=[]\n",
+        );
+        let e = RuleSet::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("architectures is empty"), "{e}");
+        write(
+            d.path(),
+            "e.toml",
+            "distros=['x']\narchitectures=['sparc']\n",
+        );
+        let e = RuleSet::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("e.toml") && e.contains("sparc"), "{e}");
+        std::fs::remove_file(d.path().join("e.toml")).unwrap();
+        write(
+            d.path(),
+            "variants/v.toml",
+            "distros=['x']\narchitectures=['amd64']\n",
+        );
+        let e = RuleSet::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("architectures is for images"), "{e}");
     }
 
     #[test]

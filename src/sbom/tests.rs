@@ -302,7 +302,8 @@ fn dep5_licence_becomes_the_declared_licence_with_its_definition() {
         tz["licenseDeclared"],
         "LicenseRef-public-domain AND GPL-2.0-or-later"
     );
-    assert_eq!(tz["licenseConcluded"], tz["licenseDeclared"]);
+    // Declared is what the copyright file says; nobody reviewed the files to conclude.
+    assert_eq!(tz["licenseConcluded"], "NOASSERTION");
     assert_eq!(
         tz["copyrightText"],
         "Arthur David Olson\nPaul Eggert\n1998 Debian"

@@ -125,6 +125,26 @@ impl Manifest {
         Ok(m)
     }
 
+    /// The distros with a manifest under `snapshots_dir` (`<distro>.toml`), sorted.
+    pub fn distros(snapshots_dir: &Path) -> Result<Vec<String>, ManifestError> {
+        let entries = std::fs::read_dir(snapshots_dir).map_err(|e| ManifestError {
+            path: snapshots_dir.to_owned(),
+            what: format!(
+                "cannot list source manifests ({e}); is this a debless project (-C DIR)?"
+            ),
+        })?;
+        let mut out: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let stem = name.strip_suffix(".toml")?;
+                (!stem.is_empty() && e.path().is_file()).then(|| stem.to_owned())
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     /// Key files resolved against the manifest's directory, with their pinned fingerprints.
     pub fn key_files(&self) -> Vec<(PathBuf, String)> {
         let dir = self.path.parent().unwrap_or(Path::new("."));

@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
+pub mod fixture;
 pub mod registry;
 
 /// Gate a test on a real tool: a missing one fails the test when `$CI` is set, and

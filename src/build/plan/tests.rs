@@ -355,20 +355,6 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
-            name: "a child deciding the paths of a parent's package",
-            rules: &[(
-                "base.toml",
-                "parent = 'static'\ndistros = ['t']\n[packages.libc]\n[packages.tzdata]\npaths = ['/usr/share/zoneinfo/**']\n",
-            )],
-            images: &["base"],
-            tags: &["latest"],
-            want: Want::Error(|d| PlanError::PathsBelongToParent {
-                file: d.join("base.toml"),
-                package: "tzdata".into(),
-            }),
-            ..CASE
-        },
-        Case {
             name: "two combined variants adding packages",
             rules: &[
                 (
