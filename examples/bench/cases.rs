@@ -47,6 +47,27 @@ pub const SCALE: Target = Target {
     args: &[],
 };
 
+/// The family on a second runner: an empty cache, every layer in the registry cache.
+pub const RUNNER_B: Target = Target {
+    key: "runner-b",
+    label: "the family, runner B",
+    args: &[],
+};
+
+/// The first of two shards of the family (`--shard 1/2`).
+pub const SHARD_1: Target = Target {
+    key: "shard-1",
+    label: "the family, shard 1/2",
+    args: &["--shard", "1/2"],
+};
+
+/// The second of two shards of the family.
+pub const SHARD_2: Target = Target {
+    key: "shard-2",
+    label: "the family, shard 2/2",
+    args: &["--shard", "2/2"],
+};
+
 /// The peer's image, built by mmdebstrap + umoci from the one image's package set.
 pub const PEER: Target = Target {
     key: "peer",
@@ -71,6 +92,9 @@ pub enum State {
     LayersOnly,
     /// Again into the output of the warm build.
     NoOp,
+    /// An empty cache and output; the registry layer cache holds every layer (filled
+    /// once, untimed, by a build from the cold run's .debs).
+    RegistryWarm,
 }
 
 /// Where one run keeps its cache and writes its output.
@@ -91,6 +115,7 @@ impl State {
             State::Warm => "warm",
             State::LayersOnly => "layers-only",
             State::NoOp => "no-op",
+            State::RegistryWarm => "registry-warm",
         }
     }
 
@@ -120,8 +145,49 @@ impl State {
             State::Warm => from_cold(Without::Nothing),
             State::LayersOnly => from_cold(Without::Debs),
             State::NoOp => Ok(fresh(runs.join(State::Warm.name()))),
+            State::RegistryWarm => {
+                fill_registry(ctx)?;
+                files::remove(&dir)?;
+                let dirs = fresh(dir.clone());
+                files::create_dir(&dirs.cache)?;
+                Ok(dirs)
+            }
         }
     }
+}
+
+/// Fill the registry layer cache once: a build of the family from the family's cold
+/// cache without its layers, so every layer is made and pushed.
+fn fill_registry(ctx: &Ctx) -> anyhow::Result<()> {
+    let runs = ctx.cfg.run_dir();
+    let marker = runs.join("registry-filled");
+    if marker.exists() {
+        return Ok(());
+    }
+    let fill = runs.join("registry-fill");
+    files::remove(&fill)?;
+    let cache = fill.join("cache");
+    let cold = runs.join(FAMILY.key).join(State::Cold.name()).join("cache");
+    files::clone_cache(&cold, &cache, Without::Layers)?;
+    let mut argv = Command::Build.argv(
+        ctx,
+        &FAMILY,
+        &Dirs {
+            cache,
+            out: fill.join("out"),
+        },
+    );
+    argv.extend(ctx.cache_registry_args());
+    say!("filling the registry layer cache (untimed)");
+    crate::run_checked(
+        std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdout(std::process::Stdio::null()),
+    )?;
+    files::remove(&fill)?;
+    files::create_dir(&runs)?;
+    std::fs::write(&marker, b"")?;
+    Ok(())
 }
 
 /// What a case runs and times.
@@ -135,6 +201,8 @@ pub enum Command {
     Peer,
     /// `debless pin` of the synthetic suite, from no lock.
     Pin,
+    /// `debless build --json --cache-registry REGISTRY/bench-layer-cache`.
+    BuildFromRegistry,
 }
 
 impl Command {
@@ -146,7 +214,7 @@ impl Command {
                 a.extend(["--cache-dir".into(), dirs.cache.clone().into()]);
                 a
             }
-            Command::Build => {
+            Command::Build | Command::BuildFromRegistry => {
                 let mut a = ctx.debless_args("build");
                 a.extend([
                     "--cache-dir".into(),
@@ -155,6 +223,9 @@ impl Command {
                     dirs.out.clone().into(),
                     "--json".into(),
                 ]);
+                if self == Command::BuildFromRegistry {
+                    a.extend(ctx.cache_registry_args());
+                }
                 a
             }
             Command::Peer => vec![
@@ -182,12 +253,18 @@ impl Command {
 
     /// Whether the command reads and fills `--cache-dir` (its growth is reported).
     pub fn uses_cache(self) -> bool {
-        matches!(self, Command::Fetch | Command::Build | Command::Pin)
+        matches!(
+            self,
+            Command::Fetch | Command::Build | Command::Pin | Command::BuildFromRegistry
+        )
     }
 
     /// Whether the command writes an output whose size is reported.
     pub fn has_output(self) -> bool {
-        matches!(self, Command::Build | Command::Peer)
+        matches!(
+            self,
+            Command::Build | Command::BuildFromRegistry | Command::Peer
+        )
     }
 
     /// What must exist before the run: the peer writes into its output directory; a pin
@@ -198,7 +275,7 @@ impl Command {
             Command::Pin => files::remove(
                 &scale::project(ctx.cfg).join(format!("snapshots/{}.lock", scale::DISTRO)),
             ),
-            Command::Fetch | Command::Build => Ok(()),
+            Command::Fetch | Command::Build | Command::BuildFromRegistry => Ok(()),
         }
     }
 }
@@ -215,7 +292,7 @@ pub struct Case {
 }
 
 /// Every case, in the order they run and are reported: each debless target in every
-/// state, then the peer. `quick` skips the family.
+/// state, the fleet cases, then the peer. `quick` skips the family and the fleet.
 pub fn cases(quick: bool) -> Vec<Case> {
     let targets: &[Target] = if quick { &[ONE] } else { &[ONE, FAMILY] };
     let mut list = Vec::new();
@@ -240,6 +317,27 @@ pub fn cases(quick: bool) -> Vec<Case> {
         state: State::Cold,
         command: Command::Pin,
     });
+    if !quick {
+        // Beyond one machine: a second runner with only the registry cache, and each of
+        // two shards from scratch (on two runners they run at once).
+        list.extend([
+            Case {
+                target: RUNNER_B,
+                state: State::RegistryWarm,
+                command: Command::BuildFromRegistry,
+            },
+            Case {
+                target: SHARD_1,
+                state: State::Cold,
+                command: Command::Build,
+            },
+            Case {
+                target: SHARD_2,
+                state: State::Cold,
+                command: Command::Build,
+            },
+        ]);
+    }
     // mmdebstrap has no cache: every run downloads from the local mirror, like cold.
     list.push(Case {
         target: PEER,

@@ -13,6 +13,9 @@
 //!    no-op), a pin of a synthetic 50,000-package signed suite with wide Provides
 //!    (`scale.rs`), then the peer (mmdebstrap + umoci, `peer.rs`); `BENCH_RUNS` runs each:
 //!    median wall time, peak RSS, bytes written (`measure.rs`).
+//!    Then the fleet cases: the family on a second runner whose only cache is a registry
+//!    layer cache another runner filled (`registry.rs` runs docker-registry), and each of
+//!    two shards (`--shard 1/2`, `2/2`) from scratch.
 //! 3. Determinism: the family (the one image with `BENCH_QUICK=1`) built with -j 1 and
 //!    -j 2 gives identical index.json files (`determinism.rs`).
 //! 4. Compression levels on the one image's layer tars (`levels.rs`).
@@ -39,10 +42,12 @@ macro_rules! say {
 mod cases;
 mod determinism;
 mod files;
+mod fleet;
 mod host;
 mod levels;
 mod measure;
 mod peer;
+mod registry;
 mod report;
 mod scale;
 mod seed;
@@ -148,6 +153,8 @@ pub struct Ctx<'a> {
     pub peer_script: PathBuf,
     /// Scratch files that do not outlive the bench (a run's stdout and stderr).
     pub tmp: PathBuf,
+    /// The fleet cases' registry, `127.0.0.1:PORT` (none with `BENCH_QUICK=1`).
+    pub registry: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -164,6 +171,16 @@ impl Ctx<'_> {
             [subcommand, "--distro", DISTRO, "--mirror", &self.mirror_url].map(OsString::from),
         );
         argv
+    }
+
+    /// `--cache-registry REGISTRY/bench-layer-cache --insecure`.
+    pub fn cache_registry_args(&self) -> Vec<OsString> {
+        let host = self.registry.as_deref().unwrap_or("127.0.0.1:1");
+        vec![
+            "--cache-registry".into(),
+            format!("{host}/bench-layer-cache").into(),
+            "--insecure".into(),
+        ]
     }
 }
 
@@ -187,11 +204,16 @@ fn run() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
 
     let seeded = seed::seed(&cfg, tmp.path())?;
+    let registry = match cfg.quick {
+        true => None,
+        false => Some(registry::Registry::start(&cfg.bench_dir.join("registry"))?),
+    };
     let ctx = Ctx {
         cfg: &cfg,
         mirror_url: seeded.server.url().to_owned(),
         peer_script: cfg.bench_dir.join("peer.sh"),
         tmp: tmp.path().to_owned(),
+        registry: registry.as_ref().map(|r| r.host.clone()),
     };
     peer::write_script(&ctx, &seeded)?;
     scale::seed(&cfg, tmp.path())?;
@@ -214,6 +236,8 @@ fn run() -> anyhow::Result<()> {
     })?;
     say!("wrote {}", cfg.report.display());
     files::remove(&cfg.run_dir())?;
+    drop(registry);
+    files::remove(&cfg.bench_dir.join("registry"))?;
     say!("done in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -236,6 +260,12 @@ fn check_tools(cfg: &Config) -> anyhow::Result<()> {
         if !on_path(tool) {
             bail!("{tool} is missing: install {package} (make bench installs it)");
         }
+    }
+    if !cfg.quick && !Path::new(registry::BINARY).is_file() {
+        bail!(
+            "{} is missing: install docker-registry (make bench installs it)",
+            registry::BINARY
+        );
     }
     if !Path::new(KEYRING).is_file() {
         bail!("{KEYRING} is missing: install debian-archive-keyring (make bench installs it)");

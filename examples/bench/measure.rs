@@ -267,7 +267,7 @@ fn measure(ctx: &Ctx, case: &Case, log: &mut RunsLog) -> anyhow::Result<Measured
             false => 0,
         };
         let (layers, summary) = match case.command {
-            Command::Build => {
+            Command::Build | Command::BuildFromRegistry => {
                 let summary: Option<Value> = std::fs::read(&stdout)
                     .ok()
                     .and_then(|b| serde_json::from_slice(&b).ok());

@@ -251,6 +251,9 @@ fn render(i: &Inputs) -> anyhow::Result<String> {
         i.determinism
     ));
     line("");
+    for l in crate::fleet::section(i.results).unwrap_or_default() {
+        line(&l);
+    }
     line(&format!(
         "## Peer: mmdebstrap + umoci, {IMAGE} {IMAGE_ARCH}"
     ));

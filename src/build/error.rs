@@ -177,6 +177,36 @@ pub enum BuildError {
         #[source]
         source: Box<LayerCacheError>,
     },
+    /// `--cache-registry` names a registry that cannot be used.
+    #[error(
+        "--cache-registry {repository}: the layer cache registry cannot be used; fix the name or credentials, or drop the option to build without it"
+    )]
+    CacheRegistry {
+        /// What was given.
+        repository: String,
+        /// Why not.
+        #[source]
+        source: Box<crate::registry::PushError>,
+    },
+    /// `debless index` could not read or write a repository.
+    #[error("{repository}: cannot assemble the indexes")]
+    Assemble {
+        /// `REGISTRY/REPOSITORY`.
+        repository: String,
+        /// Why.
+        #[source]
+        source: Box<crate::registry::PushError>,
+    },
+    /// `debless index` found no manifest for one architecture of a tag.
+    #[error(
+        "{repository}: no tag {tag}; build and push the shard that has it (debless build --shard I/N --push PREFIX) before debless index"
+    )]
+    MissingMember {
+        /// `REGISTRY/REPOSITORY`.
+        repository: String,
+        /// The per-architecture tag.
+        tag: String,
+    },
     /// The worker threads could not be started.
     #[error("cannot start {threads} threads")]
     Threads {

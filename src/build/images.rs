@@ -129,7 +129,13 @@ impl Ctx<'_> {
                 None
             };
             let built_arches: BTreeSet<Arch> = plans.iter().map(|p| p.arch).collect();
-            let tag_names: Vec<&str> = plans[0].tags.iter().map(|t| t.tag.as_str()).collect();
+            // Every architecture has the same tags, except in a shard (`--shard`).
+            let mut tag_names: Vec<&str> = Vec::new();
+            for t in plans.iter().flat_map(|p| &p.tags) {
+                if !tag_names.contains(&t.tag.as_str()) {
+                    tag_names.push(&t.tag);
+                }
+            }
             for tag in tag_names {
                 let mut per_arch = Vec::new();
                 let mut members = Vec::new();
@@ -273,10 +279,11 @@ impl Ctx<'_> {
         })
     }
 
-    /// Is this a build of some tags or architectures only (`--variant`, `--arch`)? Such a
+    /// Is this a build of some tags or architectures only (`--variant`, `--arch`,
+    /// `--shard`)? Such a
     /// build keeps what it does not make of a layout already at `--out`.
     fn partial(&self) -> bool {
-        !self.opts.arches.is_empty() || !self.opts.variants.is_empty()
+        !self.opts.arches.is_empty() || !self.opts.variants.is_empty() || self.opts.shard.is_some()
     }
 
     /// The layout (and SPDX directory) a previous build left for `repo` at `--out`.
@@ -287,50 +294,34 @@ impl Ctx<'_> {
         Previous::open(&self.opts.out.join(repo), self.sbom_dir(repo))
     }
 
-    /// An index's annotations, from its members' alone: the newest of their `created`,
-    /// and a digest over their architectures' package sets. A multi-arch index made by
-    /// one build, by a partial build keeping older members, or assembled from members
-    /// built elsewhere is byte for byte the same when its members are.
+    /// An index's annotations: see [`index_annotations`].
     fn index_annotations(
         &self,
         repo: &str,
         members: &[Descriptor],
     ) -> Result<BTreeMap<String, String>, BuildError> {
-        let created = members
-            .iter()
-            .filter_map(|m| m.annotations.get(CREATED))
-            .max()
-            .cloned()
-            .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned());
-        let lines: String = members
-            .iter()
-            .map(|m| {
-                let arch = member_arch(m).map_or("?", Arch::name);
-                let packages = m.annotations.get(PACKAGES).map_or("-", String::as_str);
-                format!("{arch} {packages}\n")
-            })
-            .collect();
-        let packages = Digest::of(lines.as_bytes());
-        Ok(self.annotations(repo, &created, &packages))
+        Ok(index_annotations(
+            &self.l.lock.distro,
+            self.opts.source_url.as_deref(),
+            repo,
+            members,
+        ))
     }
 
-    /// A manifest's or index's annotations: its `created`, the repository, the distro and
-    /// the digest of its own package set (see [`Ctx::package_set`]).
+    /// A manifest's annotations: see [`annotations`].
     fn annotations(
         &self,
         repo: &str,
         created: &str,
         packages: &Digest,
     ) -> BTreeMap<String, String> {
-        let mut a = BTreeMap::new();
-        a.insert(CREATED.to_owned(), created.to_owned());
-        a.insert("org.opencontainers.image.title".to_owned(), repo.to_owned());
-        a.insert("dev.debless.distro".to_owned(), self.l.lock.distro.clone());
-        a.insert(PACKAGES.to_owned(), packages.to_string());
-        if let Some(src) = &self.opts.source_url {
-            a.insert("org.opencontainers.image.source".to_owned(), src.clone());
-        }
-        a
+        annotations(
+            &self.l.lock.distro,
+            self.opts.source_url.as_deref(),
+            repo,
+            created,
+            packages,
+        )
     }
 
     /// The digest of an image's package set: one line per package of its layers,
@@ -502,6 +493,56 @@ impl Ctx<'_> {
     }
 }
 
+/// An index's annotations, from its members' alone: the newest of their `created`,
+/// and a digest over their architectures' package sets. A multi-arch index made by
+/// one build, by a partial build keeping older members, or assembled from members
+/// built elsewhere (`debless index`) is byte for byte the same when its members are.
+pub(super) fn index_annotations(
+    distro: &str,
+    source_url: Option<&str>,
+    repo: &str,
+    members: &[Descriptor],
+) -> BTreeMap<String, String> {
+    let created = members
+        .iter()
+        .filter_map(|m| m.annotations.get(CREATED))
+        .max()
+        .cloned()
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned());
+    let lines: String = members
+        .iter()
+        .map(|m| {
+            let arch = member_arch(m).map_or("?", Arch::name);
+            let packages = m.annotations.get(PACKAGES).map_or("-", String::as_str);
+            format!("{arch} {packages}\n")
+        })
+        .collect();
+    let packages = Digest::of(lines.as_bytes());
+    annotations(distro, source_url, repo, &created, &packages)
+}
+
+/// A manifest's or index's annotations: its `created`, the repository, the distro and
+/// the digest of its own package set (see [`Ctx::package_set`]).
+fn annotations(
+    distro: &str,
+    source_url: Option<&str>,
+    repo: &str,
+    created: &str,
+    packages: &Digest,
+) -> BTreeMap<String, String> {
+    let mut a = BTreeMap::new();
+    a.insert(CREATED.to_owned(), created.to_owned());
+    a.insert("org.opencontainers.image.title".to_owned(), repo.to_owned());
+    a.insert("dev.debless.distro".to_owned(), distro.to_owned());
+    a.insert(PACKAGES.to_owned(), packages.to_string());
+    if let Some(src) = source_url {
+        a.insert(SOURCE.to_owned(), src.to_owned());
+    }
+    a
+}
+
+/// The annotation with the project's source URL (`--source-url`).
+pub(super) const SOURCE: &str = "org.opencontainers.image.source";
 /// The annotation every manifest and index carries its `created` in.
 const CREATED: &str = "org.opencontainers.image.created";
 /// The annotation with the digest of an image's package set.

@@ -305,6 +305,49 @@ impl LayerCache {
         Ok(layer)
     }
 
+    /// A temporary file under `partial/` for a blob coming from elsewhere (the registry
+    /// layer cache), to be given to [`LayerCache::insert`] once it is verified.
+    pub fn temp_blob(&self) -> Result<crate::tmp::TempFile, LayerCacheError> {
+        let partial = self.partial();
+        let io = |path: &Path, what: &'static str| {
+            let path = path.to_path_buf();
+            move |source| LayerCacheError::Io { path, what, source }
+        };
+        for d in ["sha256", "partial"] {
+            self.blobs
+                .subdir(d)
+                .map_err(io(&self.dir.join(d), "cannot create"))?;
+        }
+        crate::tmp::TempFile::new_in(&partial, "layer", 0o644)
+            .map_err(io(&partial, "cannot create a temporary file in"))
+    }
+
+    /// Record `layer` under `key`, its blob moved into the store from `blob` first
+    /// (`None`: the store has it already).
+    pub fn insert(
+        &self,
+        key: &str,
+        layer: &BuiltLayer,
+        blob: Option<crate::tmp::TempFile>,
+    ) -> Result<(), LayerCacheError> {
+        let io = |path: PathBuf, what: &'static str| {
+            move |source| LayerCacheError::Io { path, what, source }
+        };
+        if let Some(tmp) = blob {
+            let path = self.blob_path(&layer.info.digest);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf(), "cannot create"))?;
+            }
+            tmp.persist(&path)
+                .map_err(io(path.clone(), "cannot store the layer blob at"))?;
+        }
+        // Plain structs of strings and numbers: serialising cannot fail.
+        let json = serde_json::to_vec(layer).expect("layer entries always serialise");
+        let entry = self.entry_path(key);
+        self.store(&entry, &json)
+            .map_err(io(entry.clone(), "cannot store the layer entry at"))
+    }
+
     /// Write `bytes` to `path` through a temporary file under `partial/` and a rename, so
     /// `path` is whole or absent.
     fn store(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {

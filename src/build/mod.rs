@@ -12,6 +12,7 @@
 //! | `tarball.rs` | one upstream tarball's selected entries for one layer |
 //! | `generators.rs`, `generators_certs.rs` | the files no package ships |
 //! | `layer_cache.rs` | finished layers (and SPDX documents) found again by their inputs |
+//! | `registry_cache.rs` | the same, shared by machines through a registry (`--cache-registry`) |
 //! | `sbom.rs` | each layer's packages as the SPDX documents list them |
 //! | `images.rs` | configs, manifests, indexes, SPDX documents, report rows |
 //! | `destinations.rs` | every output path, checked before any work: no clash, nothing not ours |
@@ -19,8 +20,10 @@
 //! | `provenance.rs` | per manifest and index, the unsigned in-toto/SLSA statement of what made it |
 //! | `check.rs` | `--check`: two builds compared |
 //! | `rebuild.rs` | `debless verify --rebuild`: a build from a provenance, compared with the registry's |
+//! | `assemble.rs` | `debless index`: multi-arch indexes in a registry from shards' manifests |
 //! | `error.rs` | why a build failed |
 
+mod assemble;
 mod check;
 mod debs;
 mod destinations;
@@ -35,12 +38,13 @@ mod previous;
 mod provenance;
 mod read;
 pub mod rebuild;
+mod registry_cache;
 mod sbom;
 mod tarball;
 pub mod template;
 mod walk;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::arch::Arch;
@@ -55,10 +59,12 @@ use crate::snapshot::lock::Lock;
 use layer_cache::LayerCache;
 use plan::{LayerKey, Plan};
 
+pub use assemble::{AssembleOptions, AssembledTag, assemble};
 pub use error::BuildError;
 pub use layer_cache::LayerCacheError;
 pub use previous::TagChanges;
 pub use read::PackageError;
+pub use registry_cache::{RegistryCache, RegistryCacheReport};
 pub use tarball::TarballError;
 
 /// How images are written.
@@ -117,6 +123,10 @@ pub struct BuildOptions {
     pub variants: Vec<String>,
     /// Architectures; empty = all the lock has.
     pub arches: Vec<Arch>,
+    /// `--shard I/N`: only this slice of the images × tags × architectures selected.
+    pub shard: Option<plan::Shard>,
+    /// `--cache-registry`: a repository used as a second layer cache, after `cache_dir`'s.
+    pub cache_registry: Option<RegistryCache>,
     /// Output directory.
     pub out: PathBuf,
     /// Output formats, each written for every image (at least one; duplicates ignored).
@@ -199,6 +209,8 @@ pub struct BuildReport {
     pub layers_shared: usize,
     /// By output (`base-debian13`), how its tags changed against what was there.
     pub tag_changes: BTreeMap<String, TagChanges>,
+    /// What `--cache-registry` did, when given.
+    pub registry_cache: Option<RegistryCacheReport>,
 }
 
 /// The project files a build reads: the lock and the rules (and the manifest, for the
@@ -216,32 +228,36 @@ struct Loaded {
 
 /// Read the lock and the rules `opts` name.
 fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
-    let (lock_path, lock_name) = match &opts.lock {
-        Some(path) => (path.clone(), path.display().to_string()),
+    load_project(&opts.project, &opts.distro, opts.lock.as_deref())
+}
+
+/// Read `distro`'s lock (`lock`, else `snapshots/<distro>.lock`) and the rules of
+/// `project`.
+fn load_project(project: &Path, distro: &str, lock: Option<&Path>) -> Result<Loaded, BuildError> {
+    let (lock_path, lock_name) = match lock {
+        Some(path) => (path.to_path_buf(), path.display().to_string()),
         None => (
-            opts.project
-                .join("snapshots")
-                .join(format!("{}.lock", opts.distro)),
-            format!("snapshots/{}.lock", opts.distro),
+            project.join("snapshots").join(format!("{distro}.lock")),
+            format!("snapshots/{distro}.lock"),
         ),
     };
     // The bytes are the provenance's copy of the lock.
     let lock_bytes = std::fs::read(&lock_path).map_err(|source| BuildError::NoLock {
         path: lock_path.clone(),
-        distro: opts.distro.clone(),
+        distro: distro.to_owned(),
         source,
     })?;
     let lock = Lock::read(&lock_path)?;
-    if lock.distro != opts.distro {
+    if lock.distro != distro {
         return Err(BuildError::LockDistro {
             path: lock_path,
             locked: lock.distro,
-            distro: opts.distro.clone(),
+            distro: distro.to_owned(),
         });
     }
-    let rules = RuleSet::load(&opts.project.join("rules"))?;
-    let manifest_name = format!("snapshots/{}.toml", opts.distro);
-    let manifest_path = opts.project.join(&manifest_name);
+    let rules = RuleSet::load(&project.join("rules"))?;
+    let manifest_name = format!("snapshots/{distro}.toml");
+    let manifest_path = project.join(&manifest_name);
     let manifest = match std::fs::read(&manifest_path) {
         Ok(bytes) => Some(InputFile {
             name: manifest_name,
@@ -268,14 +284,18 @@ fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
 impl Loaded {
     /// The plan for the images, variants and architectures `opts` selects.
     fn plan(&self, opts: &BuildOptions) -> Result<Plan<'_>, BuildError> {
-        Ok(plan::plan(
+        let mut p = plan::plan(
             &self.lock,
             &self.lock_name,
             &self.rules,
             &opts.images,
             &opts.variants,
             &opts.arches,
-        )?)
+        )?;
+        if let Some(shard) = opts.shard {
+            p.shard(shard);
+        }
+        Ok(p)
     }
 }
 
@@ -339,11 +359,21 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     ctx.refuse_partial_archives()?;
     // `--check` makes every layer twice from the packages, never from the layer cache;
     // `fresh` once.
-    let cached = if opts.check || opts.fresh {
+    let mut cached = if opts.check || opts.fresh {
         BTreeMap::new()
     } else {
         ctx.cached_layers()
     };
+    let registry = ctx.open_registry_cache()?;
+    let mut registry_report = registry.as_ref().map(|r| RegistryCacheReport {
+        repository: r.name.clone(),
+        ..RegistryCacheReport::default()
+    });
+    if let (Some(repo), Some(report)) = (&registry, &mut registry_report) {
+        let found = ctx.registry_layers(repo, &cached, report);
+        cached.extend(found);
+    }
+    let from_caches: BTreeSet<LayerKey> = cached.keys().cloned().collect();
     // Only the .debs of the layers to make (and of the layers below them) are needed.
     let needed = ctx.needed(&cached);
     let fetched = debs::fetch_packages(
@@ -357,6 +387,14 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         let other = if opts.jobs.max(1) == 1 { 2 } else { 1 };
         let second = ctx.run(other, BTreeMap::new())?;
         check::compare(&first, &second, opts.jobs.max(1), other)?;
+    }
+    if let (Some(repo), Some(report)) = (&registry, &mut registry_report) {
+        let made: BTreeSet<&LayerKey> = first
+            .layers
+            .keys()
+            .filter(|k| !from_caches.contains(*k))
+            .collect();
+        ctx.push_layers(repo, &made, &first.layers, report);
     }
     let written = ctx.write(&first)?;
     let shared = first
@@ -388,6 +426,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         layers_made: first.made,
         layers_shared: shared,
         tag_changes: first.images.changes.clone(),
+        registry_cache: registry_report,
     })
 }
 

@@ -10,6 +10,8 @@ use crate::arch::{Arch, join};
 use crate::rules::{ImageSettings, Kind, PackageRule, Rule, RuleError, RuleSet, TarballRule};
 use crate::snapshot::lock::{Lock, LockedPackage, LockedTarball};
 
+pub use shard::{BadShard, Shard};
+
 /// Identifies one layer; equal keys are the same layer by construction.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LayerKey {
@@ -707,5 +709,6 @@ fn declared_in<'a>(
     })
 }
 
+mod shard;
 #[cfg(test)]
 mod tests;

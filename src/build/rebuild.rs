@@ -127,6 +127,8 @@ pub fn rebuild(
         compression,
         check: false,
         fresh: true,
+        cache_registry: None,
+        shard: None,
         sbom_dir: None,
         whole_packages: ext.whole_packages,
         offline: opts.offline,

@@ -4,12 +4,16 @@
 use std::path::PathBuf;
 
 use debless::arch::Arch;
-use debless::build::{BuildOptions, BuildReport, Format, build, default_out, fetch};
+use debless::build::plan::Shard;
+use debless::build::{BuildOptions, BuildReport, Format, RegistryCache, build, default_out, fetch};
 use debless::fetch::cache::Cache;
 use debless::fetch::mirror::{MIRRORS_ENV, SNAPSHOT_ENV};
 use debless::layer::Compression;
 
 use super::Global;
+
+/// The environment variable `--cache-registry` defaults to.
+pub const CACHE_REGISTRY_ENV: &str = "DEBLESS_CACHE_REGISTRY";
 
 /// The distro `build` and `fetch` use without --distro or --lock.
 const DEFAULT_DISTRO: &str = "debian13";
@@ -35,6 +39,11 @@ pub struct Selection {
     /// Architecture (repeatable); none means every architecture in the lock.
     #[arg(long = "arch", value_name = "ARCH")]
     pub arches: Vec<Arch>,
+    /// Only the I-th of N even slices of the selected images × tags × architectures
+    /// (architecture first), for N runners building one family; `debless index` then
+    /// writes the multi-architecture indexes.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
     /// Use only the cache; fail listing every .deb that is missing.
     #[arg(long)]
     pub offline: bool,
@@ -84,9 +93,18 @@ pub struct BuildArgs {
     /// Credentials as for `debless push` (environment and auth files).
     #[arg(long, value_name = "PREFIX")]
     pub push: Option<String>,
-    /// Allow plain HTTP for --push (loopback registries).
-    #[arg(long, requires = "push")]
+    /// Allow plain HTTP for --push and --cache-registry (loopback registries).
+    #[arg(long)]
     pub insecure: bool,
+    /// A registry repository shared by machines as a second layer cache, after
+    /// --cache-dir's: layers missing locally are looked up there by key (verified, a bad
+    /// entry is refused and made again), layers made are pushed there. Credentials as
+    /// for `debless push`.
+    #[arg(long, env = CACHE_REGISTRY_ENV, value_name = "REGISTRY/REPO")]
+    pub cache_registry: Option<String>,
+    /// Only read --cache-registry, never push to it (a job without push rights).
+    #[arg(long, requires = "cache_registry")]
+    pub cache_read_only: bool,
     /// Write the SPDX documents here (DIR/<image>-<distro>/) instead of next to each
     /// layout (OUT/<image>-<distro>.spdx/).
     #[arg(long, value_name = "DIR")]
@@ -122,6 +140,8 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
         check,
         push,
         insecure,
+        cache_registry,
+        cache_read_only,
         sbom_dir,
         json,
         whole_packages,
@@ -135,19 +155,36 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
     opts.whole_packages = whole_packages;
     opts.sbom_dir = sbom_dir;
     opts.source_url = source_url;
+    if insecure && push.is_none() && cache_registry.is_none() {
+        anyhow::bail!("--insecure is for --push or --cache-registry; give one of them");
+    }
+    opts.cache_registry = cache_registry.map(|repository| RegistryCache {
+        repository,
+        push: debless::registry::PushOptions {
+            insecure,
+            quiet: true,
+            ..debless::registry::PushOptions::from_env()
+        },
+        read_only: cache_read_only,
+    });
     if push.is_some() && !opts.formats.contains(&Format::Oci) {
         anyhow::bail!(
             "--push needs --format oci (the default, or among several): it pushes the layouts"
         );
     }
     let r = build(&opts)?;
+    if let Some(rc) = &r.registry_cache {
+        for w in &rc.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     if let Some(prefix) = push {
         let popts = debless::registry::PushOptions {
             insecure,
             quiet: g.quiet,
             ..debless::registry::PushOptions::from_env()
         };
-        debless::registry::push_all(&r.layouts, &prefix, &popts, &mut |target, pr| {
+        let mut report = |target: &str, pr: &debless::registry::PushReport| {
             if !g.quiet {
                 eprintln!(
                     "pushed {target}: {} tags; blobs {} uploaded, {} mounted, {} already there; {} SBOMs attached",
@@ -158,7 +195,31 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
                     pr.sboms
                 );
             }
-        })?;
+        };
+        if opts.shard.is_none() {
+            debless::registry::push_all(&r.layouts, &prefix, &popts, &mut report)?;
+        } else {
+            // A shard pushes its per-architecture tags only: the multi-architecture tags
+            // are `debless index`'s, so no one pulls a tag holding one shard's part.
+            for layout in &r.layouts {
+                let tags: Vec<String> = r
+                    .tags
+                    .iter()
+                    .filter(|t| layout.ends_with(format!("{}-{}", t.image, opts.distro)))
+                    .map(|t| format!("{}-{}", t.tag, t.arch))
+                    .collect();
+                let popts = debless::registry::PushOptions {
+                    tags,
+                    ..popts.clone()
+                };
+                debless::registry::push_all(
+                    std::slice::from_ref(layout),
+                    &prefix,
+                    &popts,
+                    &mut report,
+                )?;
+            }
+        }
     }
     if json {
         print_json(&r)?;
@@ -216,6 +277,8 @@ fn build_options(
         images: s.images,
         variants: s.variants,
         arches: s.arches,
+        shard: s.shard,
+        cache_registry: None,
         out: default_out(project),
         formats: vec![Format::Oci],
         compression: Compression::Gzip,
@@ -279,6 +342,12 @@ fn print_summary(r: &BuildReport, checked: bool) {
             eprintln!("{repo}: {}", parts.join("; "));
         }
     }
+    if let Some(rc) = &r.registry_cache {
+        eprintln!(
+            "cache registry {}: {} layers fetched, {} not there, {} pushed",
+            rc.repository, rc.hits, rc.misses, rc.pushed
+        );
+    }
     eprintln!(
         "{} layers ({} made, {} from the layer cache; {} shared by several images); .debs: {} needed, {} downloaded{}",
         r.layers,
@@ -323,6 +392,13 @@ fn print_json(r: &BuildReport) -> anyhow::Result<()> {
             "shared": r.layers_shared,
         },
         "debs": { "needed": r.fetch.wanted, "downloaded": r.fetch.downloaded },
+        "cache_registry": r.registry_cache.as_ref().map(|rc| serde_json::json!({
+            "repository": rc.repository,
+            "fetched": rc.hits,
+            "missing": rc.misses,
+            "pushed": rc.pushed,
+            "warnings": rc.warnings,
+        })),
         "tag_changes": r.tag_changes.iter().map(|(repo, c)| (repo.clone(), serde_json::json!({
             "added": c.added,
             "replaced": c.replaced,

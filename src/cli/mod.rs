@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod diff;
+pub mod index;
 pub mod inspect;
 pub mod keygen;
 pub mod list;
@@ -83,6 +84,10 @@ pub enum Command {
     /// $DEBLESS_REGISTRY_PASSWORD, else $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,
     /// ~/.docker/config.json.
     Push(push::PushArgs),
+    /// Write each tag's multi-architecture index in the registry from the
+    /// per-architecture manifests (<tag>-<arch>) that `build --shard I/N --push` runs
+    /// pushed; the index digests equal a single build's of the same lock.
+    Index(index::IndexArgs),
     /// Unpack an image into a directory: its root filesystem, or with --bundle a runc
     /// bundle (`runc run --bundle DIR NAME`).
     ///
@@ -118,6 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Diff(a) => diff::run(a),
         Command::List(a) => list::run(a, g),
         Command::Push(a) => push::run(a, g.quiet),
+        Command::Index(a) => index::run(a, g),
         Command::Unpack(a) => unpack::run(a, g),
         Command::Keygen(a) => keygen::run(a, g.quiet),
         Command::Sign(a) => sign::run(a, g.quiet),

@@ -202,15 +202,16 @@ impl Layout {
         manifests: &[Descriptor],
         annotations: BTreeMap<String, String>,
     ) -> Descriptor {
-        let index = IndexJson {
-            schema_version: 2,
-            media_type: INDEX_MEDIA_TYPE,
-            manifests,
-            annotations: &annotations,
-        };
-        let mut desc = self.add_json(&index, INDEX_MEDIA_TYPE);
-        desc.annotations = annotations;
-        desc
+        let bytes = index_bytes(manifests, &annotations);
+        let size = bytes.len() as u64;
+        let digest = self.add_blob(Arc::new(bytes));
+        Descriptor {
+            media_type: INDEX_MEDIA_TYPE.to_string(),
+            digest,
+            size,
+            platform: None,
+            annotations,
+        }
     }
 
     /// `index.json`'s entries so far, by tag.
@@ -319,6 +320,17 @@ impl Layout {
             annotations: BTreeMap::new(),
         }
     }
+}
+
+/// The bytes of an image index over `manifests`, as [`Layout::add_index`] writes it (and
+/// `debless index` puts it in a registry).
+pub fn index_bytes(manifests: &[Descriptor], annotations: &BTreeMap<String, String>) -> Vec<u8> {
+    to_json(&IndexJson {
+        schema_version: 2,
+        media_type: INDEX_MEDIA_TYPE,
+        manifests,
+        annotations,
+    })
 }
 
 /// Compact JSON of one of this module's documents.

@@ -21,7 +21,7 @@ pub use image::{
     CONFIG_MEDIA_TYPE, Config, Descriptor, History, INDEX_MEDIA_TYPE, Image, LAYER_TAR_MEDIA_TYPE,
     LayerRef, MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION,
 };
-pub use layout::{Blob, Layout, holds_only_a_layout, replace_dir};
+pub use layout::{Blob, Layout, holds_only_a_layout, index_bytes, replace_dir};
 pub use platform::{Platform, platform_for};
 pub use read::{
     Content, DOCKER_LIST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE, Document, DocumentError, ImageRef,

@@ -5,9 +5,14 @@
 //! sibling repository this process pushed it to, else uploaded in one request or in chunks,
 //! in parallel), then the per-architecture manifests by digest, then each tag. Manifests go
 //! as the layout's exact bytes, so every digest stays what the build made.
+//!
+//! [`cache`] uses a repository as a layer cache shared by machines; [`index`] writes a
+//! tag's multi-architecture index from per-architecture manifests already pushed.
 
 mod auth;
+pub mod cache;
 mod client;
+pub mod index;
 mod plan;
 mod push;
 mod reference;
@@ -402,6 +407,41 @@ pub enum PushError {
         #[source]
         source: std::io::Error,
     },
+    /// What the registry sent is not what was asked for (the registry layer cache).
+    #[error("{at}: {problem}; the entry is refused (delete the tag, or let a build push it again)")]
+    Pulled {
+        /// The request.
+        at: Box<At>,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A layer-cache tag names something that is not an OCI manifest.
+    #[error("{at}: the tag's manifest is not OCI JSON; the entry is refused")]
+    PulledJson {
+        /// The request.
+        at: Box<At>,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An answer's body broke off.
+    #[error("{at}: the answer could not be read to its end; check the registry is up")]
+    PullRead {
+        /// The request.
+        at: Box<At>,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A blob being downloaded could not be written locally.
+    #[error("{what}: cannot write the download; check the cache directory has room")]
+    Store {
+        /// The blob.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// `--sign-key` was given but a pushed tag has no provenance statement.
     #[error(
         "{}: no provenance for tag {tag}; rebuild the layout with this debless (it writes \
@@ -463,7 +503,9 @@ impl Retryable for PushError {
         match self {
             PushError::Status { status, .. } => retryable_status(*status),
             PushError::Http { source, .. } => source.is_retryable(),
-            PushError::Protocol { .. } | PushError::TokenAnswer { .. } => true,
+            PushError::Protocol { .. }
+            | PushError::TokenAnswer { .. }
+            | PushError::PullRead { .. } => true,
             _ => false,
         }
     }

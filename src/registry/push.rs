@@ -158,6 +158,17 @@ pub(super) fn push_with(
     Ok(report)
 }
 
+/// A client for `target` with credentials and retries as `opts` say, for `access`, that
+/// has checked the registry answers.
+pub(super) fn connect(
+    target: &Target,
+    access: Access,
+    opts: &PushOptions,
+) -> Result<(Client, RetryPolicy), PushError> {
+    let repo = Repository::open(target, access, opts)?;
+    Ok((repo.client, repo.retry))
+}
+
 /// The media type of an SPDX JSON document.
 const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
 /// The suffix of the tag-based SBOM convention.

@@ -571,6 +571,7 @@ impl Project {
             .args(args)
             .env_remove("DEBLESS_MIRRORS")
             .env_remove("DEBLESS_SNAPSHOT_SERVICE")
+            .env_remove("DEBLESS_CACHE_REGISTRY")
             .output()
             .unwrap()
     }

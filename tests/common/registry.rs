@@ -1,5 +1,6 @@
 //! A real registry for tests: Debian's `docker-registry` (the CNCF distribution server) on
-//! a free 127.0.0.1 port, its storage in a temporary directory, killed on drop.
+//! a free 127.0.0.1 port, its storage in a temporary directory, killed on drop
+//! (`tests/push.rs`, `tests/trust.rs`, `tests/fleet.rs`).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::{require_tool, stderr};
 
-const REGISTRY: &str = "/usr/bin/docker-registry";
+pub const REGISTRY: &str = "/usr/bin/docker-registry";
 /// How to install what these tests need.
 pub const INSTALL: &str = "make deps (apt-get install docker-registry apache2-utils skopeo)";
 
@@ -123,5 +124,10 @@ impl Registry {
             .join(&hex[..2])
             .join(hex)
             .join("data")
+    }
+
+    /// Where the registry stores its files (`docker/registry/v2/...`).
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("storage")
     }
 }

@@ -434,3 +434,67 @@ fn plan_errors_read_as_before() {
         "rules/x.toml: image x is not defined for t (its distros: u, v)"
     );
 }
+
+#[test]
+fn shards_split_the_work_evenly_architecture_first_and_keep_only_their_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Case {
+        arches: &[],
+        ..CASE
+    };
+    let set = rules(&c, dir.path());
+    let lock = lock(&c);
+    let full = plan(&lock, "snapshots/t.lock", &set, &[], &[], &[]).unwrap();
+    let units = |p: &Plan| -> Vec<String> {
+        p.images
+            .iter()
+            .flat_map(|ip| {
+                ip.tags
+                    .iter()
+                    .map(|t| format!("{}:{}-{}", ip.image, t.tag, ip.arch))
+            })
+            .collect()
+    };
+    let all = units(&full);
+    // static and base, four tags each, two architectures.
+    assert_eq!(all.len(), 16);
+    for n in 1..=5 {
+        let mut seen: Vec<String> = Vec::new();
+        let mut sizes = Vec::new();
+        for i in 1..=n {
+            let mut p = full.clone();
+            p.shard(Shard { index: i, count: n });
+            let mine = units(&p);
+            sizes.push(mine.len());
+            // Every layer kept is used by a tag of the shard, and every one used is kept.
+            let used: BTreeSet<&LayerKey> = p
+                .images
+                .iter()
+                .flat_map(|ip| ip.tags.iter().flat_map(|t| &t.layers))
+                .collect();
+            assert_eq!(p.layers.keys().collect::<BTreeSet<_>>(), used, "{i}/{n}");
+            seen.extend(mine);
+        }
+        seen.sort();
+        let mut want = all.clone();
+        want.sort();
+        assert_eq!(seen, want, "the shards of {n} cover the work once");
+        let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+        assert!(max - min <= 1, "{n} shards: {sizes:?}");
+    }
+    // Two shards of two architectures: one architecture each.
+    for (i, arch) in [(1, Arch::Amd64), (2, Arch::Arm64)] {
+        let mut p = full.clone();
+        p.shard(Shard { index: i, count: 2 });
+        assert!(p.images.iter().all(|ip| ip.arch == arch), "{i}/2");
+        assert!(p.layers.keys().all(|k| k.arch() == arch), "{i}/2");
+    }
+}
+
+#[test]
+fn a_shard_is_i_of_n() {
+    assert_eq!("2/3".parse(), Ok(Shard { index: 2, count: 3 }));
+    for bad in ["0/2", "3/2", "1", "a/2", "1/0", ""] {
+        assert_eq!(bad.parse::<Shard>(), Err(BadShard(bad.to_owned())), "{bad}");
+    }
+}
