@@ -52,8 +52,11 @@ fn stems(dir: &Path, suffix: &str) -> Vec<String> {
 fn lists_every_rule_and_distro_of_the_project_one_per_line() {
     let o = list(repo(), &["images"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // The default family and the images under rules/extra/ (pinned with --extra).
     let mut images = stems(&repo().join("rules"), ".toml");
     images.retain(|i| i != "defaults");
+    images.extend(stems(&repo().join("rules/extra"), ".toml"));
+    images.sort();
     assert_eq!(stdout(&o).lines().collect::<Vec<_>>(), images);
 
     let o = list(repo(), &["variants"]);
@@ -85,6 +88,11 @@ fn lists_every_rule_and_distro_of_the_project_one_per_line() {
     };
     assert!(line("distro", "debian13").contains("trixie"));
     assert!(line("image", "python3").contains("[on cc]"));
+    // Google distroless's architectures for python3, from its rule.
+    assert!(
+        line("image", "python3").contains("(amd64, arm64, riscv64)"),
+        "{text}"
+    );
     assert!(line("image", "static").contains("debian12,debian13"));
     assert!(line("variant", "nonroot").contains("65532"));
     assert!(line("arch", "arm64").ends_with("linux/arm64/v8"));
@@ -117,6 +125,10 @@ fn json_lists_distros_images_variants_and_architectures() {
         .find(|i| i["name"] == "python3")
         .unwrap();
     assert_eq!(python3["parent"], "cc");
+    assert_eq!(
+        python3["architectures"],
+        serde_json::json!(["amd64", "arm64", "riscv64"])
+    );
     assert_eq!(python3["distros"], serde_json::json!(["debian13"]));
     let dn = doc["variants"]
         .as_array()

@@ -92,6 +92,11 @@ pub fn run(a: ListArgs, g: &Global) -> anyhow::Result<()> {
                 "parent": r.parent,
                 "distros": r.distros.iter().filter(|d| names.contains(d)).collect::<Vec<_>>(),
                 "combines": r.combines,
+                // The architectures an image is built for (its own, else its parent's);
+                // null: every one the lock pins.
+                "architectures": rules.architectures(&r.name),
+                // Under rules/extra/: pinned with `pin --extra`, built only when named.
+                "extra": r.extra,
                 "file": r.file.display().to_string(),
             })
         };
@@ -133,13 +138,19 @@ pub fn run(a: ListArgs, g: &Global) -> anyhow::Result<()> {
                     .filter(|d| names.contains(d))
                     .map(String::as_str)
                     .collect();
+                let built_for = rules.architectures(&r.name).map_or_else(
+                    || "(all architectures) ".to_owned(),
+                    |a| format!("({}) ", debless::arch::join(&a)),
+                );
                 println!(
-                    "image    {:<12} {:<18} {}{}",
+                    "image    {:<12} {:<18} {}{}{}{}",
                     r.name,
                     on.join(","),
                     r.parent
                         .as_deref()
                         .map_or(String::new(), |p| format!("[on {p}] ")),
+                    built_for,
+                    if r.extra { "[extra: pin --extra] " } else { "" },
                     r.description
                 );
             }
