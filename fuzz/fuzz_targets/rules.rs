@@ -2,6 +2,7 @@
 //! `\n#---\n` line, loaded the way `debless` loads `rules/`.
 #![no_main]
 
+use debless::arch::Arch;
 use debless::rules::RuleSet;
 use libfuzzer_sys::fuzz_target;
 
@@ -23,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
         for distro in ["debian13", "debian12"] {
             for r in set.images_for(distro) {
                 let _ = set.chain(&r.name);
-                let _ = r.roots(distro);
+                for arch in [Arch::Amd64, Arch::S390x] {
+                    let _ = r.roots(distro, arch);
+                    let _ = set.builds_for(&r.name, arch);
+                }
+                let _ = set.architectures(&r.name);
             }
             for v in set.variants_for(distro) {
                 let _ = set.variant_parts(&v.name);
