@@ -14,7 +14,13 @@ const BOUND: u64 = 64 << 10;
 
 /// One ar member, as dpkg-deb lays them out.
 fn member(out: &mut Vec<u8>, name: &str, data: &[u8]) {
-    out.extend_from_slice(format!("{name:<16}0           0     0     100644  {:<10}`\n", data.len()).as_bytes());
+    out.extend_from_slice(
+        format!(
+            "{name:<16}0           0     0     100644  {:<10}`\n",
+            data.len()
+        )
+        .as_bytes(),
+    );
     out.extend_from_slice(data);
     if data.len() % 2 == 1 {
         out.push(b'\n');
