@@ -72,7 +72,8 @@ pub enum Command {
     /// and which images and variants they reach.
     Diff(diff::DiffArgs),
     /// What the project defines: distros (with codename and architectures), images (with
-    /// their parent and description), variants and architectures, one line each.
+    /// their parent, architectures and description; rules/extra/ ones marked), variants and
+    /// architectures, one line each.
     ///
     /// `debless list images` prints only image names, one a line (likewise distros,
     /// variants, arches); --json prints all of it as one document.
