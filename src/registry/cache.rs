@@ -12,13 +12,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::client::Client;
+use super::client::{Client, Fetched};
 use super::plan::{Blob, BlobData, Document};
 use super::push::push_blob;
 use super::{At, PushError, PushOptions, Target};
 use crate::digest::Digest;
 use crate::http::RetryPolicy;
-use crate::oci::{Content, Descriptor};
+use crate::oci::{Content, Descriptor, MAX_DOCUMENT};
 
 /// The `artifactType` of a layer-cache entry's manifest.
 pub const ARTIFACT_TYPE: &str = "application/vnd.debless.layer-cache.v1";
@@ -28,8 +28,6 @@ pub const ENTRY_MEDIA_TYPE: &str = "application/vnd.debless.layer-cache.entry.v1
 pub const KEY_ANNOTATION: &str = "dev.debless.layer-cache.key";
 
 const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-/// The largest manifest or entry read: both are a few kilobytes.
-const MAX_DOCUMENT: u64 = 4 << 20;
 
 /// One repository used as a layer cache.
 pub struct CacheRepo {
@@ -85,10 +83,9 @@ impl CacheRepo {
     /// layer-cache artifact for `key`, or whose entry document does not hash to its
     /// digest, is an error (the caller refuses it).
     pub fn get(&self, key: &str) -> Result<Option<CachedEntry>, PushError> {
-        let Some(bytes) = self.retry.run(|| {
-            self.client
-                .manifest_bytes(key, MANIFEST_MEDIA_TYPE, MAX_DOCUMENT)
-        })?
+        let Some(Fetched { bytes, .. }) = self
+            .retry
+            .run(|| self.client.get_manifest(key, &[MANIFEST_MEDIA_TYPE]))?
         else {
             return Ok(None);
         };
@@ -124,8 +121,7 @@ impl CacheRepo {
         let mut entry = Vec::new();
         self.retry.run(|| {
             entry.clear();
-            self.client
-                .pull_blob(&m.config.digest, m.config.size, &mut entry)
+            self.whole_blob(&m.config, &mut entry)
         })?;
         Ok(Some(CachedEntry { entry, layer }))
     }
@@ -142,7 +138,23 @@ impl CacheRepo {
                     what: format!("blob {}", layer.digest),
                     source,
                 })?;
-            self.client.pull_blob(&layer.digest, layer.size, &mut out)
+            self.whole_blob(layer, &mut out)
+        })
+    }
+
+    /// Stream the blob `d` names into `sink`, verified against its digest and size; a
+    /// blob the registry does not have is an error (the manifest naming it is broken).
+    fn whole_blob(&self, d: &Descriptor, sink: &mut dyn std::io::Write) -> Result<(), PushError> {
+        if self.client.stream_blob(d, sink)? {
+            return Ok(());
+        }
+        Err(PushError::Pulled {
+            at: Box::new(At {
+                what: format!("blob {}", d.digest),
+                repository: self.client.repository.clone(),
+                url: self.name.clone(),
+            }),
+            problem: "the registry does not have the blob the entry names".to_owned(),
         })
     }
 

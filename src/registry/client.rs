@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use reqwest::blocking::{Body, RequestBuilder, Response};
 use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
 };
 use reqwest::{Method, Url};
 
@@ -308,107 +308,6 @@ impl Client {
         };
         self.finish(resp, &doc.digest, &ctx)?;
         Ok(stored)
-    }
-
-    /// `GET /v2/<repo>/manifests/<reference>` accepting `accept`: the document's bytes
-    /// (at most `max`), or `None` when the registry has no such tag (404).
-    pub fn manifest_bytes(
-        &self,
-        reference: &str,
-        accept: &str,
-        max: u64,
-    ) -> Result<Option<Vec<u8>>, PushError> {
-        let url = self.url(&format!("{}/manifests/{reference}", self.repository))?;
-        let what = format!("manifest {reference}");
-        let ctx = Ctx {
-            url: &url,
-            what: &what,
-        };
-        let resp = self.send(&ctx, &|| {
-            Ok(self
-                .http
-                .request(Method::GET, url.clone())
-                .header(ACCEPT, accept))
-        })?;
-        match resp.status().as_u16() {
-            200 => {}
-            404 => return Ok(None),
-            _ => return Err(self.status_error(resp, &ctx)),
-        }
-        let mut bytes = Vec::new();
-        resp.take(max + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|source| self.read_error(source, &ctx))?;
-        if bytes.len() as u64 > max {
-            return Err(PushError::Pulled {
-                at: self.at(&ctx),
-                problem: format!("the document is over {max} bytes"),
-            });
-        }
-        Ok(Some(bytes))
-    }
-
-    /// `GET /v2/<repo>/blobs/<digest>` into `out`, refused unless its bytes are `size`
-    /// long and hash to `digest` (the caller must discard `out` on an error).
-    pub fn pull_blob(
-        &self,
-        digest: &Digest,
-        size: u64,
-        out: &mut dyn std::io::Write,
-    ) -> Result<(), PushError> {
-        let url = self.url(&format!("{}/blobs/{digest}", self.repository))?;
-        let what = format!("blob {digest}");
-        let ctx = Ctx {
-            url: &url,
-            what: &what,
-        };
-        let resp = self.send(&ctx, &|| {
-            Ok(self
-                .http
-                .request(Method::GET, url.clone())
-                .timeout(self.http.upload_timeout()))
-        })?;
-        if resp.status().as_u16() != 200 {
-            return Err(self.status_error(resp, &ctx));
-        }
-        let mut hasher = crate::digest::Hasher::new();
-        // One byte more than declared tells a longer blob from a whole one.
-        let mut body = resp.take(size + 1);
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = body
-                .read(&mut buf)
-                .map_err(|source| self.read_error(source, &ctx))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])
-                .map_err(|source| PushError::Store {
-                    what: what.clone(),
-                    source,
-                })?;
-        }
-        let got_size = hasher.len();
-        let got = hasher.finish();
-        if got_size != size || got != *digest {
-            return Err(PushError::Pulled {
-                at: self.at(&ctx),
-                problem: format!(
-                    "the registry sent {got_size} bytes hashing to {got}, not the {size} \
-                     bytes of {digest} the manifest names"
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    /// A body that could not be read to its end.
-    fn read_error(&self, source: std::io::Error, ctx: &Ctx) -> PushError {
-        PushError::PullRead {
-            at: self.at(ctx),
-            source,
-        }
     }
 
     /// A 201 whose Docker-Content-Digest (if any) is `digest`.

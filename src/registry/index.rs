@@ -3,15 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use super::client::Client;
+use super::client::{Client, Fetched};
 use super::plan::Document;
 use super::{At, PushError, PushOptions, Target};
 use crate::digest::Digest;
 use crate::http::RetryPolicy;
 use crate::oci::{Content, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
-
-/// A manifest is a few kilobytes; this bounds what is read.
-const MAX_MANIFEST: u64 = 4 << 20;
 
 /// A repository whose tags are assembled into indexes.
 pub struct IndexRepo {
@@ -46,10 +43,9 @@ impl IndexRepo {
     /// The image manifest tagged `tag` as an index lists it (media type, digest, size,
     /// the manifest's annotations; no platform), or `None` when the tag is not there.
     pub fn member(&self, tag: &str) -> Result<Option<Descriptor>, PushError> {
-        let Some(bytes) = self.retry.run(|| {
-            self.client
-                .manifest_bytes(tag, MANIFEST_MEDIA_TYPE, MAX_MANIFEST)
-        })?
+        let Some(Fetched { bytes, .. }) = self
+            .retry
+            .run(|| self.client.get_manifest(tag, &[MANIFEST_MEDIA_TYPE]))?
         else {
             return Ok(None);
         };

@@ -424,15 +424,6 @@ pub enum PushError {
         #[source]
         source: serde_json::Error,
     },
-    /// An answer's body broke off.
-    #[error("{at}: the answer could not be read to its end; check the registry is up")]
-    PullRead {
-        /// The request.
-        at: Box<At>,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
     /// A blob being downloaded could not be written locally.
     #[error("{what}: cannot write the download; check the cache directory has room")]
     Store {
@@ -503,9 +494,7 @@ impl Retryable for PushError {
         match self {
             PushError::Status { status, .. } => retryable_status(*status),
             PushError::Http { source, .. } => source.is_retryable(),
-            PushError::Protocol { .. }
-            | PushError::TokenAnswer { .. }
-            | PushError::PullRead { .. } => true,
+            PushError::Protocol { .. } | PushError::TokenAnswer { .. } => true,
             _ => false,
         }
     }
