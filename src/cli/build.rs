@@ -39,9 +39,10 @@ pub struct Selection {
     /// Architecture (repeatable); none means every architecture in the lock.
     #[arg(long = "arch", value_name = "ARCH")]
     pub arches: Vec<Arch>,
-    /// Only the I-th of N even slices of the selected images × tags × architectures
-    /// (architecture first), for N runners building one family; `debless index` then
-    /// writes the multi-architecture indexes.
+    /// Only the I-th of N slices of the selected images × tags × architectures
+    /// (architecture first, cut so each slice reads about as many .deb bytes), for N
+    /// runners building one family; `debless index` then writes the multi-architecture
+    /// indexes.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<Shard>,
     /// Use only the cache; fail listing every .deb that is missing.
