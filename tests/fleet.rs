@@ -8,24 +8,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::fixture::Fixture;
 use common::registry::Registry;
-use common::{Archive, DebFile, Gpg, Pkg, Project, Server, SuiteOpts, build_deb, pkg, stderr};
+use common::{DebFile, Pkg, build_deb, pkg, stderr};
 use serde_json::Value;
-
-const MANIFEST: &str = r#"
-distro = "test"
-codename = "test"
-architectures = ["amd64", "arm64"]
-merged_usr = true
-
-[[suites]]
-archive = "debian"
-suite = "test"
-
-[[keys]]
-file = "keys/main.asc"
-fingerprint = "MAIN_FPR"
-"#;
 
 /// One architecture's packages: a base, a libc and an app on top.
 fn packages(arch: &str) -> Vec<Pkg> {
@@ -49,9 +35,7 @@ fn packages(arch: &str) -> Vec<Pkg> {
 
 /// A pinned project on a signed fake archive, and a registry.
 struct Fleet {
-    project: Project,
-    server: Server,
-    _archive: tempfile::TempDir,
+    fx: Fixture,
     registry: Registry,
 }
 
@@ -59,67 +43,43 @@ impl Fleet {
     /// `None` when docker-registry is missing (outside CI).
     fn new() -> Option<Fleet> {
         let registry = Registry::start(None)?;
-        let gpg = Gpg::new();
-        let key = gpg.generate("Test Archive <archive@invalid>", "0", None);
-        let root = tempfile::tempdir().unwrap();
-        let archive = Archive {
-            root: root.path().to_owned(),
-        };
-        let per_arch: Vec<(&str, Vec<Pkg>)> = ["amd64", "arm64"]
-            .iter()
-            .map(|a| (*a, packages(a)))
-            .collect();
-        archive.write_suite(
-            "debian",
-            "test",
-            &per_arch,
-            &gpg,
-            &key,
-            &SuiteOpts::default(),
+        let fx = Fixture::with_rules(
+            &packages,
+            &[
+                (
+                    "rules/static.toml",
+                    "distros = ['test']\n[packages.base-files]\n[generate.users]\n",
+                ),
+                (
+                    "rules/base.toml",
+                    "parent = 'static'\ndistros = ['test']\n[packages.libc6]\n",
+                ),
+                (
+                    "rules/app.toml",
+                    "parent = 'base'\ndistros = ['test']\n[config]\nentrypoint = ['/usr/bin/app']\n\
+                 [packages.app]\n",
+                ),
+                (
+                    "rules/variants/nonroot.toml",
+                    "distros = ['test']\n[config]\nuser = '65532'\n",
+                ),
+            ],
         );
-        let project = Project::new();
-        project.write("snapshots/keys/main.asc", &gpg.export(&key));
-        project.write("snapshots/test.toml", &MANIFEST.replace("MAIN_FPR", &key));
-        project.write(
-            "rules/static.toml",
-            "distros = ['test']\n[packages.base-files]\n[generate.users]\n",
-        );
-        project.write(
-            "rules/base.toml",
-            "parent = 'static'\ndistros = ['test']\n[packages.libc6]\n",
-        );
-        project.write(
-            "rules/app.toml",
-            "parent = 'base'\ndistros = ['test']\n[config]\nentrypoint = ['/usr/bin/app']\n\
-             [packages.app]\n",
-        );
-        project.write(
-            "rules/variants/nonroot.toml",
-            "distros = ['test']\n[config]\nuser = '65532'\n",
-        );
-        let server = Server::serve(root.path());
-        let f = Fleet {
-            project,
-            server,
-            _archive: root,
-            registry,
-        };
-        f.debless(&["pin", "--distro", "test"], "pin-cache");
-        Some(f)
+        Some(Fleet { fx, registry })
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.project.path().join(name)
+        self.fx.project.path().join(name)
     }
 
     /// Run debless with the archive as mirror and `cache` as cache directory; panic
     /// unless it succeeds.
     fn debless(&self, args: &[&str], cache: &str) -> std::process::Output {
-        let mirror = self.server.url() + "debian";
+        let mirror = self.fx.server.url() + "debian";
         let cache = self.path(cache);
         let mut a: Vec<&str> = args.to_vec();
         a.extend(["--mirror", &mirror, "--cache-dir", cache.to_str().unwrap()]);
-        let o = self.project.run(&a);
+        let o = self.fx.project.run(&a);
         assert!(o.status.success(), "{args:?} failed: {}", stderr(&o));
         o
     }
@@ -265,9 +225,9 @@ fn two_shards_and_one_index_step_equal_a_single_build() {
     // Architecture first: with two architectures of equal work, one each.
     assert_eq!(arches, [["amd64"], ["arm64"]]);
 
-    let o = f
-        .project
-        .run(&["index", &prefix, "--distro", "test", "--insecure"]);
+    let o =
+        f.fx.project
+            .run(&["index", &prefix, "--distro", "test", "--insecure"]);
     assert!(o.status.success(), "index: {}", stderr(&o));
     let printed = String::from_utf8_lossy(&o.stdout).into_owned();
     let mut compared = 0;
@@ -307,9 +267,9 @@ fn index_names_the_missing_shard() {
         "cache",
         &["--shard", "1/2", "--push", &prefix, "--insecure"],
     );
-    let o = f
-        .project
-        .run(&["index", &prefix, "--distro", "test", "--insecure"]);
+    let o =
+        f.fx.project
+            .run(&["index", &prefix, "--distro", "test", "--insecure"]);
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(e.contains("latest-arm64") && e.contains("--shard"), "{e}");

@@ -179,6 +179,32 @@ impl Fixture {
     }
 
     pub fn with_packages(packages: &dyn Fn(&str) -> Vec<Pkg>) -> Fixture {
+        Fixture::with_rules(
+            packages,
+            &[
+                ("rules/defaults.toml", DEFAULTS),
+                ("rules/static.toml", STATIC),
+                ("rules/base.toml", BASE),
+                ("rules/tools.toml", TOOLS),
+                (
+                    "rules/variants/debug.toml",
+                    "distros = ['test']\n[config]\nentrypoint = ['/usr/bin/busybox', 'sh']\nenv_append = { PATH = ':/busybox' }\n[packages.busybox-static]\n",
+                ),
+                (
+                    "rules/variants/nonroot.toml",
+                    "distros = ['test']\n[config]\nuser = '65532'\nworkdir = '/home/nonroot'\n",
+                ),
+                (
+                    "rules/variants/debug-nonroot.toml",
+                    "distros = ['test']\ncombines = ['debug', 'nonroot']\n",
+                ),
+            ],
+        )
+    }
+
+    /// A project with these rule files (path, text) on a signed archive of `packages`
+    /// for amd64 and arm64, served and pinned.
+    pub fn with_rules(packages: &dyn Fn(&str) -> Vec<Pkg>, rules: &[(&str, &str)]) -> Fixture {
         let gpg = Gpg::new();
         let key = gpg.generate("Test Archive <archive@invalid>", "0", None);
         let root = tempfile::tempdir().unwrap();
@@ -200,22 +226,9 @@ impl Fixture {
         let project = Project::new();
         project.write("snapshots/keys/main.asc", &gpg.export(&key));
         project.write("snapshots/test.toml", &MANIFEST.replace("MAIN_FPR", &key));
-        project.write("rules/defaults.toml", DEFAULTS);
-        project.write("rules/static.toml", STATIC);
-        project.write("rules/base.toml", BASE);
-        project.write("rules/tools.toml", TOOLS);
-        project.write(
-            "rules/variants/debug.toml",
-            "distros = ['test']\n[config]\nentrypoint = ['/usr/bin/busybox', 'sh']\nenv_append = { PATH = ':/busybox' }\n[packages.busybox-static]\n",
-        );
-        project.write(
-            "rules/variants/nonroot.toml",
-            "distros = ['test']\n[config]\nuser = '65532'\nworkdir = '/home/nonroot'\n",
-        );
-        project.write(
-            "rules/variants/debug-nonroot.toml",
-            "distros = ['test']\ncombines = ['debug', 'nonroot']\n",
-        );
+        for (path, text) in rules {
+            project.write(path, text);
+        }
         let server = Server::serve(root.path());
         let f = Fixture {
             _gpg: gpg,
