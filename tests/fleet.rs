@@ -153,7 +153,46 @@ fn a_cold_runner_takes_every_layer_from_the_registry_without_a_deb() {
     let again = f.build("out-b2", "cache-b", &[&flags[..], &["--offline"]].concat());
     assert_eq!(again["cache_registry"]["fetched"], 0, "{again}");
     assert_eq!(again["cache_registry"]["missing"], 0, "{again}");
+    // Every layer it holds is in the registry already: nothing to push.
+    assert_eq!(again["cache_registry"]["pushed"], 0, "{again}");
     assert_eq!(again["images"], a["images"]);
+}
+
+#[test]
+fn a_runner_whose_local_cache_was_warm_first_fills_the_registry() {
+    let Some(f) = Fleet::new() else { return };
+    let repo = f.cache_repo();
+    let flags = ["--cache-registry", repo.as_str(), "--insecure"];
+    // Runner A fills its local cache before anyone uses the registry cache.
+    let first = f.build("out-a0", "cache-a", &[]);
+    let total = first["layers"]["total"].as_u64().unwrap();
+    assert!(total > 0, "{first}");
+
+    // Its first build with the registry makes nothing, and pushes every layer it holds.
+    let a = f.build("out-a", "cache-a", &flags);
+    assert_eq!(a["layers"]["made"], 0, "{a}");
+    assert_eq!(a["cache_registry"]["pushed"].as_u64(), Some(total), "{a}");
+
+    // So a cold runner B is served from the registry alone.
+    let b = f.build("out-b", "cache-b", &[&flags[..], &["--offline"]].concat());
+    assert_eq!(b["layers"]["made"], 0, "{b}");
+    assert_eq!(b["cache_registry"]["fetched"].as_u64(), Some(total), "{b}");
+    assert_eq!(indexes(&f.path("out-a0")), indexes(&f.path("out-b")));
+
+    // With --cache-read-only a warm runner never pushes, not even to an empty repository.
+    let empty = format!("{}/other-cache", f.registry.host());
+    let ro = f.build(
+        "out-ro",
+        "cache-a",
+        &[
+            "--cache-registry",
+            &empty,
+            "--insecure",
+            "--cache-read-only",
+        ],
+    );
+    assert_eq!(ro["cache_registry"]["pushed"], 0, "{ro}");
+    assert_eq!(ro["cache_registry"]["missing"], 0, "{ro}");
 }
 
 #[test]

@@ -369,7 +369,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         repository: r.name.clone(),
         ..RegistryCacheReport::default()
     });
+    let mut lacking = BTreeSet::new();
     if let (Some(repo), Some(report)) = (&registry, &mut registry_report) {
+        lacking = ctx.registry_lacks(repo, &cached);
         let found = ctx.registry_layers(repo, &cached, report);
         cached.extend(found);
     }
@@ -389,12 +391,12 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         check::compare(&first, &second, opts.jobs.max(1), other)?;
     }
     if let (Some(repo), Some(report)) = (&registry, &mut registry_report) {
-        let made: BTreeSet<&LayerKey> = first
+        let to_push: BTreeSet<&LayerKey> = first
             .layers
             .keys()
-            .filter(|k| !from_caches.contains(*k))
+            .filter(|k| !from_caches.contains(*k) || lacking.contains(*k))
             .collect();
-        ctx.push_layers(repo, &made, &first.layers, report);
+        ctx.push_layers(repo, &to_push, &first.layers, report);
     }
     let written = ctx.write(&first)?;
     let shared = first

@@ -44,7 +44,8 @@ pub struct RegistryCacheReport {
     pub hits: usize,
     /// Layers looked up and not there.
     pub misses: usize,
-    /// Layers this build made and pushed.
+    /// Layers pushed: those this build made, and those the local cache had that the
+    /// registry lacked.
     pub pushed: usize,
     /// Entries refused or pushes failed, one line each (the layers were made, or the
     /// build went on without pushing them).
@@ -100,6 +101,38 @@ impl Ctx<'_> {
             })
     }
 
+    /// The layers of `local` (the local cache's) that `repo` lacks, or holds an entry
+    /// for that names another blob or is refused: pushed after the build, so that a
+    /// registry cache fills from machines whose local caches were warm before they used
+    /// it, and an entry the registry lost or holds wrong is put back. None with
+    /// `--cache-read-only`.
+    pub(super) fn registry_lacks(
+        &self,
+        repo: &CacheRepo,
+        local: &BTreeMap<LayerKey, BuiltLayer>,
+    ) -> BTreeSet<LayerKey> {
+        if self
+            .opts
+            .cache_registry
+            .as_ref()
+            .is_none_or(|rc| rc.read_only)
+        {
+            return BTreeSet::new();
+        }
+        let held: Vec<(&LayerKey, &String, &BuiltLayer)> = local
+            .iter()
+            .filter_map(|(k, layer)| Some((k, self.keys.get(k)?, layer)))
+            .collect();
+        self.transfers(|| {
+            held.par_iter()
+                .filter(|(_, key, layer)| {
+                    !matches!(repo.get(key), Ok(Some(e)) if e.layer.digest == layer.info.digest)
+                })
+                .map(|(k, _, _)| (*k).clone())
+                .collect()
+        })
+    }
+
     /// The layers of the plan that `local` lacks and `repo` has, each brought into the
     /// local cache first.
     pub(super) fn registry_layers(
@@ -140,11 +173,11 @@ impl Ctx<'_> {
         found
     }
 
-    /// Push the `made` layers under their keys.
+    /// Push the `to_push` layers under their keys.
     pub(super) fn push_layers(
         &self,
         repo: &CacheRepo,
-        made: &BTreeSet<&LayerKey>,
+        to_push: &BTreeSet<&LayerKey>,
         layers: &BTreeMap<LayerKey, BuiltLayer>,
         report: &mut RegistryCacheReport,
     ) {
@@ -154,7 +187,7 @@ impl Ctx<'_> {
         if rc.read_only {
             return;
         }
-        let todo: Vec<(&LayerKey, &String, &BuiltLayer)> = made
+        let todo: Vec<(&LayerKey, &String, &BuiltLayer)> = to_push
             .iter()
             .filter_map(|k| Some((*k, self.keys.get(*k)?, layers.get(*k)?)))
             .collect();

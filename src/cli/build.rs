@@ -99,8 +99,8 @@ pub struct BuildArgs {
     pub insecure: bool,
     /// A registry repository shared by machines as a second layer cache, after
     /// --cache-dir's: layers missing locally are looked up there by key (verified, a bad
-    /// entry is refused and made again), layers made are pushed there. Credentials as
-    /// for `debless push`.
+    /// entry is refused and made again); layers made, and local ones it lacks, are
+    /// pushed there. Credentials as for `debless push`.
     #[arg(long, env = CACHE_REGISTRY_ENV, value_name = "REGISTRY/REPO")]
     pub cache_registry: Option<String>,
     /// Only read --cache-registry, never push to it (a job without push rights).
