@@ -792,6 +792,43 @@ mod tests {
     }
 
     #[test]
+    fn add_entries_are_relative_to_the_project_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let rules = d.path().join("rules");
+        write(
+            &rules,
+            "app.toml",
+            "distros=['x']\n[[add]]\nsrc='build/server'\ndest='/app/server'\nowner='1:2'\n[config]\nannotations={ a = 'b' }\n",
+        );
+        let set = RuleSet::load(&rules).unwrap();
+        let app = set.get("app").unwrap();
+        assert_eq!(app.add[0].source(), d.path().join("build/server"));
+        assert_eq!(app.config.annotations["a"], "b");
+
+        write(
+            &rules,
+            "app.toml",
+            "distros=['x']\n[[add]]\nsrc='s'\ndest='/a'\nowner='root'\n",
+        );
+        let e = RuleSet::load(&rules).unwrap_err().to_string();
+        assert!(
+            e.contains("app.toml") && e.contains("[[add]] #1 (s)") && e.contains("numeric UID:GID"),
+            "{e}"
+        );
+        std::fs::remove_file(rules.join("app.toml")).unwrap();
+        write(
+            &rules,
+            "variants/v.toml",
+            "distros=['x']\n[[add]]\nsrc='s'\ndest='/a'\n",
+        );
+        let e = RuleSet::load(&rules).unwrap_err().to_string();
+        assert!(
+            e.contains("v.toml") && e.contains("[[add]] is for image rules"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn names_the_file_on_errors() {
         let d = tempfile::tempdir().unwrap();
         write(d.path(), "a.toml", "distros=['x']\nparent='missing'\n");
