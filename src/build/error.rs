@@ -146,6 +146,19 @@ pub enum BuildError {
         #[source]
         source: Box<TarballError>,
     },
+    /// A host file, directory or tarball of `[[add]]` or `--add` could not be added.
+    #[error("{}: add {src} -> {dest}", file.display())]
+    Add {
+        /// The rule file (or `command line --add`).
+        file: PathBuf,
+        /// The `src` as written.
+        src: String,
+        /// The `dest` as written.
+        dest: String,
+        /// What went wrong.
+        #[source]
+        source: Box<super::add::AddError>,
+    },
     /// A generator of a layer failed.
     #[error("{layer} ({})", file.display())]
     Generate {

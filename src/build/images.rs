@@ -147,7 +147,14 @@ impl Ctx<'_> {
                     let time = tp.layers.iter().map(|k| layers[k].time).max().unwrap_or(0);
                     let created = rfc3339(time)?;
                     let packages = self.package_set(&tp.layers);
-                    let annotations = self.annotations(&repo, &created, &packages);
+                    let mut annotations = self.annotations(&repo, &created, &packages);
+                    // The rules' and the command line's own; `created` and the package set
+                    // stay debless's (indexes and `debless index` read them).
+                    for (k, v) in &tp.settings.annotations {
+                        if k != CREATED && k != PACKAGES {
+                            annotations.insert(k.clone(), v.clone());
+                        }
+                    }
                     for k in &tp.layers {
                         let layer = &layers[k].info;
                         layout.add_file_blob(
@@ -393,6 +400,8 @@ impl Ctx<'_> {
                 .iter()
                 .map(|t| format!("tarball:{}@{}", t.name, t.locked.version)),
         );
+        // Likewise only a layer with added host files.
+        names.extend(lp.rule.add.iter().map(|a| format!("add:{}", a.dest)));
         oci::History {
             created_by: format!("debless {}: {}", lp.rule.name, names.join(" ")),
             comment: Some(lp.rule.description.clone()).filter(|d| !d.is_empty()),

@@ -5,7 +5,8 @@
 //! the compression, `SOURCE_DATE_EPOCH` (when set), the lock's /usr layout, `--whole-packages`,
 //! `rules/defaults.toml`, the bytes of the rule file that adds the layer, each package's
 //! name, version and .deb sha256 with the bytes of the rule file that declares its paths,
-//! each upstream tarball's name, version, URL and sha256, and the key of the layer below (whose files the layer's whiteouts and generators see).
+//! each upstream tarball's name, version, URL and sha256, the content of the host files
+//! `[[add]]` and `--add` put in it, and the key of the layer below (whose files the layer's whiteouts and generators see).
 //! The blob sits in the content-addressed store next to the .debs (`sha256/<hex>`); the
 //! entry `layers/<key>.json` holds its digests and its packages as the SBOM lists them.
 //! Both are written to a temporary under `partial/` (named by the writer's pid, so the
@@ -60,6 +61,8 @@ pub(crate) struct KeyInputs<'a> {
     pub whole_packages: bool,
     /// `sha256:<hex>` of `rules/defaults.toml`.
     pub defaults: &'a str,
+    /// By rule file, the digest of what its `[[add]]` (or `--add`) reads from the host.
+    pub added: &'a BTreeMap<std::path::PathBuf, super::add::Added>,
 }
 
 /// `sha256:<hex>` of the running executable, or `None` when it cannot be read (then
@@ -160,6 +163,11 @@ fn key_of(lp: &LayerPlan<'_>, below: Option<&str>, k: &KeyInputs<'_>) -> String 
         if let Some((rule, _)) = p.declared {
             line("declared", &format!("{} {}", rule.name, rule.digest));
         }
+    }
+    // Only layers with added host files have this line: their content, which the rule
+    // file's bytes do not cover.
+    if let Some(a) = k.added.get(&lp.rule.file) {
+        line("added", &a.digest);
     }
     // Only layers with tarballs have these lines, so no other layer's key moves. The
     // rule that declares a tarball is the layer's own, already above.

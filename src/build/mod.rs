@@ -10,6 +10,7 @@
 //! | `walk.rs` | each architecture's layer tree, depth first: read, assemble, store |
 //! | `read.rs` | one package's selected entries for one layer |
 //! | `tarball.rs` | one upstream tarball's selected entries for one layer |
+//! | `add.rs` | host files, directories and tarballs of `[[add]]` and `--add` |
 //! | `generators.rs`, `generators_certs.rs` | the files no package ships |
 //! | `layer_cache.rs` | finished layers (and SPDX documents) found again by their inputs |
 //! | `registry_cache.rs` | the same, shared by machines through a registry (`--cache-registry`) |
@@ -23,6 +24,7 @@
 //! | `assemble.rs` | `debless index`: multi-arch indexes in a registry from shards' manifests |
 //! | `error.rs` | why a build failed |
 
+mod add;
 mod assemble;
 mod check;
 mod debs;
@@ -53,12 +55,13 @@ use crate::fetch::cache::Cache;
 use crate::fetch::debs::FetchReport;
 use crate::fetch::mirror::Mirror;
 use crate::layer::Compression;
-use crate::rules::RuleSet;
+use crate::rules::{AddRule, Kind, Rule, RuleConfig, RuleSet};
 use crate::sign::provenance::InputFile;
 use crate::snapshot::lock::Lock;
 use layer_cache::LayerCache;
 use plan::{LayerKey, Plan};
 
+pub use add::AddError;
 pub use assemble::{AssembleOptions, AssembledTag, assemble};
 pub use error::BuildError;
 pub use layer_cache::LayerCacheError;
@@ -166,6 +169,41 @@ pub struct BuildOptions {
     pub source_url: Option<String>,
     /// No progress output.
     pub quiet: bool,
+    /// `--add`: host files, directories and tarballs put in one more layer on top of
+    /// every tag built.
+    pub add: Vec<AddRule>,
+    /// `--entrypoint`, `--env`...: runtime settings applied on top of every tag's.
+    pub config: RuleConfig,
+}
+
+/// The file name messages give the command line's `--add` layer.
+const CLI_ADD: &str = "command line --add";
+
+/// The rule the command line's `--add` files make: no packages, only files.
+fn cli_add_rule(add: &[AddRule]) -> Option<Rule> {
+    if add.is_empty() {
+        return None;
+    }
+    let spec: Vec<String> = add.iter().map(|a| format!("{a:?}")).collect();
+    Some(Rule {
+        description: "files added with --add".to_owned(),
+        parent: None,
+        distros: Vec::new(),
+        architectures: None,
+        exclude: Vec::new(),
+        packages: BTreeMap::new(),
+        tarballs: BTreeMap::new(),
+        config: RuleConfig::default(),
+        generate: crate::rules::Generate::default(),
+        add: add.to_vec(),
+        combines: Vec::new(),
+        name: "--add".to_owned(),
+        file: PathBuf::from(CLI_ADD),
+        kind: Kind::Image,
+        extra: false,
+        // The declarations; the content they read is a key line of its own.
+        digest: Digest::of(spec.join("\n").as_bytes()).to_string(),
+    })
 }
 
 /// Per image, tag and architecture: what was written.
@@ -224,11 +262,15 @@ struct Loaded {
     /// `snapshots/<distro>.toml`, if there is one.
     manifest: Option<InputFile>,
     rules: RuleSet,
+    /// The layer of the command line's `--add`, if any.
+    cli_add: Option<Rule>,
 }
 
 /// Read the lock and the rules `opts` name.
 fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
-    load_project(&opts.project, &opts.distro, opts.lock.as_deref())
+    let mut l = load_project(&opts.project, &opts.distro, opts.lock.as_deref())?;
+    l.cli_add = cli_add_rule(&opts.add);
+    Ok(l)
 }
 
 /// Read `distro`'s lock (`lock`, else `snapshots/<distro>.lock`) and the rules of
@@ -278,6 +320,7 @@ fn load_project(project: &Path, distro: &str, lock: Option<&Path>) -> Result<Loa
         lock_bytes,
         manifest,
         rules,
+        cli_add: None,
     })
 }
 
@@ -295,6 +338,10 @@ impl Loaded {
         if let Some(shard) = opts.shard {
             p.shard(shard);
         }
+        if let Some(rule) = &self.cli_add {
+            p.add_on_top(rule);
+        }
+        p.override_settings(&opts.config);
         Ok(p)
     }
 }
@@ -327,6 +374,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     // Times in a layer come from what the layer is made of (see `walk`), never from the
     // lock as a whole; SOURCE_DATE_EPOCH, when set, replaces them all.
     let source_date_epoch = opts.source_date_epoch.map(|e| e.max(0) as u64);
+    // Host files are read now: their content is part of the layer cache's keys.
+    let added = add::read_all(&p, l.lock.merged_usr)?;
     let tool = layer_cache::tool_digest();
     let keys = match tool {
         Some(tool) => layer_cache::keys(
@@ -338,6 +387,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
                 merged_usr: l.lock.merged_usr,
                 whole_packages: opts.whole_packages,
                 defaults: &l.rules.defaults_digest,
+                added: &added,
             },
         ),
         // Without the binary's digest a cached layer could come from other code.
@@ -351,6 +401,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         layer_cache: LayerCache::new(&opts.cache_dir),
         keys,
         source_date_epoch,
+        added,
         // For the provenance's URLs only; a build that fetches nothing (--offline) with a
         // broken mirror setting names its .debs by package URL instead.
         mirrors: debs::mirrors(opts, &l.lock).unwrap_or_default(),
@@ -441,6 +492,8 @@ struct Ctx<'a> {
     layer_cache: LayerCache,
     /// Each layer's layer-cache key (empty: caching is off).
     keys: BTreeMap<LayerKey, String>,
+    /// By rule file (or `command line --add`), the host files its layer adds.
+    added: BTreeMap<PathBuf, add::Added>,
     /// `SOURCE_DATE_EPOCH`: every mtime and `created`, when set. Otherwise each layer's
     /// times derive from its own content.
     source_date_epoch: Option<u64>,

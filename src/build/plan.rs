@@ -7,7 +7,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::arch::{Arch, join};
-use crate::rules::{ImageSettings, Kind, PackageRule, Rule, RuleError, RuleSet, TarballRule};
+use crate::rules::{
+    ImageSettings, Kind, PackageRule, Rule, RuleConfig, RuleError, RuleSet, TarballRule,
+};
 use crate::snapshot::lock::{Lock, LockedPackage, LockedTarball};
 
 pub use shard::{BadShard, Shard};
@@ -31,6 +33,11 @@ pub enum LayerKey {
         /// The (plain) variant.
         variant: String,
     },
+    /// The files `debless build --add` puts on top of a tag's layers.
+    Added {
+        /// The tag's top layer, which this one sits on.
+        below: Box<LayerKey>,
+    },
 }
 
 impl LayerKey {
@@ -38,6 +45,7 @@ impl LayerKey {
     pub fn arch(&self) -> Arch {
         match self {
             LayerKey::Level { arch, .. } | LayerKey::Variant { arch, .. } => *arch,
+            LayerKey::Added { below } => below.arch(),
         }
     }
 }
@@ -52,6 +60,7 @@ impl fmt::Display for LayerKey {
                 image,
                 variant,
             } => write!(f, "layer of variant {variant} on {image} ({arch})"),
+            LayerKey::Added { below } => write!(f, "layer of --add on the {below}"),
         }
     }
 }
@@ -123,7 +132,37 @@ pub struct Plan<'a> {
     pub images: Vec<ImagePlan>,
 }
 
-impl Plan<'_> {
+impl<'a> Plan<'a> {
+    /// Put a layer of `rule`'s `[[add]]` files (the command line's `--add`) on top of every
+    /// tag. Tags with the same top layer (`latest` and `nonroot`) share it.
+    pub fn add_on_top(&mut self, rule: &'a Rule) {
+        for image in &mut self.images {
+            for tag in &mut image.tags {
+                let Some(top) = tag.layers.last().cloned() else {
+                    continue;
+                };
+                let key = LayerKey::Added {
+                    below: Box::new(top.clone()),
+                };
+                self.layers.entry(key.clone()).or_insert_with(|| LayerPlan {
+                    key: key.clone(),
+                    rule,
+                    below: Some(top),
+                    packages: Vec::new(),
+                    tarballs: Vec::new(),
+                });
+                tag.layers.push(key);
+            }
+        }
+    }
+
+    /// Apply the command line's runtime settings on top of every tag's.
+    pub fn override_settings(&mut self, config: &RuleConfig) {
+        for tag in self.images.iter_mut().flat_map(|i| &mut i.tags) {
+            tag.settings.apply(config);
+        }
+    }
+
     /// Every locked package some layer takes (each once per architecture).
     pub fn packages(&self) -> Vec<&LockedPackage> {
         self.packages_of(self.layers.keys())

@@ -38,6 +38,43 @@ struct Subject<'d> {
 }
 
 impl Ctx<'_> {
+    /// The application-layer and config flags of the build, as flags, for the statement.
+    fn command_line(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for a in &self.opts.add {
+            let mut spec = format!("{}:{}", a.src, a.dest);
+            if let Some(o) = &a.owner {
+                spec = format!("{spec}:{o}");
+            }
+            if let Some(m) = &a.mode {
+                spec = format!("{spec}:{m}");
+            }
+            out.push(format!("--add={spec}"));
+        }
+        let c = &self.opts.config;
+        let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_default();
+        if let Some(e) = &c.entrypoint {
+            out.push(format!("--entrypoint={}", json(e)));
+        }
+        if let Some(e) = &c.cmd {
+            out.push(format!("--cmd={}", json(e)));
+        }
+        for (flag, map) in [
+            ("env", &c.env),
+            ("label", &c.labels),
+            ("annotation", &c.annotations),
+        ] {
+            out.extend(map.iter().map(|(k, v)| format!("--{flag}={k}={v}")));
+        }
+        if let Some(u) = &c.user {
+            out.push(format!("--user={u}"));
+        }
+        if let Some(w) = &c.workdir {
+            out.push(format!("--workdir={w}"));
+        }
+        out
+    }
+
     /// Every statement, by repository name: one per image document (`<tag>-<arch>`) and one
     /// per index (`<tag>`).
     pub(super) fn provenance(
@@ -129,6 +166,7 @@ impl Ctx<'_> {
                 whole_packages: self.opts.whole_packages,
                 source_date_epoch: self.opts.source_date_epoch,
                 source_url: self.opts.source_url.clone(),
+                command_line: self.command_line(),
             },
             // Named where a rebuild puts it: `build --lock` may have read it from anywhere,
             // and the statement carries its bytes.

@@ -95,6 +95,12 @@ pub fn rebuild(
         .parse()
         .map_err(|e| recorded(format!("compression: {e}")))?;
 
+    if !ext.command_line.is_empty() {
+        return Err(recorded(format!(
+            "command-line additions ({}) whose host files it does not carry",
+            ext.command_line.join(" ")
+        )));
+    }
     // The mirrors the provenance names come after the user's own (a flag replaces both).
     let recorded_roots: Vec<String> = p
         .build_definition
@@ -142,6 +148,9 @@ pub fn rebuild(
         source_date_epoch: ext.source_date_epoch,
         source_url: ext.source_url.clone(),
         quiet: opts.quiet,
+        // The provenance does not record `--add` or the command line's config overrides.
+        add: Vec::new(),
+        config: Default::default(),
     };
     let report = build(&options)?;
 

@@ -219,10 +219,23 @@ impl Ctx<'_> {
         reads: &[PackageRead<'_>],
         tarballs: &[TarballRead<'_>],
     ) -> Result<Vec<Entry>, BuildError> {
+        // Added host files carry the layer's time, not the host's: the same bytes make the
+        // same layer on every machine and checkout.
+        let time = below.time;
+        let added = self
+            .added
+            .get(&lp.rule.file)
+            .into_iter()
+            .flat_map(|a| a.entries.iter().cloned())
+            .map(|mut e| {
+                e.mtime = time;
+                e
+            });
         let mut candidates: Vec<Entry> = reads
             .iter()
             .flat_map(|r| r.deb.entries.iter().cloned())
             .chain(tarballs.iter().flat_map(|t| t.entries.iter().cloned()))
+            .chain(added)
             .collect();
         below.generators = generators::run(
             &generators::LayerInput {

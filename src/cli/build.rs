@@ -12,6 +12,8 @@ use debless::layer::Compression;
 
 use super::Global;
 
+mod app;
+
 /// The environment variable `--cache-registry` defaults to.
 pub const CACHE_REGISTRY_ENV: &str = "DEBLESS_CACHE_REGISTRY";
 
@@ -121,6 +123,11 @@ pub struct BuildArgs {
     /// Value for the org.opencontainers.image.source annotation.
     #[arg(long, env = "DEBLESS_SOURCE_URL", value_name = "URL")]
     pub source_url: Option<String>,
+    // ---- The application layer and image config overrides (src/cli/build/app.rs). ----
+    /// `--add`, `--entrypoint`, `--cmd`, `--env`, `--user`, `--workdir`, `--label`,
+    /// `--annotation` (boxed: clippy's large_enum_variant on `Command`).
+    #[command(flatten)]
+    pub app: Box<app::AppArgs>,
 }
 
 /// Arguments of `debless fetch`.
@@ -147,6 +154,7 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
         json,
         whole_packages,
         source_url,
+        app,
     } = a;
     let mut opts = build_options(&g.project, g.quiet, sel)?;
     opts.out = out.unwrap_or_else(|| default_out(&g.project));
@@ -156,6 +164,7 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
     opts.whole_packages = whole_packages;
     opts.sbom_dir = sbom_dir;
     opts.source_url = source_url;
+    (*app).apply(&mut opts)?;
     if insecure && push.is_none() && cache_registry.is_none() {
         anyhow::bail!("--insecure is for --push or --cache-registry; give one of them");
     }
@@ -300,6 +309,8 @@ fn build_options(
         source_date_epoch,
         source_url: None,
         quiet,
+        add: Vec::new(),
+        config: Default::default(),
     })
 }
 

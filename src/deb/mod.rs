@@ -169,6 +169,9 @@ fn describe(origin: &str) -> String {
     if let Some(name) = origin.strip_prefix(TARBALL_ORIGIN) {
         return format!("tarball {name}");
     }
+    if let Some(src) = origin.strip_prefix("add:") {
+        return format!("added {src}");
+    }
     if origin == "implied" {
         return "an implied parent directory".to_string();
     }

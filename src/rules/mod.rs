@@ -14,9 +14,12 @@ use serde::Deserialize;
 use crate::arch::{Arch, join};
 use crate::text::one_line;
 
+mod add;
 mod generate;
 mod paths;
 mod tarball;
+
+pub use add::{AddAttrs, AddRule};
 
 pub use generate::{
     Busybox, CaBundle, Empty, Generate, Group, LiteralFile, OsRelease, User, Users,
@@ -52,7 +55,8 @@ pub struct PackageRule {
 }
 
 /// The runtime settings a rule contributes to the image config. Children override their
-/// parents field by field; `env` and `labels` merge by key.
+/// parents field by field; `env`, `labels` and `annotations` merge by key. The command
+/// line's overrides (`debless build --env ...`) are one more of these, applied last.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
@@ -81,6 +85,9 @@ pub struct RuleConfig {
     /// Image labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Manifest annotations (`org.opencontainers.image.version`...).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// The merged runtime settings of an image (and variant).
@@ -98,6 +105,8 @@ pub struct ImageSettings {
     pub cmd: Option<Vec<String>>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
+    /// Manifest annotations the rules and the command line add.
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl ImageSettings {
@@ -126,6 +135,9 @@ impl ImageSettings {
         }
         for (k, v) in &c.labels {
             self.labels.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &c.annotations {
+            self.annotations.insert(k.clone(), v.clone());
         }
     }
 }
@@ -197,6 +209,9 @@ pub struct Rule {
     /// Files generated into this level's layer.
     #[serde(default)]
     pub generate: Generate,
+    /// Host files, directories and tarballs added to this level's layer (images only).
+    #[serde(default)]
+    pub add: Vec<AddRule>,
     /// Variants only: build this variant as these variants applied in order
     /// (`debug-nonroot` = `["debug", "nonroot"]`).
     #[serde(default)]
@@ -308,6 +323,10 @@ impl RuleSet {
             for file in files {
                 let mut rule = load_rule(&file, kind)?;
                 rule.extra = extra;
+                // `[[add]] src` is relative to the project: the directory holding `rules/`.
+                for a in &mut rule.add {
+                    a.base = dir.parent().unwrap_or(Path::new("")).to_path_buf();
+                }
                 if let Some(old) = rules.insert(rule.name.clone(), rule) {
                     return Err(RuleError {
                         file,
@@ -469,6 +488,15 @@ impl RuleSet {
                     }
                 }
             }
+            for (i, a) in rule.add.iter().enumerate() {
+                if rule.kind != Kind::Image {
+                    return Err(err(
+                        "[[add]] is for image rules; make an image with `parent` for the app instead of a variant".into(),
+                    ));
+                }
+                a.check()
+                    .map_err(|what| err(format!("[[add]] #{} ({}): {what}", i + 1, a.src)))?;
+            }
             if !rule.combines.is_empty() {
                 if rule.kind != Kind::Variant {
                     return Err(err("only variants can combine other variants".into()));
@@ -622,6 +650,7 @@ fn load_rule(file: &Path, kind: Kind) -> Result<Rule, RuleError> {
     }
     rule.file = file.to_owned();
     rule.kind = kind;
+
     rule.digest = crate::digest::Digest::of(text.as_bytes()).to_string();
     if rule.distros.is_empty() {
         return Err(err("distros is empty; name at least one distro".into()));
@@ -760,6 +789,43 @@ mod tests {
         );
         let e = RuleSet::load(d.path()).unwrap_err().to_string();
         assert!(e.contains("architectures is for images"), "{e}");
+    }
+
+    #[test]
+    fn add_entries_are_relative_to_the_project_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let rules = d.path().join("rules");
+        write(
+            &rules,
+            "app.toml",
+            "distros=['x']\n[[add]]\nsrc='build/server'\ndest='/app/server'\nowner='1:2'\n[config]\nannotations={ a = 'b' }\n",
+        );
+        let set = RuleSet::load(&rules).unwrap();
+        let app = set.get("app").unwrap();
+        assert_eq!(app.add[0].source(), d.path().join("build/server"));
+        assert_eq!(app.config.annotations["a"], "b");
+
+        write(
+            &rules,
+            "app.toml",
+            "distros=['x']\n[[add]]\nsrc='s'\ndest='/a'\nowner='root'\n",
+        );
+        let e = RuleSet::load(&rules).unwrap_err().to_string();
+        assert!(
+            e.contains("app.toml") && e.contains("[[add]] #1 (s)") && e.contains("numeric UID:GID"),
+            "{e}"
+        );
+        std::fs::remove_file(rules.join("app.toml")).unwrap();
+        write(
+            &rules,
+            "variants/v.toml",
+            "distros=['x']\n[[add]]\nsrc='s'\ndest='/a'\n",
+        );
+        let e = RuleSet::load(&rules).unwrap_err().to_string();
+        assert!(
+            e.contains("v.toml") && e.contains("[[add]] is for image rules"),
+            "{e}"
+        );
     }
 
     #[test]

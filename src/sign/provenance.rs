@@ -171,6 +171,10 @@ pub struct ExternalParameters {
     /// `--source-url` (the `org.opencontainers.image.source` annotation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_url: Option<String>,
+    /// `debless build --add` and the config overrides (`--env`, `--cmd`...), as given;
+    /// absent when none. The host files are not in the statement, so a rebuild refuses it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command_line: Vec<String>,
     /// `snapshots/<distro>.lock`, by name, digest and (normally) content.
     pub lock: ResourceDescriptor,
     /// `snapshots/<distro>.toml`; absent when the project has none (a build reads it only
@@ -263,6 +267,8 @@ pub struct Parameters {
     pub source_date_epoch: Option<i64>,
     /// `--source-url`.
     pub source_url: Option<String>,
+    /// The application layer and config flags (`--add`, `--env`...), as given.
+    pub command_line: Vec<String>,
 }
 
 /// A .deb the subject holds files of.
@@ -403,6 +409,7 @@ impl Statement<Provenance> {
                         whole_packages: p.whole_packages,
                         source_date_epoch: p.source_date_epoch,
                         source_url: p.source_url.clone(),
+                        command_line: p.command_line.clone(),
                         lock,
                         manifest,
                         rules,

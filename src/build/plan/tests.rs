@@ -138,6 +138,7 @@ fn summary(p: &Plan) -> Vec<String> {
     let short = |k: &LayerKey| match k {
         LayerKey::Level { rule, .. } => rule.clone(),
         LayerKey::Variant { variant, .. } => format!("+{variant}"),
+        LayerKey::Added { .. } => "+add".to_owned(),
     };
     let mut out = Vec::new();
     for (k, lp) in &p.layers {
@@ -496,4 +497,50 @@ fn a_shard_is_i_of_n() {
     for bad in ["0/2", "3/2", "1", "a/2", "1/0", ""] {
         assert_eq!(bad.parse::<Shard>(), Err(BadShard(bad.to_owned())), "{bad}");
     }
+}
+
+#[test]
+fn the_command_lines_layer_tops_every_tag_and_its_config_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Case {
+        images: &["base"],
+        arches: &[Arch::Amd64],
+        ..CASE
+    };
+    let set = rules(&c, dir.path());
+    let lock = lock(&c);
+    let mut p = plan(
+        &lock,
+        "snapshots/t.lock",
+        &set,
+        &["base".into()],
+        &[],
+        &[Arch::Amd64],
+    )
+    .unwrap();
+    let before = p.layers.len();
+    // Any rule will do as the layer's owner; the CLI's is one without packages.
+    p.add_on_top(set.get("static").unwrap());
+    p.override_settings(&RuleConfig {
+        user: Some("1000".into()),
+        ..RuleConfig::default()
+    });
+    let s = summary(&p);
+    // latest and nonroot share the top layer (nonroot adds none); debug gets its own.
+    assert_eq!(p.layers.len(), before + 2, "{s:#?}");
+    for tag in ["latest", "nonroot", "debug", "debug-nonroot"] {
+        let line = s
+            .iter()
+            .find(|l| l.starts_with(&format!("base:{tag}-amd64 = ")))
+            .unwrap();
+        assert!(line.ends_with(" +add user 1000"), "{line}");
+    }
+    let debug = &p.images[0].tags.iter().find(|t| t.tag == "debug").unwrap();
+    let top = debug.layers.last().unwrap();
+    assert_eq!(
+        p.layers[top].below.as_ref(),
+        debug.layers.iter().rev().nth(1)
+    );
+    assert_eq!(top.arch(), Arch::Amd64);
+    assert!(p.layers[top].packages.is_empty());
 }

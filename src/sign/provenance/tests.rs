@@ -243,3 +243,17 @@ print("ok")
     );
     assert_eq!(String::from_utf8_lossy(&out).trim(), "ok");
 }
+
+#[test]
+fn command_line_additions_are_recorded_only_when_given() {
+    let plain = Statement::provenance(&inputs()).unwrap().to_json().unwrap();
+    assert!(!String::from_utf8_lossy(&plain).contains("commandLine"));
+    let mut i = inputs();
+    i.parameters.command_line = vec!["--add=server:/app/server".into(), "--user=1".into()];
+    let json = Statement::provenance(&i).unwrap().to_json().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(
+        v["predicate"]["buildDefinition"]["externalParameters"]["commandLine"],
+        serde_json::json!(["--add=server:/app/server", "--user=1"])
+    );
+}
