@@ -133,6 +133,10 @@ pub struct BuildOptions {
     pub formats: Vec<Format>,
     /// Layer compression.
     pub compression: Compression,
+    /// The architecture whose image a docker archive also names `<image>:<tag>` (besides
+    /// `<tag>-<arch>` for each): this one where the image is built for it, else the
+    /// host's, else the first built.
+    pub archive_arch: Option<Arch>,
     /// Build twice (different thread counts) and compare.
     pub check: bool,
     /// Make every layer and SPDX document from the .debs, never from the layer cache (as
