@@ -66,7 +66,11 @@ pub enum Command {
     Build(build::BuildArgs),
     /// Download every .deb a build would need into the cache (for a later --offline build).
     Fetch(build::FetchArgs),
-    /// What an image holds: config, layers and what each adds, Debian packages, largest files.
+    /// What an image holds: config, layers and what each adds, Debian packages, largest files;
+    /// with --file which package ships a file, with --package which files a package ships.
+    ///
+    /// Reads a layout directory, an oci-archive or a docker-archive. File ownership comes
+    /// from the SPDX document next to a layout, else the image's dpkg status.d entries.
     Inspect(inspect::InspectArgs),
     /// What a snapshot bump changes: packages added, removed, upgraded per architecture,
     /// and which images and variants they reach.
