@@ -82,8 +82,9 @@ pub enum Command {
     /// `debless list images` prints only image names, one a line (likewise distros,
     /// variants, arches); --json prints all of it as one document.
     List(list::ListArgs),
-    /// Push an image layout to a registry: blobs (skipped if there, mounted, or uploaded in
-    /// parallel), then per-architecture manifests, then every tag (or the ones named).
+    /// Push an image layout (or an oci-archive) to a registry: blobs (skipped if there,
+    /// mounted, or uploaded in parallel), then per-architecture manifests, then every tag
+    /// (or the ones named); `push LAYOUT:TAG REGISTRY/REPO:NEWTAG` pushes one tag renamed.
     ///
     /// Credentials: --username with --password-stdin, else $DEBLESS_REGISTRY_USER and
     /// $DEBLESS_REGISTRY_PASSWORD, else $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,
