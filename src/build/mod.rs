@@ -21,6 +21,7 @@
 //! | `check.rs` | `--check`: two builds compared |
 //! | `rebuild.rs` | `debless verify --rebuild`: a build from a provenance, compared with the registry's |
 //! | `assemble.rs` | `debless index`: multi-arch indexes in a registry from shards' manifests |
+//! | `prune.rs` | `debless cache`: the cache's size by kind, and pruning it by age and by locks |
 //! | `error.rs` | why a build failed |
 
 mod assemble;
@@ -36,6 +37,7 @@ mod output;
 pub mod plan;
 mod previous;
 mod provenance;
+pub mod prune;
 mod read;
 pub mod rebuild;
 mod registry_cache;
@@ -131,12 +133,12 @@ pub struct BuildOptions {
     pub out: PathBuf,
     /// Output formats, each written for every image (at least one; duplicates ignored).
     pub formats: Vec<Format>,
-    /// Layer compression.
-    pub compression: Compression,
     /// The architecture whose image a docker archive also names `<image>:<tag>` (besides
     /// `<tag>-<arch>` for each): this one where the image is built for it, else the
     /// host's, else the first built.
     pub archive_arch: Option<Arch>,
+    /// Layer compression.
+    pub compression: Compression,
     /// Build twice (different thread counts) and compare.
     pub check: bool,
     /// Make every layer and SPDX document from the .debs, never from the layer cache (as

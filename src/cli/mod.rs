@@ -3,6 +3,7 @@
 //! nothing of clap or of what gets printed.
 
 pub mod build;
+pub mod cache;
 pub mod diff;
 pub mod index;
 pub mod inspect;
@@ -116,6 +117,9 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Show the dependency path(s) that put PKG into an image, or why it is absent.
     Why(why::WhyArgs),
+    /// What the cache holds by kind (`cache size`), and pruning it by age and by the
+    /// locks still in use (`cache prune`).
+    Cache(cache::CacheArgs),
 }
 
 /// Run the subcommand.
@@ -135,5 +139,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sign(a) => sign::run(a, g.quiet),
         Command::Verify(a) => verify::run(a, g.quiet),
         Command::Why(a) => why::run(a, g),
+        Command::Cache(a) => cache::run(a, g.quiet),
     }
 }
