@@ -287,6 +287,23 @@ impl Arch {
         }
     }
 
+    /// The architecture this debless binary runs on, if debless knows it (a 32-bit arm
+    /// host counts as armhf, the hard-float port every current arm board runs).
+    pub fn host() -> Option<Arch> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Arch::Amd64),
+            "aarch64" => Some(Arch::Arm64),
+            "arm" => Some(Arch::Armhf),
+            "x86" => Some(Arch::I386),
+            "loongarch64" => Some(Arch::Loong64),
+            "mips64" if cfg!(target_endian = "little") => Some(Arch::Mips64el),
+            "powerpc64" if cfg!(target_endian = "little") => Some(Arch::Ppc64el),
+            "riscv64" => Some(Arch::Riscv64),
+            "s390x" => Some(Arch::S390x),
+            _ => None,
+        }
+    }
+
     /// The Debian names of every architecture, for error messages.
     pub fn known() -> String {
         Arch::ALL.map(Arch::name).join(", ")
@@ -380,6 +397,18 @@ mod tests {
         arches.reverse();
         arches.sort();
         assert_eq!(arches, Arch::ALL.to_vec(), "Ord must follow the names");
+    }
+
+    #[test]
+    fn the_host_architecture_is_the_platform_unpack_picks() {
+        // Both name the machine debless runs on: one for docker-archive tags, one for
+        // unpack; they must not disagree.
+        let host = Arch::host().expect("debless is tested on a Debian architecture");
+        let platform = match host.oci_variant() {
+            Some(v) => format!("linux/{}/{v}", host.oci_architecture()),
+            None => format!("linux/{}", host.oci_architecture()),
+        };
+        assert_eq!(platform, crate::unpack::host_platform());
     }
 
     #[test]

@@ -1,5 +1,9 @@
-//! `debless inspect OUT/IMAGE[:TAG]`: what an image in an OCI layout holds — its config,
-//! its layers and what each adds, its Debian packages, and its largest files.
+//! `debless inspect OUT/IMAGE[:TAG]`: what an image in an OCI layout, oci-archive or
+//! docker-archive holds — its config, its layers and what each adds, its Debian packages,
+//! and its largest files; [`owners`] answers which package ships a file and which files a
+//! package ships.
+
+pub mod owners;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -9,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::digest::Digest;
-use crate::oci::{ImageRef, LayoutReader, ReadError};
+use crate::oci::{ImageRef, LayoutReader, OpenError, ReadError, SourceFormat, open_image};
 
 /// An inspect failure, naming the layout, tag or blob.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +21,9 @@ pub enum InspectError {
     /// The layout, a tag or a blob cannot be read.
     #[error(transparent)]
     Layout(#[from] ReadError),
+    /// The path is neither a layout nor an image archive.
+    #[error(transparent)]
+    Open(#[from] OpenError),
     /// A layer blob does not unpack.
     #[error("layer {digest}: {what}; the layout is damaged, rebuild it with `debless build`")]
     Layer {
@@ -88,8 +95,11 @@ pub struct ImageInfo {
 /// Everything `inspect` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Inspection {
-    /// The layout directory.
+    /// The layout directory or archive.
     pub layout: String,
+    /// What it is: `oci`, `oci-archive` or `docker-archive` (whose manifests debless makes
+    /// when reading it, over its uncompressed layers: their digests are not a registry's).
+    pub format: SourceFormat,
     /// The tag.
     pub tag: String,
     /// The tag's digest (an index or a manifest).
@@ -111,17 +121,19 @@ pub fn parse_target(target: &str) -> (PathBuf, String) {
     }
 }
 
-/// Inspect `tag` of the layout at `dir`; `largest` is how many files to list.
+/// Inspect `tag` of the layout or archive at `dir`; `largest` is how many files to list.
 pub fn inspect(dir: &Path, tag: &str, largest: usize) -> Result<Inspection, InspectError> {
-    let layout = LayoutReader::open(dir)?;
+    let opened = open_image(dir)?;
+    let layout = &opened.reader;
     let resolved = layout.resolve(tag)?;
     let images = resolved
         .images
         .iter()
-        .map(|i| image(&layout, i, largest))
+        .map(|i| image(layout, i, largest))
         .collect::<Result<_, _>>()?;
     Ok(Inspection {
         layout: dir.display().to_string(),
+        format: opened.format,
         tag: tag.to_owned(),
         digest: resolved.descriptor.digest,
         images,
@@ -170,13 +182,7 @@ fn image(layout: &LayoutReader, i: &ImageRef, largest: usize) -> Result<ImageInf
         };
         let media_type = l.media_type.clone();
         let blob = layout.read_blob(l)?;
-        let reader: Box<dyn Read> = if media_type.ends_with("+gzip") {
-            Box::new(flate2::read::GzDecoder::new(&blob[..]))
-        } else if media_type.ends_with("+zstd") {
-            Box::new(zstd::stream::read::Decoder::new(&blob[..]).map_err(bad("cannot start zstd"))?)
-        } else {
-            Box::new(&blob[..])
-        };
+        let reader = layer_reader(l, &blob)?;
         let mut counter = CountingReader {
             inner: reader,
             count: 0,
@@ -249,6 +255,27 @@ fn image(layout: &LayoutReader, i: &ImageRef, largest: usize) -> Result<ImageInf
         layers,
         packages: packages.into_values().collect(),
         largest_files,
+    })
+}
+
+/// The uncompressed tar of a layer blob, by its media type.
+pub(crate) fn layer_reader<'a>(
+    l: &crate::oci::Descriptor,
+    blob: &'a [u8],
+) -> Result<Box<dyn Read + 'a>, InspectError> {
+    let media_type = l.media_type.as_str();
+    Ok(if media_type.ends_with("+gzip") {
+        Box::new(flate2::read::MultiGzDecoder::new(blob))
+    } else if media_type.ends_with("+zstd") {
+        Box::new(
+            zstd::stream::read::Decoder::new(blob).map_err(|source| InspectError::Layer {
+                digest: l.digest,
+                what: "cannot start zstd",
+                source,
+            })?,
+        )
+    } else {
+        Box::new(blob)
     })
 }
 

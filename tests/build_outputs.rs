@@ -121,3 +121,89 @@ fn several_formats_in_one_run_equal_one_format_per_run() {
         stderr(&o)
     );
 }
+
+/// `manifest.json` of a docker archive: per image its RepoTags, by architecture.
+fn docker_repo_tags(tar: &std::path::Path) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut archive = tar::Archive::new(std::fs::File::open(tar).unwrap());
+    let mut manifest = None;
+    let mut configs = std::collections::BTreeMap::new();
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut bytes).unwrap();
+        if name == "manifest.json" {
+            manifest = Some(serde_json::from_slice::<serde_json::Value>(&bytes).unwrap());
+        } else if name.ends_with(".json") {
+            configs.insert(
+                name,
+                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+            );
+        }
+    }
+    let mut by_arch = std::collections::BTreeMap::new();
+    for m in manifest.unwrap().as_array().unwrap() {
+        let arch = configs[m["Config"].as_str().unwrap()]["architecture"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let tags = m["RepoTags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect();
+        assert!(by_arch.insert(arch, tags).is_none(), "one image per arch");
+    }
+    by_arch
+}
+
+#[test]
+fn docker_archive_names_each_tag_for_one_architecture() {
+    let f = Fixture::new();
+    let sel = ["base", "--variant", "latest", "--format", "docker-archive"];
+    let out = f.build_ok("d", &sel);
+    let tar = out.join("base-test.docker.tar");
+    // The host's architecture is the one a registry would give this machine for `latest`;
+    // the fixture builds amd64 and arm64, and where the host is neither, the first.
+    let host = debless::arch::Arch::host().map(|a| a.name());
+    let chosen = host.filter(|h| *h == "arm64").unwrap_or("amd64");
+    let other = if chosen == "amd64" { "arm64" } else { "amd64" };
+    let by_arch = docker_repo_tags(&tar);
+    assert_eq!(
+        by_arch[chosen],
+        [
+            format!("base-test:latest-{chosen}"),
+            "base-test:latest".to_owned()
+        ]
+    );
+    assert_eq!(by_arch[other], [format!("base-test:latest-{other}")]);
+    // `--archive-arch` chooses the other one.
+    let out = f.build_ok("d2", &[&sel[..], &["--archive-arch", other]].concat());
+    let by_arch = docker_repo_tags(&out.join("base-test.docker.tar"));
+    assert_eq!(by_arch[other].last().unwrap(), "base-test:latest");
+    assert_eq!(by_arch[chosen], [format!("base-test:latest-{chosen}")]);
+    // skopeo (as `docker load`) resolves the bare tag to that image.
+    if common::require_tool("skopeo", "apt-get install skopeo") {
+        let o = common::run_ok(std::process::Command::new("skopeo").args([
+            "inspect",
+            &format!("docker-archive:{}:base-test:latest", tar.display()),
+        ]));
+        let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+        assert_eq!(v["Architecture"], chosen, "{o}");
+    }
+    // The flag means nothing without a docker archive, and must name a built arch.
+    let o = f.build("d3", &["base", "--archive-arch", "arm64"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--format docker-archive"),
+        "{}",
+        stderr(&o)
+    );
+    let o = f.build(
+        "d4",
+        &[&sel[..], &["--arch", "amd64", "--archive-arch", "arm64"]].concat(),
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("add --arch arm64"), "{}", stderr(&o));
+}

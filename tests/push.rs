@@ -951,3 +951,179 @@ fn sboms_next_to_the_layout_are_attached_to_their_tags() {
     .unwrap();
     assert_eq!(bytes, doc);
 }
+
+#[test]
+fn a_layout_tag_pushes_under_another_name_and_an_oci_archive_pushes_like_its_layout() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixture(tmp.path(), "python3");
+    // Its SPDX document follows the tag under its new name.
+    let sbom_dir = tmp.path().join("python3-debian13.spdx");
+    std::fs::create_dir_all(&sbom_dir).unwrap();
+    std::fs::write(
+        sbom_dir.join("latest-amd64.spdx.json"),
+        br#"{"spdxVersion":"SPDX-2.3"}"#,
+    )
+    .unwrap();
+    let repo = format!("{}/distroless/python3", reg.host());
+
+    // LAYOUT:TAG REGISTRY/REPO:NEWTAG pushes that tag (and its per-arch tags) renamed.
+    let source = format!("{}:latest", f.dir.display());
+    let o = debless_push(
+        tmp.path(),
+        &[&source, &format!("{repo}:v1.2.3"), "--insecure"],
+        &[],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("pushed {repo}:v1.2.3 {}", f.tags["latest"].digest),
+            format!(
+                "pushed {repo}:v1.2.3-amd64 {}",
+                f.tags["latest-amd64"].digest
+            ),
+            format!(
+                "pushed {repo}:v1.2.3-arm64 {}",
+                f.tags["latest-arm64"].digest
+            ),
+        ]
+    );
+    assert!(stderr(&o).contains("1 SBOMs attached"), "{}", stderr(&o));
+    let v = inspect(&reg, "distroless/python3:v1.2.3-arm64", &[]);
+    assert_eq!(v["Digest"], f.tags["latest-arm64"].digest.to_string());
+    let index = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{repo}:v1.2.3"),
+        ],
+    );
+    let blob = std::fs::read_to_string(
+        f.dir
+            .join("blobs/sha256")
+            .join(f.tags["latest"].digest.hex()),
+    )
+    .unwrap();
+    assert_eq!(
+        index.trim_end(),
+        blob.trim_end(),
+        "the index is pushed as the layout's bytes"
+    );
+    // Only the renamed tags exist: `latest` itself was not pushed.
+    let listed: Value = serde_json::from_str(&run(
+        "skopeo",
+        &[
+            "list-tags",
+            "--tls-verify=false",
+            &format!("docker://{repo}"),
+        ],
+    ))
+    .unwrap();
+    let mut names: Vec<&str> = listed["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .filter(|t| !t.starts_with("sha256-"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["v1.2.3", "v1.2.3-amd64", "v1.2.3-arm64"]);
+    // A source tag with --tag is ambiguous and refused before anything is sent.
+    let o = debless_push(
+        tmp.path(),
+        &[
+            &source,
+            &format!("{repo}:v2"),
+            "--tag",
+            "nonroot",
+            "--insecure",
+        ],
+        &[],
+        "",
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("drop --tag \"nonroot\""),
+        "{}",
+        stderr(&o)
+    );
+
+    // An oci-archive of the layout (made by another tool: tar) pushes the same digests,
+    // every tag or one renamed.
+    let archive = tmp.path().join("python3-debian13.tar");
+    run(
+        "tar",
+        &[
+            "-C",
+            f.dir.to_str().unwrap(),
+            "-cf",
+            archive.to_str().unwrap(),
+            ".",
+        ],
+    );
+    let from_archive = format!("{}/distroless/python3-archive", reg.host());
+    let r = push_layout(&archive, &from_archive, &insecure()).unwrap();
+    let pushed: BTreeMap<String, String> = r
+        .tags
+        .iter()
+        .map(|t| (t.tag.clone(), t.digest.to_string()))
+        .collect();
+    let layout: BTreeMap<String, String> = f
+        .tags
+        .iter()
+        .map(|(t, d)| (t.clone(), d.digest.to_string()))
+        .collect();
+    assert_eq!(pushed, layout);
+    assert_eq!(
+        r.sboms, 1,
+        "the archive's SPDX directory is found next to it"
+    );
+    let r = push_layout(
+        &archive,
+        &format!("{from_archive}:stable"),
+        &PushOptions {
+            source_tag: Some("nonroot".into()),
+            ..insecure()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.tags[0].tag, "stable");
+    assert_eq!(r.tags[0].digest, f.tags["nonroot"].digest);
+    assert_eq!(counts(&r).0, 0, "every blob is there already");
+
+    // A docker archive has no manifests of the build's to push.
+    let docker = tmp.path().join("python3-debian13.docker.tar");
+    let manifest = br#"[{"Config":"c.json","RepoTags":["python3-debian13:latest"],"Layers":[]}]"#;
+    let dir = tmp.path().join("docker");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("manifest.json"), manifest).unwrap();
+    std::fs::write(
+        dir.join("c.json"),
+        br#"{"architecture":"amd64","os":"linux"}"#,
+    )
+    .unwrap();
+    run(
+        "tar",
+        &[
+            "-C",
+            dir.to_str().unwrap(),
+            "-cf",
+            docker.to_str().unwrap(),
+            "manifest.json",
+            "c.json",
+        ],
+    );
+    let e = push_layout(&docker, &from_archive, &insecure()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("push the layout (or an oci-archive)"),
+        "{e}"
+    );
+}

@@ -99,6 +99,28 @@ pub(super) struct IndexDoc {
 }
 
 impl Ctx<'_> {
+    /// Give one of a tag's per-architecture docker-archive entries the tag's own name, so
+    /// `docker load` then `FROM <repo>:<tag>` works as it does against a registry's
+    /// multi-arch tag: `--archive-arch`'s image, else the host's (what a registry would
+    /// hand this machine), else the first built. A docker archive holds no index, so one
+    /// architecture must be chosen.
+    fn name_docker_tag(
+        &self,
+        entries: &mut [(Vec<String>, Descriptor, Arch)],
+        repo: &str,
+        tag: &str,
+    ) {
+        let wanted = [self.opts.archive_arch, Arch::host()];
+        let chosen = wanted
+            .iter()
+            .flatten()
+            .find_map(|a| entries.iter().position(|e| e.2 == *a))
+            .or((!entries.is_empty()).then_some(0));
+        if let Some(i) = chosen {
+            entries[i].0.push(format!("{repo}:{tag}"));
+        }
+    }
+
     /// Configs, manifests and indexes per image, and their SPDX documents (from the
     /// document cache when `use_cache` and their inputs are unchanged).
     pub(super) fn images(
@@ -139,6 +161,7 @@ impl Ctx<'_> {
             for tag in tag_names {
                 let mut per_arch = Vec::new();
                 let mut members = Vec::new();
+                let docker_first = docker.len();
                 for ip in &plans {
                     let Some(tp) = ip.tags.iter().find(|t| t.tag == tag) else {
                         continue;
@@ -193,10 +216,11 @@ impl Ctx<'_> {
                         tag: tag.to_owned(),
                         arch: ip.arch,
                     });
-                    docker.push((vec![format!("{repo}:{arch_tag}")], desc.clone()));
+                    docker.push((vec![format!("{repo}:{arch_tag}")], desc.clone(), ip.arch));
                     tags.push(built_tag(image, ip.arch, tp, &desc, layers));
                     per_arch.push(desc);
                 }
+                self.name_docker_tag(&mut docker[docker_first..], &repo, tag);
                 let mut kept_members = Vec::new();
                 if let Some(prev) = keep {
                     for m in prev.other_members(tag, &built_arches, &mut layout)? {
@@ -260,7 +284,7 @@ impl Ctx<'_> {
             repositories.push(Repository {
                 name: repo,
                 layout,
-                docker,
+                docker: docker.into_iter().map(|(t, d, _)| (t, d)).collect(),
             });
         }
         let mut sboms = self.sboms(&image_docs, &index_docs, layers, use_cache);

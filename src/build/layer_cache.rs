@@ -246,10 +246,18 @@ impl LayerCache {
     /// The layer stored under `key`, if its entry parses and its blob is there at the
     /// right size (the bytes are checked when copied into an image).
     pub fn get(&self, key: &str) -> Option<BuiltLayer> {
-        let bytes = read_entry(&self.entry_path(key)).ok()?;
+        let entry = self.entry_path(key);
+        let bytes = read_entry(&entry).ok()?;
         let layer: BuiltLayer = serde_json::from_slice(&bytes).ok()?;
-        let meta = std::fs::symlink_metadata(self.blob_path(&layer.info.digest)).ok()?;
-        (meta.is_file() && meta.len() == layer.info.size).then_some(layer)
+        let blob = self.blob_path(&layer.info.digest);
+        let meta = std::fs::symlink_metadata(&blob).ok()?;
+        let hit = meta.is_file() && meta.len() == layer.info.size;
+        if hit {
+            // Used now: `debless cache prune --older-than` keeps it.
+            crate::fetch::cache::touch(&entry);
+            crate::fetch::cache::touch(&blob);
+        }
+        hit.then_some(layer)
     }
 
     /// Compress `entries` straight into the blob store and record the layer under `key`
@@ -378,7 +386,10 @@ impl LayerCache {
 
     /// A document stored under `key`.
     pub fn get_sbom(&self, key: &str) -> Option<Vec<u8>> {
-        read_entry(&self.sbom_path(key)).ok()
+        let path = self.sbom_path(key);
+        let bytes = read_entry(&path).ok()?;
+        crate::fetch::cache::touch(&path);
+        Some(bytes)
     }
 
     /// Store a document under `key` (temporary file and rename). Best effort: a document

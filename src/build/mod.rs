@@ -22,6 +22,7 @@
 //! | `check.rs` | `--check`: two builds compared |
 //! | `rebuild.rs` | `debless verify --rebuild`: a build from a provenance, compared with the registry's |
 //! | `assemble.rs` | `debless index`: multi-arch indexes in a registry from shards' manifests |
+//! | `prune.rs` | `debless cache`: the cache's size by kind, and pruning it by age and by locks |
 //! | `error.rs` | why a build failed |
 
 mod add;
@@ -38,6 +39,7 @@ mod output;
 pub mod plan;
 mod previous;
 mod provenance;
+pub mod prune;
 mod read;
 pub mod rebuild;
 mod registry_cache;
@@ -134,6 +136,10 @@ pub struct BuildOptions {
     pub out: PathBuf,
     /// Output formats, each written for every image (at least one; duplicates ignored).
     pub formats: Vec<Format>,
+    /// The architecture whose image a docker archive also names `<image>:<tag>` (besides
+    /// `<tag>-<arch>` for each): this one where the image is built for it, else the
+    /// host's, else the first built.
+    pub archive_arch: Option<Arch>,
     /// Layer compression.
     pub compression: Compression,
     /// Build twice (different thread counts) and compare.

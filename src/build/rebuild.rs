@@ -130,6 +130,7 @@ pub fn rebuild(
         out: out.clone(),
         lock: None,
         formats: vec![Format::Oci],
+        archive_arch: None,
         compression,
         check: false,
         fresh: true,

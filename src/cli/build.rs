@@ -84,6 +84,10 @@ pub struct BuildArgs {
         default_value = "oci"
     )]
     pub formats: Vec<Format>,
+    /// The architecture a docker-archive's `<image>:<tag>` names (each image's `<tag>-<arch>`
+    /// names are always there) [default: the host's where the image has it, else its first].
+    #[arg(long, value_name = "ARCH")]
+    pub archive_arch: Option<Arch>,
     /// Layer compression: gzip or zstd.
     #[arg(long, default_value = "gzip")]
     pub compression: Compression,
@@ -144,6 +148,7 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
         sel,
         out,
         formats,
+        archive_arch,
         compression,
         check,
         push,
@@ -159,6 +164,17 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
     let mut opts = build_options(&g.project, g.quiet, sel)?;
     opts.out = out.unwrap_or_else(|| default_out(&g.project));
     opts.formats = formats;
+    opts.archive_arch = archive_arch;
+    if let Some(a) = archive_arch {
+        if !opts.formats.contains(&Format::DockerArchive) {
+            anyhow::bail!("--archive-arch is for --format docker-archive; add that format");
+        }
+        if !opts.arches.is_empty() && !opts.arches.contains(&a) {
+            anyhow::bail!(
+                "--archive-arch {a} is not among the --arch values built; add --arch {a}"
+            );
+        }
+    }
     opts.compression = compression;
     opts.check = check;
     opts.whole_packages = whole_packages;
@@ -291,6 +307,7 @@ fn build_options(
         cache_registry: None,
         out: default_out(project),
         formats: vec![Format::Oci],
+        archive_arch: None,
         compression: Compression::Gzip,
         check: false,
         fresh: false,

@@ -3,6 +3,7 @@
 //! nothing of clap or of what gets printed.
 
 pub mod build;
+pub mod cache;
 pub mod diff;
 pub mod index;
 pub mod inspect;
@@ -66,7 +67,11 @@ pub enum Command {
     Build(build::BuildArgs),
     /// Download every .deb a build would need into the cache (for a later --offline build).
     Fetch(build::FetchArgs),
-    /// What an image holds: config, layers and what each adds, Debian packages, largest files.
+    /// What an image holds: config, layers and what each adds, Debian packages, largest files;
+    /// with --file which package ships a file, with --package which files a package ships.
+    ///
+    /// Reads a layout directory, an oci-archive or a docker-archive. File ownership comes
+    /// from the SPDX document next to a layout, else the image's dpkg status.d entries.
     Inspect(inspect::InspectArgs),
     /// What a snapshot bump changes: packages added, removed, upgraded per architecture,
     /// and which images and variants they reach.
@@ -78,8 +83,9 @@ pub enum Command {
     /// `debless list images` prints only image names, one a line (likewise distros,
     /// variants, arches); --json prints all of it as one document.
     List(list::ListArgs),
-    /// Push an image layout to a registry: blobs (skipped if there, mounted, or uploaded in
-    /// parallel), then per-architecture manifests, then every tag (or the ones named).
+    /// Push an image layout (or an oci-archive) to a registry: blobs (skipped if there,
+    /// mounted, or uploaded in parallel), then per-architecture manifests, then every tag
+    /// (or the ones named); `push LAYOUT:TAG REGISTRY/REPO:NEWTAG` pushes one tag renamed.
     ///
     /// Credentials: --username with --password-stdin, else $DEBLESS_REGISTRY_USER and
     /// $DEBLESS_REGISTRY_PASSWORD, else $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,
@@ -111,6 +117,9 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Show the dependency path(s) that put PKG into an image, or why it is absent.
     Why(why::WhyArgs),
+    /// What the cache holds by kind (`cache size`), and pruning it by age and by the
+    /// locks still in use (`cache prune`).
+    Cache(cache::CacheArgs),
 }
 
 /// Run the subcommand.
@@ -130,5 +139,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sign(a) => sign::run(a, g.quiet),
         Command::Verify(a) => verify::run(a, g.quiet),
         Command::Why(a) => why::run(a, g),
+        Command::Cache(a) => cache::run(a, g.quiet),
     }
 }

@@ -55,10 +55,14 @@ pub fn read_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
 /// Arguments of `debless push`.
 #[derive(Debug, clap::Args)]
 pub struct PushArgs {
-    /// Image layout directory written by `debless build` (e.g. out/base-debian13).
-    pub layout: PathBuf,
-    /// Where to push: REGISTRY/REPOSITORY[:TAG]. A :TAG pushes that tag only (with its
-    /// per-architecture tags); without one, every tag of the layout.
+    /// What to push: an image layout directory written by `debless build` (e.g.
+    /// out/base-debian13) or an oci-archive (out/base-debian13.tar), optionally with
+    /// :TAG to push that one tag under the name TARGET gives it (out/base-debian13:latest).
+    pub source: String,
+    /// Where to push: REGISTRY/REPOSITORY[:TAG]. Without a tag on SOURCE, a :TAG pushes
+    /// that layout tag only (with its per-architecture tags); without one, every tag. With
+    /// SOURCE:TAG, the tag pushed is named :TAG here (`latest` as `v1.2.3`, its
+    /// `latest-amd64` as `v1.2.3-amd64`), or keeps its name without one.
     pub target: String,
     /// Push this layout tag (repeatable; besides a :TAG in TARGET), with its
     /// per-architecture tags.
@@ -93,18 +97,36 @@ pub fn run(args: PushArgs, quiet: bool) -> anyhow::Result<()> {
         Some(path) => Some(read_private_key(path)?),
         None => None,
     };
+    let (layout, source_tag) = split_source(&args.source);
     let opts = PushOptions {
         tags: args.tags,
+        source_tag,
         jobs: args.jobs,
         chunk_size: args.chunk_size,
         sign_key,
         ..args.registry.options(quiet)?
     };
-    let report = push_layout(&args.layout, &args.target, &opts)?;
+    let report = push_layout(&layout, &args.target, &opts)?;
     if !quiet {
         print(&report);
     }
     Ok(())
+}
+
+/// `out/base-debian13:latest` into the layout and the tag; a path that exists as given
+/// (even with a colon in its name) has no tag.
+fn split_source(source: &str) -> (PathBuf, Option<String>) {
+    if Path::new(source).exists() {
+        return (PathBuf::from(source), None);
+    }
+    let slash = source.rfind('/').map_or(0, |i| i + 1);
+    match source[slash..].rfind(':') {
+        Some(i) => (
+            PathBuf::from(&source[..slash + i]),
+            Some(source[slash + i + 1..].to_owned()),
+        ),
+        None => (PathBuf::from(source), None),
+    }
 }
 
 fn print(r: &PushReport) {

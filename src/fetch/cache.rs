@@ -217,6 +217,7 @@ impl Cache {
         let p = self.path(digest);
         match std::fs::symlink_metadata(&p) {
             Ok(m) if m.is_file() && m.len() == size => {
+                touch(&p);
                 if !verify {
                     return true;
                 }
@@ -250,6 +251,15 @@ impl Cache {
         let dir = self.subdir("sha256")?;
         std::fs::rename(partial, dir.join(digest.hex()))?;
         Ok(Ok(()))
+    }
+}
+
+/// Record that a cache entry was just used: its mtime becomes now, which `debless cache
+/// prune --older-than` reads as its last use (atime is not kept on every file system).
+/// Best effort: an entry that cannot be touched only looks older.
+pub fn touch(path: &Path) {
+    if let Ok(f) = open_entry(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
     }
 }
 

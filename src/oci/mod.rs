@@ -3,11 +3,12 @@
 //! Layers arrive as finished blobs (see [`crate::layer`]); this module wraps them in configs,
 //! manifests and indexes, keeps every blob in an in-memory [`Layout`], and writes that out as
 //! an image layout directory, an `oci-archive` tar, or a `docker save` tar. [`LayoutReader`]
-//! reads a layout directory back.
+//! reads a layout directory back; [`open_image`] reads any of the three.
 
 mod archive;
 mod image;
 mod layout;
+mod open;
 mod platform;
 mod read;
 
@@ -22,6 +23,7 @@ pub use image::{
     LayerRef, MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION,
 };
 pub use layout::{Blob, Layout, holds_only_a_layout, index_bytes, replace_dir};
+pub use open::{OpenError, OpenedImage, SourceFormat, documents_base, open_image};
 pub use platform::{Platform, platform_for};
 pub use read::{
     Content, DOCKER_LIST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE, Document, DocumentError, ImageRef,

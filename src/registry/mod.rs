@@ -63,6 +63,10 @@ pub struct PushOptions {
     /// Layout tags to push, besides a `:TAG` in the target; none (and no `:TAG`) means every
     /// tag. A tag brings its per-architecture tags (`latest` → `latest-amd64`...).
     pub tags: Vec<String>,
+    /// Push this one layout tag (with its per-architecture tags) under the target's `:TAG`
+    /// (`latest` as `v1.2.3`, `latest-amd64` as `v1.2.3-amd64`), or under its own name when
+    /// the target has none. `tags` must then be empty.
+    pub source_tag: Option<String>,
     /// Talk plain HTTP instead of HTTPS (a local test registry).
     pub insecure: bool,
     /// Parallel blob uploads (at least 1).
@@ -93,6 +97,7 @@ impl Default for PushOptions {
     fn default() -> PushOptions {
         PushOptions {
             tags: Vec::new(),
+            source_tag: None,
             insecure: false,
             jobs: DEFAULT_JOBS,
             credentials: None,
@@ -203,6 +208,33 @@ pub enum PushError {
     /// The layout cannot be read or is inconsistent.
     #[error(transparent)]
     Layout(#[from] ReadError),
+    /// The archive cannot be opened as an image.
+    #[error(transparent)]
+    Open(#[from] crate::oci::OpenError),
+    /// A docker archive holds no manifests: pushing one would make other digests than the
+    /// build's.
+    #[error(
+        "{}: a docker-archive holds no manifests, so a push from it would make other \
+         digests than the build's; push the layout (or an oci-archive) instead",
+        path.display()
+    )]
+    DockerArchive {
+        /// The archive.
+        path: PathBuf,
+    },
+    /// A renamed push names more than the one tag it renames.
+    #[error(
+        "pushing layout tag {source_tag:?} as {target:?} pushes that tag only; drop --tag \
+         {extra:?} (push it separately)"
+    )]
+    RetagWithTags {
+        /// The layout tag pushed under another name.
+        source_tag: String,
+        /// The name it gets.
+        target: String,
+        /// A `--tag` also given.
+        extra: String,
+    },
     /// The layout has no tags.
     #[error(
         "{}: names no tags (no org.opencontainers.image.ref.name annotations); rebuild the \

@@ -38,8 +38,43 @@ pub(super) struct Plan {
     pub blobs: Vec<Blob>,
     /// Manifests to put by digest before any tag (the children of indexes), children first.
     pub by_digest: Vec<Document>,
-    /// Tags to put, in the layout's tag order.
+    /// Tags to put, in the layout's tag order, by their names in the layout.
     pub tags: Vec<(String, Document)>,
+    /// Push the layout's tag `.0` (and its `.0-<arch>` tags) as `.1` (`.1-<arch>`).
+    pub rename: Option<(String, String)>,
+}
+
+impl Plan {
+    /// Push the tag `from` as `to`, its per-architecture tags `<from>-<arch>` as
+    /// `<to>-<arch>`; every name made must be a valid tag.
+    pub(super) fn rename(&mut self, from: &str, to: &str, path: &Path) -> Result<(), PushError> {
+        self.rename = Some((from.to_owned(), to.to_owned()));
+        for (tag, _) in &self.tags {
+            let name = self.pushed_name(tag);
+            if !valid_tag(&name) {
+                return Err(PushError::InvalidTag {
+                    path: path.to_owned(),
+                    tag: name,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The name the layout's `tag` gets in the registry.
+    pub(super) fn pushed_name(&self, tag: &str) -> String {
+        match &self.rename {
+            Some((from, to)) if tag == from => to.clone(),
+            Some((from, to)) => match tag
+                .strip_prefix(from.as_str())
+                .and_then(|s| s.strip_prefix('-'))
+            {
+                Some(arch) => format!("{to}-{arch}"),
+                None => tag.to_owned(),
+            },
+            None => tag.to_owned(),
+        }
+    }
 }
 
 /// Read the layout at `dir` and plan the push of `wanted` tags (none: every tag). Asking
@@ -103,6 +138,7 @@ pub(super) fn plan(dir: &Path, wanted: &[String]) -> Result<Plan, PushError> {
         blobs: walk.blobs.into_values().collect(),
         by_digest: walk.by_digest,
         tags,
+        rename: None,
     })
 }
 

@@ -84,12 +84,38 @@ pub(super) fn push_with(
     }
     let target = Target::parse(target)?;
     let mut wanted: Vec<String> = target.tag.iter().cloned().collect();
+    let mut rename = None;
+    if let Some(source) = &opts.source_tag {
+        let new = target.tag.clone().unwrap_or_else(|| source.clone());
+        if let Some(extra) = opts.tags.iter().find(|t| **t != *source) {
+            return Err(PushError::RetagWithTags {
+                source_tag: source.clone(),
+                target: new,
+                extra: extra.clone(),
+            });
+        }
+        wanted = vec![source.clone()];
+        rename = Some((source.clone(), new));
+    }
     for t in &opts.tags {
         if !wanted.contains(t) {
             wanted.push(t.clone());
         }
     }
-    let plan = plan::plan(layout, &wanted)?;
+    // An archive is read through a layout unpacked from it; its SPDX and provenance
+    // directories sit next to it as next to a layout (`out/base-debian13.spdx/`).
+    let opened = crate::oci::open_image(layout)?;
+    if opened.format == crate::oci::SourceFormat::DockerArchive {
+        return Err(PushError::DockerArchive {
+            path: layout.to_owned(),
+        });
+    }
+    let docs = crate::oci::documents_base(layout, opened.format);
+    let mut plan = plan::plan(opened.reader.dir(), &wanted)?;
+    if let Some((from, to)) = &rename {
+        plan.rename(from, to, layout)?;
+    }
+    let layout = docs.as_path();
 
     let repo = Repository::connect(http, &target, Access::Push, opts)?;
     let (client, retry) = (&repo.client, repo.retry);
@@ -141,10 +167,11 @@ pub(super) fn push_with(
         report.manifests += 1;
     }
     for (tag, doc) in &plan.tags {
-        retry.run(|| client.put_manifest(tag, doc))?;
+        let tag = plan.pushed_name(tag);
+        retry.run(|| client.put_manifest(&tag, doc))?;
         report.manifests += 1;
         report.tags.push(PushedTag {
-            tag: tag.clone(),
+            tag,
             digest: doc.digest,
             media_type: doc.media_type.clone(),
         });
