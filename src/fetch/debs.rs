@@ -97,14 +97,15 @@ pub struct FetchReport {
 pub enum FetchError {
     /// `--offline` and something is not cached.
     #[error(
-        "offline: {} .deb(s) are not in the cache {cache}: {}; run `debless fetch` (same flags) first",
+        "offline: {} .deb(s) are not in the cache {cache}; run `debless fetch` (same flags) first:{}",
         missing.len(),
-        missing.join(", ")
+        missing.iter().map(|m| format!("\n  {m}")).collect::<String>()
     )]
     Offline {
         /// The cache directory.
         cache: String,
-        /// `name version (arch)` of each missing .deb.
+        /// `name version (arch)` of each missing .deb, sorted: listed one a line, as a
+        /// list to work through.
         missing: Vec<String>,
     },
     /// The one URL of a vendor's .deb or an upstream tarball did not deliver the pinned
@@ -226,9 +227,11 @@ pub fn fetch_debs(
         return Ok(report);
     }
     if opts.offline {
+        let mut labels: Vec<String> = missing.iter().map(|s| s.label()).collect();
+        labels.sort();
         return Err(FetchError::Offline {
             cache: cache.dir().display().to_string(),
-            missing: missing.iter().map(|s| s.label()).collect(),
+            missing: labels,
         });
     }
 
