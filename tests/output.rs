@@ -433,3 +433,52 @@ fn push_keygen_and_sign_json_match_the_registry() {
     ]));
     assert_eq!(v["error"]["kind"], "registry");
 }
+
+#[test]
+fn verbose_shows_each_phase_quiet_only_errors_and_json_stays_the_same() {
+    let f = Fixture::new();
+    let args = ["base", "--variant", "latest", "--json"];
+    // -q: an error and nothing else.
+    let o = f.build("q", &["-q", "--offline"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).starts_with("error: offline: "), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    // -v on a pipe (no terminal, CI or not): a line as each phase starts and ends, and
+    // one per item.
+    let mut verbose: Vec<&str> = vec!["-v"];
+    verbose.extend(args);
+    let v = f.build("v", &verbose);
+    assert!(v.status.success(), "{}", stderr(&v));
+    let e = stderr(&v);
+    for needle in [
+        ".debs: started (",
+        ".debs: libc6 2.41-12 (amd64) (",
+        "layers: started (",
+        "layers: layer of rule base (amd64): made sha256:",
+        "layers: done in ",
+        "write: started (1)",
+        "write: wrote ",
+        "write: done in ",
+    ] {
+        assert!(e.contains(needle), "{needle:?} missing from:\n{e}");
+    }
+    // -q: nothing at all on success; the same document on stdout.
+    let mut quiet: Vec<&str> = vec!["-q"];
+    quiet.extend(args);
+    let q = f.build("q", &quiet);
+    assert!(q.status.success(), "{}", stderr(&q));
+    assert_eq!(stderr(&q), "");
+    let plain = f.build("p", &args);
+    let (v, q, p) = (doc(&v), doc(&q), doc(&plain));
+    assert_eq!(v["images"], q["images"]);
+    assert_eq!(v["images"], p["images"]);
+    let index = |d: &Value| d["tags"][0]["index_digest"].clone();
+    assert_eq!(index(&v), index(&q));
+    assert_eq!(index(&v), index(&p));
+    // The layer detail lines come with -v only.
+    assert!(
+        !stderr(&plain).contains("made sha256:"),
+        "{}",
+        stderr(&plain)
+    );
+}

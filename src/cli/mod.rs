@@ -40,8 +40,12 @@ pub struct Global {
     #[arg(short = 'C', long, global = true, default_value = ".")]
     pub project: PathBuf,
     /// Print only errors.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Print more on stderr: each phase as it starts and ends (also when stderr is not a
+    /// terminal, or CI is set), layers made and found in the cache.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 /// The subcommands.
@@ -147,6 +151,11 @@ impl Cli {
 /// Run the subcommand; its exit status when it did not fail.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
+    debless::progress::set_level(match (g.quiet, g.verbose) {
+        (true, _) => debless::progress::Level::Quiet,
+        (false, true) => debless::progress::Level::Verbose,
+        (false, false) => debless::progress::Level::Normal,
+    });
     let done = match cli.command {
         Command::Diff(a) => return diff::run(a),
         Command::Pin(a) => pin::run(a, g),
