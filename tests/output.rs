@@ -482,3 +482,102 @@ fn verbose_shows_each_phase_quiet_only_errors_and_json_stays_the_same() {
         stderr(&plain)
     );
 }
+
+#[test]
+fn index_and_verify_json_match_the_registry() {
+    let Some(registry) = Registry::start(None) else {
+        return;
+    };
+    let f = Fixture::new();
+    let single = f.build_json("single", &["base"]);
+    // Two shards push their per-architecture manifests; `index` writes each tag's index,
+    // which is the single build's.
+    let prefix = format!("{}/shards", registry.host());
+    for (i, shard) in ["1/2", "2/2"].iter().enumerate() {
+        f.build_json(
+            &format!("shard{i}"),
+            &["base", "--shard", shard, "--push", &prefix, "--insecure"],
+        );
+    }
+    let x = doc(&f.project.run(&[
+        "index",
+        &prefix,
+        "base",
+        "--distro",
+        "test",
+        "--insecure",
+        "--json",
+    ]));
+    let written = x.as_array().unwrap();
+    assert_eq!(written.len(), 4, "{x:#}");
+    for w in written {
+        let t = single["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tag"] == w["tag"])
+            .unwrap();
+        assert_eq!(w["digest"], t["index_digest"], "{w}");
+        assert_eq!(w["repository"], format!("{prefix}/base-test"));
+        assert_eq!(w["architectures"], 2);
+    }
+
+    // A signed push, verified: the document names the index and both manifests.
+    let keys = f.project.path().join("k");
+    doc(&f.project.run(&[
+        "keygen",
+        "--output-key-prefix",
+        keys.to_str().unwrap(),
+        "--json",
+    ]));
+    let t = &single["tags"][0];
+    let target = format!("{}/signed/base-test:{}", registry.host(), s(&t["tag"]));
+    let key = format!("{}.key", keys.display());
+    let p = doc(&f.project.run(&[
+        "push",
+        s(&t["layout"]),
+        &target,
+        "--sign-key",
+        &key,
+        "--insecure",
+        "--json",
+    ]));
+    assert!(p["signing"]["signed"].as_u64().unwrap() >= 3, "{p:#}");
+    let public = format!("{}.pub", keys.display());
+    let v = doc(&f
+        .project
+        .run(&["verify", &target, "--key", &public, "--insecure", "--json"]));
+    assert_eq!(v["digest"], t["index_digest"], "{v:#}");
+    assert!(!v["signatures"].as_array().unwrap().is_empty());
+    let manifests: std::collections::BTreeSet<&str> = t["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| s(&m["digest"]))
+        .collect();
+    let verified: std::collections::BTreeSet<&str> = v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| s(&i["digest"]))
+        .collect();
+    assert_eq!(verified, manifests);
+    assert!(v["rebuild"].is_null());
+    // The wrong key: an error object.
+    let other = f.project.path().join("other");
+    doc(&f.project.run(&[
+        "keygen",
+        "--output-key-prefix",
+        other.to_str().unwrap(),
+        "--json",
+    ]));
+    let e = error_doc(&f.project.run(&[
+        "verify",
+        &target,
+        "--key",
+        &format!("{}.pub", other.display()),
+        "--insecure",
+        "--json",
+    ]));
+    assert_eq!(e["error"]["kind"], "verify", "{e}");
+}
