@@ -162,9 +162,9 @@ fn print(v: &Verified, key: &std::path::Path) {
         external.rules.len()
     );
     println!(
-        "content: {} image manifest(s), {} blobs ({} bytes) downloaded and re-hashed",
+        "content: {} image manifest(s), {} blobs ({}) downloaded and re-hashed",
         v.images.len(),
         v.blobs,
-        v.bytes
+        debless::text::bytes(v.bytes)
     );
 }
