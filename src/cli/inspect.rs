@@ -23,7 +23,7 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
     let (dir, tag) = debless::inspect::parse_target(&target);
     let r = debless::inspect::inspect(&dir, &tag, largest)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        super::json::print(&r)?;
     } else {
         print!("{}", r.to_text());
     }
