@@ -400,18 +400,6 @@ mod tests {
     }
 
     #[test]
-    fn the_host_architecture_is_the_platform_unpack_picks() {
-        // Both name the machine debless runs on: one for docker-archive tags, one for
-        // unpack; they must not disagree.
-        let host = Arch::host().expect("debless is tested on a Debian architecture");
-        let platform = match host.oci_variant() {
-            Some(v) => format!("linux/{}/{v}", host.oci_architecture()),
-            None => format!("linux/{}", host.oci_architecture()),
-        };
-        assert_eq!(platform, crate::unpack::host_platform());
-    }
-
-    #[test]
     fn unknown_names_list_the_known_ones() {
         let e = "hurd-i386".parse::<Arch>().unwrap_err().to_string();
         assert_eq!(

@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod layer;
 pub mod oci;
 pub mod pin;
+pub mod progress;
 pub mod registry;
 pub mod resolve;
 pub mod rules;

@@ -1,5 +1,6 @@
 //! The `debless` binary: parse the command line, run it (see [`cli`]), print an error as
-//! one line with its causes, and map it to the exit status.
+//! one line with its causes (and, under `--json`, as a JSON object on stdout), and map it
+//! to the exit status.
 
 mod cli;
 
@@ -8,12 +9,19 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    match cli::run(cli::Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+    let cli = cli::Cli::parse();
+    let json = cli.json();
+    let failure = cli.failure();
+    match cli::run(cli) {
+        Ok(status) => status,
         Err(e) => {
             // One line: the error and each cause the line does not already say.
             eprintln!("error: {}", debless::text::error_line(e.as_ref()));
-            ExitCode::FAILURE
+            // Where the document would have been, so a script reading stdout sees why.
+            if json {
+                println!("{}", cli::json::error(&e));
+            }
+            failure
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Text for people: the one-line form of a parser's multi-line message, and of an error
-//! with its sources.
+//! with its sources; sizes in binary units.
 
 /// The first line of a (possibly multi-line) parser message, for one-line errors.
 pub fn one_line(s: &str) -> String {
@@ -35,9 +35,36 @@ pub fn error_line(e: &dyn std::error::Error) -> String {
     line
 }
 
+/// A size for people, in binary units with one decimal: `512 B`, `39.1 MiB`, `1.2 GiB`.
+/// Scripts read exact byte counts from `--json` (docs/json.md) instead.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    // 1023.96 KiB would print as 1024.0 KiB: move up once it rounds to 1024.
+    while value >= 1023.95 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_are_binary_units_with_one_decimal() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes(41_049_088), "39.1 MiB");
+        assert_eq!(bytes(1024 * 1024 - 1), "1.0 MiB");
+        assert_eq!(bytes(3 * 1024 * 1024 * 1024 / 2), "1.5 GiB");
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("{what}")]

@@ -7,8 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// Basics with no knowledge of the pipeline: any module may use them.
-const BASICS: &[&str] = &["text", "tmp", "arch", "digest", "deb822"];
+/// Basics with no knowledge of the pipeline: any module may use them (`progress`: what a
+/// long phase shows on stderr, for fetch, build and registry alike).
+const BASICS: &[&str] = &["text", "tmp", "arch", "digest", "deb822", "progress"];
 
 /// Every other top-level module of `src/lib.rs`, in pipeline order, with the modules it
 /// may use besides the basics. Each may only name modules listed above it.

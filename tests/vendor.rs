@@ -385,14 +385,21 @@ fn ok(o: &std::process::Output) -> String {
     stderr(o)
 }
 
-/// The last line of a failed run, which must be its one `error:` line.
+/// The end of a failed run's stderr, which must be its one `error:` line (and the
+/// indented list some errors end with, such as `--offline`'s missing .debs).
 fn error_line(o: &std::process::Output) -> String {
     let err = stderr(o);
     assert!(!o.status.success(), "should have failed; stderr: {err}");
     assert!(!err.contains("panicked"), "{err}");
-    let last = err.lines().last().unwrap_or("").to_owned();
+    let lines: Vec<&str> = err.lines().collect();
+    let list = lines
+        .iter()
+        .rev()
+        .take_while(|l| l.starts_with("  "))
+        .count();
+    let last = lines[..lines.len() - list].last().copied().unwrap_or("");
     assert!(last.starts_with("error: "), "not one error line: {err}");
-    last
+    lines[lines.len() - list - 1..].join("\n")
 }
 
 fn json(path: &Path) -> serde_json::Value {

@@ -246,6 +246,7 @@ mod tests {
             images: Images {
                 changes: BTreeMap::new(),
                 tags: Vec::new(),
+                indexes: Vec::new(),
                 repositories: Vec::new(),
                 sboms: BTreeMap::new(),
                 provenance: BTreeMap::new(),

@@ -17,7 +17,7 @@ use super::layer_cache::{BuiltLayer, KeyHasher, tool_digest};
 use super::plan::{ImagePlan, LayerKey, TagPlan};
 use super::previous::{Previous, TagChanges, tag_changes};
 use super::template::expand_versions;
-use super::{BuildError, BuiltTag, Ctx, Format, sbom};
+use super::{BuildError, BuiltIndex, BuiltTag, Ctx, Format, sbom};
 use crate::arch::Arch;
 use crate::digest::Digest;
 use crate::oci::{self, Descriptor, Layout};
@@ -27,6 +27,8 @@ use crate::rules::ImageSettings;
 pub(super) struct Repository {
     /// `<image>-<distro>`.
     pub name: String,
+    /// The image (rule) name.
+    pub image: String,
     /// Its layout: every tag's manifests and indexes.
     pub layout: Layout,
     /// For a docker archive: the repository tags of each per-architecture manifest.
@@ -47,6 +49,8 @@ pub(super) struct NamedFile {
 pub(super) struct Images {
     /// One row per image, tag and architecture.
     pub tags: Vec<BuiltTag>,
+    /// One row per image and tag: its multi-architecture index.
+    pub indexes: Vec<BuiltIndex>,
     /// The repositories, by image name.
     pub repositories: Vec<Repository>,
     /// SPDX documents by repository name.
@@ -133,6 +137,7 @@ impl Ctx<'_> {
             by_image.entry(ip.image.as_str()).or_default().push(ip);
         }
         let mut tags = Vec::new();
+        let mut indexes = Vec::new();
         let mut repositories = Vec::new();
         let mut image_docs: Vec<ImageDoc> = Vec::new();
         let mut index_docs: Vec<IndexDoc> = Vec::new();
@@ -217,7 +222,7 @@ impl Ctx<'_> {
                         arch: ip.arch,
                     });
                     docker.push((vec![format!("{repo}:{arch_tag}")], desc.clone(), ip.arch));
-                    tags.push(built_tag(image, ip.arch, tp, &desc, layers));
+                    tags.push(built_tag(image, &repo, ip.arch, tp, &desc, layers));
                     per_arch.push(desc);
                 }
                 self.name_docker_tag(&mut docker[docker_first..], &repo, tag);
@@ -238,6 +243,13 @@ impl Ctx<'_> {
                 let created = annotations.get(CREATED).cloned().unwrap_or_default();
                 let index = layout.add_index(&per_arch, annotations);
                 layout.tag(&index, tag);
+                indexes.push(BuiltIndex {
+                    image: image.to_owned(),
+                    repository: repo.clone(),
+                    tag: tag.to_owned(),
+                    digest: index.digest,
+                    arches: per_arch.iter().filter_map(member_arch).collect(),
+                });
                 index_docs.push(IndexDoc {
                     repo: repo.clone(),
                     file: format!("{tag}.spdx.json"),
@@ -283,6 +295,7 @@ impl Ctx<'_> {
             );
             repositories.push(Repository {
                 name: repo,
+                image: image.to_owned(),
                 layout,
                 docker: docker.into_iter().map(|(t, d, _)| (t, d)).collect(),
             });
@@ -303,6 +316,7 @@ impl Ctx<'_> {
         }
         Ok(Images {
             tags,
+            indexes,
             repositories,
             sboms,
             provenance,
@@ -624,6 +638,7 @@ fn layer_ref(layer: &BuiltLayer) -> oci::LayerRef {
 /// The report row of one image, tag and architecture.
 fn built_tag(
     image: &str,
+    repository: &str,
     arch: Arch,
     tp: &TagPlan,
     manifest: &Descriptor,
@@ -632,6 +647,7 @@ fn built_tag(
     let infos = || tp.layers.iter().map(|k| &layers[k].info);
     BuiltTag {
         image: image.to_owned(),
+        repository: repository.to_owned(),
         tag: tp.tag.clone(),
         arch,
         digest: manifest.digest,

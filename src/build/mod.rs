@@ -217,6 +217,8 @@ fn cli_add_rule(add: &[AddRule]) -> Option<Rule> {
 pub struct BuiltTag {
     /// Image name.
     pub image: String,
+    /// The repository (layout, archive and registry name) it went into: `<image>-<distro>`.
+    pub repository: String,
     /// Tag.
     pub tag: String,
     /// Architecture.
@@ -231,6 +233,37 @@ pub struct BuiltTag {
     pub blob_bytes: u64,
 }
 
+/// Per image and tag: the multi-architecture index written (what `FROM …@sha256:` pins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltIndex {
+    /// Image name.
+    pub image: String,
+    /// `<image>-<distro>`.
+    pub repository: String,
+    /// Tag.
+    pub tag: String,
+    /// Index digest.
+    pub digest: Digest,
+    /// Its members' architectures (a partial build's kept members too), in index order.
+    pub arches: Vec<Arch>,
+}
+
+/// Per image repository: where a build put it and its documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltRepository {
+    /// `<image>-<distro>`.
+    pub name: String,
+    /// Image name.
+    pub image: String,
+    /// Each output written (or found up to date), by format.
+    pub outputs: BTreeMap<Format, PathBuf>,
+    /// The SPDX directory: `<tag>.spdx.json` per index, `<tag>-<arch>.spdx.json` per
+    /// manifest.
+    pub sbom_dir: PathBuf,
+    /// The provenance directory: `<tag>.intoto.json` per manifest and index.
+    pub provenance_dir: PathBuf,
+}
+
 /// What a build did.
 #[derive(Debug, Clone)]
 pub struct BuildReport {
@@ -238,6 +271,10 @@ pub struct BuildReport {
     pub fetch: FetchReport,
     /// Every image/tag/arch written.
     pub tags: Vec<BuiltTag>,
+    /// Every image/tag index written.
+    pub indexes: Vec<BuiltIndex>,
+    /// Every image repository, in name order.
+    pub repositories: Vec<BuiltRepository>,
     /// Where each image went (one path per image and format).
     pub outputs: Vec<PathBuf>,
     /// Those of `outputs` that are OCI layouts (`Format::Oci`): what `--push` pushes.
@@ -467,9 +504,26 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
                 > 1
         })
         .count();
+    let repositories = first
+        .images
+        .repositories
+        .iter()
+        .map(|repo| BuiltRepository {
+            name: repo.name.clone(),
+            image: repo.image.clone(),
+            outputs: destinations::formats(opts)
+                .into_iter()
+                .map(|f| (f, destinations::path_of(opts, &repo.name, f)))
+                .collect(),
+            sbom_dir: destinations::sbom_dir_of(opts, &repo.name),
+            provenance_dir: destinations::provenance_dir_of(opts, &repo.name),
+        })
+        .collect();
     Ok(BuildReport {
         fetch: fetched,
         tags: first.images.tags.clone(),
+        indexes: first.images.indexes.clone(),
+        repositories,
         outputs: written.iter().map(|w| w.path.clone()).collect(),
         layouts: written
             .iter()

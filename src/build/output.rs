@@ -50,6 +50,12 @@ impl Ctx<'_> {
         })?;
         let mut paths = Vec::new();
         let formats = destinations::formats(self.opts);
+        let phase = crate::progress::Phase::start(
+            "write",
+            (built.images.repositories.len() * formats.len()) as u64,
+            crate::progress::Unit::Items,
+            self.opts.quiet,
+        );
         for repo in &built.images.repositories {
             let mut changed_any = false;
             for &format in &formats {
@@ -67,6 +73,11 @@ impl Ctx<'_> {
                     source: Box::new(source),
                 })?;
                 changed_any |= changed;
+                phase.inc(1);
+                phase.detail(|| match changed {
+                    true => format!("wrote {}", path.display()),
+                    false => format!("up to date {}", path.display()),
+                });
                 paths.push(Written {
                     path,
                     format,
@@ -102,6 +113,7 @@ impl Ctx<'_> {
                 }
             }
         }
+        phase.finish();
         Ok(paths)
     }
 }

@@ -482,22 +482,6 @@ pub fn parse_age(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too long an age"))
 }
 
-/// `1.2 GB`-style size for a report (decimal units, as the README's tables use).
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

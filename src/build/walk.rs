@@ -16,6 +16,7 @@ use super::tarball::TarballRead;
 use super::{BuildError, Ctx};
 use crate::deb::{MergedLinks, Tree};
 use crate::layer::Entry;
+use crate::progress::{Phase, Unit};
 
 /// One build's results: the layers are in the blob store, the rest in memory until written.
 pub(super) struct Built {
@@ -50,6 +51,8 @@ struct Walk<'w, 'p> {
     layers: &'w mut BTreeMap<LayerKey, BuiltLayer>,
     /// `--check` listings of the layers made.
     listings: Listings,
+    /// What the user sees: one unit per layer assembled.
+    phase: &'w Phase,
 }
 
 impl Ctx<'_> {
@@ -112,11 +115,16 @@ impl Ctx<'_> {
             let lp = &self.plan.layers[*k];
             children.entry(lp.below.as_ref()).or_default().push(lp);
         }
+        let phase = Phase::start("layers", needed.len() as u64, Unit::Items, self.opts.quiet);
+        for (k, layer) in layers.iter() {
+            phase.detail(|| format!("{k}: {} from the layer cache", layer.info.digest));
+        }
         let mut walk = Walk {
             children: &children,
             make: &make,
             layers: &mut layers,
             listings: BTreeMap::new(),
+            phase: &phase,
         };
         let root = Below {
             tree: Tree::new(self.l.lock.merged_usr),
@@ -128,6 +136,7 @@ impl Ctx<'_> {
             self.visit(lp, &root, &mut walk)?;
         }
         let listings = walk.listings;
+        phase.finish();
         let images = self.images(&layers, use_cache)?;
         Ok(Built {
             made: make.len(),
@@ -144,6 +153,7 @@ impl Ctx<'_> {
         below: &Below,
         walk: &mut Walk<'_, '_>,
     ) -> Result<(), BuildError> {
+        walk.phase.message(&lp.key.to_string());
         let reads = self.read_layer(lp)?;
         let tarballs = self.read_tarballs(lp)?;
         // The decompressors' buffers are gone; the files read stay.
@@ -172,8 +182,18 @@ impl Ctx<'_> {
                     layer: lp.key.clone(),
                     source: Box::new(source),
                 })?;
+            walk.phase.detail(|| {
+                format!(
+                    "{}: made {} ({}, {} compressed)",
+                    lp.key,
+                    built.info.digest,
+                    crate::text::bytes(built.info.tar_size),
+                    crate::text::bytes(built.info.size)
+                )
+            });
             walk.layers.insert(lp.key.clone(), built);
         }
+        walk.phase.inc(1);
         drop(entries);
         release_freed_memory();
         if let Some(kids) = walk.children.get(&Some(&lp.key)) {

@@ -116,8 +116,9 @@ pub struct BuildArgs {
     /// layout (OUT/<image>-<distro>.spdx/).
     #[arg(long, value_name = "DIR")]
     pub sbom_dir: Option<PathBuf>,
-    /// Print the summary as JSON on stdout (image, tag, arch, digest, sizes, layers;
-    /// layers made, cached and shared; outputs left up to date).
+    /// Print the summary as JSON on stdout (docs/json.md): per tag its index digest,
+    /// per architecture its manifest digest, sizes and layers, the layout, archive and
+    /// SPDX paths; layers made, cached and shared; outputs left up to date.
     #[arg(long)]
     pub json: bool,
     /// Ignore `paths` and rules/defaults.toml: ship every file of every package, as Google
@@ -140,6 +141,9 @@ pub struct FetchArgs {
     /// Which images, and from where.
     #[command(flatten)]
     pub sel: Selection,
+    /// Print JSON on stdout: {needed, cached, downloaded, downloaded_bytes}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Run `debless build`: build, push if asked, print the summary (or JSON).
@@ -204,6 +208,8 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
             eprintln!("warning: {w}");
         }
     }
+    // What each push did, for --json.
+    let mut pushed = Vec::new();
     if let Some(prefix) = push {
         let popts = debless::registry::PushOptions {
             insecure,
@@ -211,6 +217,7 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
             ..debless::registry::PushOptions::from_env()
         };
         let mut report = |target: &str, pr: &debless::registry::PushReport| {
+            pushed.push(super::json::push(pr));
             if !g.quiet {
                 eprintln!(
                     "pushed {target}: {} tags; blobs {} uploaded, {} mounted, {} already there; {} SBOMs attached",
@@ -248,7 +255,9 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
         }
     }
     if json {
-        print_json(&r)?;
+        let mut doc = super::json::build(&r);
+        doc["pushed"] = serde_json::Value::Array(pushed);
+        super::json::print(&doc)?;
     } else if !g.quiet {
         print_summary(&r, check);
     }
@@ -257,13 +266,17 @@ pub fn run(a: BuildArgs, g: &Global) -> anyhow::Result<()> {
 
 /// Run `debless fetch`.
 pub fn run_fetch(a: FetchArgs, g: &Global) -> anyhow::Result<()> {
-    let sel = a.sel;
-    let opts = build_options(&g.project, g.quiet, sel)?;
+    let opts = build_options(&g.project, g.quiet, a.sel)?;
     let r = fetch(&opts)?;
-    if !g.quiet {
+    if a.json {
+        super::json::print(&super::json::fetch(&r))?;
+    } else if !g.quiet {
         eprintln!(
-            "fetched: {} .debs needed, {} already cached, {} downloaded ({} bytes)",
-            r.wanted, r.cached, r.downloaded, r.bytes
+            "fetched: {} .debs needed, {} already cached, {} downloaded ({})",
+            r.wanted,
+            r.cached,
+            r.downloaded,
+            debless::text::bytes(r.bytes)
         );
     }
     Ok(())
@@ -331,20 +344,31 @@ fn build_options(
     })
 }
 
-/// Sizes per image and architecture (the `latest` tag), then where things went.
+/// Sizes and digests per image, tag and architecture, each tag's index digest (what
+/// `FROM …@sha256:` pins), then where things went. Exact numbers: `--json`.
 fn print_summary(r: &BuildReport, checked: bool) {
     eprintln!(
-        "{:<28} {:<8} {:>14} {:>14}  digest",
+        "{:<36} {:<8} {:>12} {:>12}  digest",
         "image:tag", "arch", "uncompressed", "compressed"
     );
     for t in &r.tags {
         eprintln!(
-            "{:<28} {:<8} {:>14} {:>14}  {}",
-            format!("{}:{}", t.image, t.tag),
+            "{:<36} {:<8} {:>12} {:>12}  {}",
+            format!("{}:{}", t.repository, t.tag),
             t.arch,
-            t.tar_bytes,
-            t.blob_bytes,
+            debless::text::bytes(t.tar_bytes),
+            debless::text::bytes(t.blob_bytes),
             t.digest
+        );
+    }
+    for x in &r.indexes {
+        eprintln!(
+            "{:<36} {:<8} {:>12} {:>12}  {}",
+            format!("{}:{}", x.repository, x.tag),
+            "index",
+            "",
+            "",
+            x.digest
         );
     }
     for p in &r.outputs {
@@ -391,50 +415,4 @@ fn print_summary(r: &BuildReport, checked: bool) {
             ""
         }
     );
-}
-
-/// The summary as one JSON document on stdout, for scripts and CI.
-fn print_json(r: &BuildReport) -> anyhow::Result<()> {
-    let images: Vec<serde_json::Value> = r
-        .tags
-        .iter()
-        .map(|t| {
-            serde_json::json!({
-                "image": t.image,
-                "tag": t.tag,
-                "arch": t.arch,
-                "digest": t.digest,
-                "uncompressed_bytes": t.tar_bytes,
-                "compressed_bytes": t.blob_bytes,
-                "layers": t.layers,
-            })
-        })
-        .collect();
-    let doc = serde_json::json!({
-        "images": images,
-        "outputs": r.outputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "up_to_date": r.up_to_date.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "layers": {
-            "total": r.layers,
-            "made": r.layers_made,
-            "cached": r.layers - r.layers_made,
-            "shared": r.layers_shared,
-        },
-        "debs": { "needed": r.fetch.wanted, "downloaded": r.fetch.downloaded },
-        "cache_registry": r.registry_cache.as_ref().map(|rc| serde_json::json!({
-            "repository": rc.repository,
-            "fetched": rc.hits,
-            "missing": rc.misses,
-            "pushed": rc.pushed,
-            "warnings": rc.warnings,
-        })),
-        "tag_changes": r.tag_changes.iter().map(|(repo, c)| (repo.clone(), serde_json::json!({
-            "added": c.added,
-            "replaced": c.replaced,
-            "removed": c.removed,
-            "kept": c.kept,
-        }))).collect::<serde_json::Map<_, _>>(),
-    });
-    println!("{}", serde_json::to_string_pretty(&doc)?);
-    Ok(())
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use debless::build::prune::{
-    CacheReport, DEFAULT_GRACE, Kind, PruneOptions, PruneReport, human, parse_age, prune, report,
+    CacheReport, DEFAULT_GRACE, Kind, PruneOptions, PruneReport, parse_age, prune, report,
 };
 use debless::fetch::cache::Cache;
 
@@ -71,6 +71,16 @@ pub struct PruneArgs {
     pub dry_run: bool,
 }
 
+impl CacheArgs {
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        match &self.action {
+            CacheAction::Size(s) => s.dir.json,
+            CacheAction::Prune(p) => p.dir.json,
+        }
+    }
+}
+
 /// Run `debless cache`.
 pub fn run(a: CacheArgs, quiet: bool) -> anyhow::Result<()> {
     match a.action {
@@ -78,7 +88,7 @@ pub fn run(a: CacheArgs, quiet: bool) -> anyhow::Result<()> {
             let dir = s.dir.cache_dir.unwrap_or_else(Cache::default_dir);
             let r = report(&dir)?;
             if s.dir.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                super::json::print(&r)?;
             } else {
                 print!("{}", sizes(&r));
             }
@@ -95,7 +105,7 @@ pub fn run(a: CacheArgs, quiet: bool) -> anyhow::Result<()> {
                 },
             )?;
             if p.dir.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                super::json::print(&r)?;
             } else if !quiet {
                 print_prune(&r);
             }
@@ -113,14 +123,14 @@ fn sizes(r: &CacheReport) -> String {
             "  {:<8} {:>7} files {:>10}\n",
             k.name(),
             n.files,
-            human(n.bytes)
+            debless::text::bytes(n.bytes)
         ));
     }
     s.push_str(&format!(
         "  {:<8} {:>7} files {:>10}\n",
         "total",
         r.total.files,
-        human(r.total.bytes)
+        debless::text::bytes(r.total.bytes)
     ));
     s
 }
@@ -128,15 +138,20 @@ fn sizes(r: &CacheReport) -> String {
 fn print_prune(r: &PruneReport) {
     let verb = if r.dry_run { "would remove" } else { "removed" };
     for f in &r.removed {
-        println!("{verb} {} ({}, {})", f.path, f.kind.name(), human(f.bytes));
+        println!(
+            "{verb} {} ({}, {})",
+            f.path,
+            f.kind.name(),
+            debless::text::bytes(f.bytes)
+        );
     }
     let freed: u64 = r.removed.iter().map(|f| f.bytes).sum();
     eprintln!(
         "{verb} {} files, {}; the cache {} {} ({} before)",
         r.removed.len(),
-        human(freed),
+        debless::text::bytes(freed),
         if r.dry_run { "would hold" } else { "holds" },
-        human(r.after.total.bytes),
-        human(r.before.total.bytes)
+        debless::text::bytes(r.after.total.bytes),
+        debless::text::bytes(r.before.total.bytes)
     );
 }

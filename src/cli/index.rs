@@ -30,6 +30,9 @@ pub struct IndexArgs {
     /// [default: $DEBLESS_REGISTRY_PASSWORD].
     #[arg(long)]
     pub password_stdin: bool,
+    /// Print JSON: [{repository, tag, ref, digest, architectures}].
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Run `debless index`: one line per index on stdout.
@@ -57,7 +60,21 @@ pub fn run(args: IndexArgs, g: &Global) -> anyhow::Result<()> {
         },
     };
     let written = assemble(&opts)?;
-    if !g.quiet {
+    if args.json {
+        let doc: Vec<serde_json::Value> = written
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "repository": t.repository,
+                    "tag": t.tag,
+                    "ref": format!("{}:{}", t.repository, t.tag),
+                    "digest": t.digest,
+                    "architectures": t.members,
+                })
+            })
+            .collect();
+        super::json::print(&doc)?;
+    } else if !g.quiet {
         for t in &written {
             println!(
                 "indexed {}:{} {} ({} architectures)",

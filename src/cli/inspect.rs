@@ -35,7 +35,7 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
     if let Some(file) = file {
         let q = debless::inspect::owners::file_owner(&dir, &tag, &file)?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&q)?);
+            super::json::print(&q)?;
         } else {
             q.images.iter().for_each(|i| print!("{}", i.to_text()));
             for p in &q.missing_on {
@@ -45,7 +45,7 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
     } else if let Some(package) = package {
         let q = debless::inspect::owners::package_files(&dir, &tag, &package)?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&q)?);
+            super::json::print(&q)?;
         } else {
             q.images.iter().for_each(|i| print!("{}", i.to_text()));
             for p in &q.missing_on {
@@ -55,7 +55,7 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
     } else {
         let r = debless::inspect::inspect(&dir, &tag, largest)?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&r)?);
+            super::json::print(&r)?;
         } else {
             print!("{}", r.to_text());
         }

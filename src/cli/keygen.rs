@@ -11,6 +11,9 @@ pub struct KeygenArgs {
     /// Write PREFIX.key (private, mode 0600) and PREFIX.pub (public); neither may exist.
     #[arg(long, value_name = "PREFIX", default_value = "cosign")]
     pub output_key_prefix: PathBuf,
+    /// Print JSON on stdout: {private_key, public_key, encrypted}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Run `debless keygen`: with `$COSIGN_PASSWORD` set (even to nothing) the private key is
@@ -32,6 +35,13 @@ pub fn run(args: KeygenArgs, quiet: bool) -> anyhow::Result<()> {
         &public,
         password.as_ref().map(|p| p.as_slice()),
     )?;
+    if args.json {
+        return super::json::print(&serde_json::json!({
+            "private_key": private.display().to_string(),
+            "public_key": public.display().to_string(),
+            "encrypted": password.is_some(),
+        }));
+    }
     if !quiet {
         let form = match password {
             Some(_) => format!("encrypted with ${PASSWORD_ENV}, cosign's format"),

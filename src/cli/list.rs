@@ -113,7 +113,7 @@ pub fn run(a: ListArgs, g: &Global) -> anyhow::Result<()> {
                 "platform": platform_for(*a).to_string(),
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        super::json::print(&doc)?;
         return Ok(());
     }
     match a.what {

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod diff;
 pub mod index;
 pub mod inspect;
+pub mod json;
 pub mod keygen;
 pub mod list;
 pub mod pin;
@@ -17,6 +18,7 @@ pub mod verify;
 pub mod why;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -39,8 +41,12 @@ pub struct Global {
     #[arg(short = 'C', long, global = true, default_value = ".")]
     pub project: PathBuf,
     /// Print only errors.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Print more on stderr: each phase as it starts and ends (also when stderr is not a
+    /// terminal, or CI is set), layers made and found in the cache.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 /// The subcommands.
@@ -122,15 +128,50 @@ pub enum Command {
     Cache(cache::CacheArgs),
 }
 
-/// Run the subcommand.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+impl Cli {
+    /// Whether the command prints JSON (`--json`): its error is then a JSON object too.
+    pub fn json(&self) -> bool {
+        match &self.command {
+            Command::Pin(a) => a.json,
+            Command::Build(a) => a.json,
+            Command::Fetch(a) => a.json,
+            Command::Inspect(a) => a.json,
+            Command::Diff(a) => a.json,
+            Command::List(a) => a.json,
+            Command::Push(a) => a.json,
+            Command::Index(a) => a.json,
+            Command::Unpack(a) => a.json,
+            Command::Keygen(a) => a.json,
+            Command::Sign(a) => a.json,
+            Command::Verify(a) => a.json,
+            Command::Why(a) => a.json,
+            Command::Cache(a) => a.json(),
+        }
+    }
+
+    /// The exit status of a failure: 1, except `diff --exit-code`'s 2 (1 says "differ").
+    pub fn failure(&self) -> ExitCode {
+        match &self.command {
+            Command::Diff(a) if a.exit_code => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// Run the subcommand; its exit status when it did not fail.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
-    match cli.command {
+    debless::progress::set_level(match (g.quiet, g.verbose) {
+        (true, _) => debless::progress::Level::Quiet,
+        (false, true) => debless::progress::Level::Verbose,
+        (false, false) => debless::progress::Level::Normal,
+    });
+    let done = match cli.command {
+        Command::Diff(a) => return diff::run(a),
         Command::Pin(a) => pin::run(a, g),
         Command::Build(a) => build::run(a, g),
         Command::Fetch(a) => build::run_fetch(a, g),
         Command::Inspect(a) => inspect::run(a),
-        Command::Diff(a) => diff::run(a),
         Command::List(a) => list::run(a, g),
         Command::Push(a) => push::run(a, g.quiet),
         Command::Index(a) => index::run(a, g),
@@ -140,5 +181,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(a) => verify::run(a, g.quiet),
         Command::Why(a) => why::run(a, g),
         Command::Cache(a) => cache::run(a, g.quiet),
-    }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }

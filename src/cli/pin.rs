@@ -47,6 +47,9 @@ pub struct PinArgs {
     /// Extra images not named leave the lock.
     #[arg(long, value_name = "IMAGE", num_args = 0..)]
     pub extra: Option<Vec<String>>,
+    /// Print JSON on stdout: the lock written, packages per architecture, the changes.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Run `debless pin`: a summary line and the changes against the old lock on stderr.
@@ -62,6 +65,7 @@ pub fn run(a: PinArgs, g: &Global) -> anyhow::Result<()> {
         output,
         cache_dir,
         extra,
+        json,
     } = a;
     let extra = match extra {
         None => Extra::None,
@@ -92,6 +96,9 @@ pub fn run(a: PinArgs, g: &Global) -> anyhow::Result<()> {
         extra,
     };
     let r = pin(&opts)?;
+    if json {
+        return super::json::print(&super::json::pin(&r));
+    }
     let counts: Vec<String> = r.packages.iter().map(|(a, n)| format!("{a} {n}")).collect();
     if !g.quiet {
         eprintln!(

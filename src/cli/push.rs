@@ -7,6 +7,7 @@ use debless::registry::{
 };
 use debless::sign::PrivateKey;
 use debless::sign::keys::password_from_env;
+use debless::text::bytes;
 
 /// How to reach a registry: shared by `push`, `sign` and `verify`.
 #[derive(Debug, clap::Args)]
@@ -83,6 +84,9 @@ pub struct PushArgs {
     /// an encrypted key.
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
+    /// Print JSON on stdout (docs/json.md) instead of the lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Run `debless push`: one line per tag on stdout, a summary on stderr.
@@ -107,7 +111,9 @@ pub fn run(args: PushArgs, quiet: bool) -> anyhow::Result<()> {
         ..args.registry.options(quiet)?
     };
     let report = push_layout(&layout, &args.target, &opts)?;
-    if !quiet {
+    if args.json {
+        super::json::print(&super::json::push(&report))?;
+    } else if !quiet {
         print(&report);
     }
     Ok(())
@@ -134,15 +140,15 @@ fn print(r: &PushReport) {
         println!("pushed {}:{} {}", r.repository, t.tag, t.digest);
     }
     eprintln!(
-        "blobs: {} uploaded ({} bytes, {} in chunks), {} mounted ({} bytes), {} already there \
-         ({} bytes); {} manifests; {} SBOMs attached",
+        "blobs: {} uploaded ({}, {} in chunks), {} mounted ({}), {} already there ({}); {} \
+         manifests; {} SBOMs attached",
         r.uploaded.blobs,
-        r.uploaded.bytes,
+        bytes(r.uploaded.bytes),
         r.chunked,
         r.mounted.blobs,
-        r.mounted.bytes,
+        bytes(r.mounted.bytes),
         r.skipped.blobs,
-        r.skipped.bytes,
+        bytes(r.skipped.bytes),
         r.manifests,
         r.sboms
     );

@@ -28,6 +28,9 @@ pub struct SignArgs {
     /// How to reach the registry.
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Print JSON on stdout: {repository, signed: [{digest, new}], attested}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Run `debless sign`: one line per digest signed.
@@ -58,9 +61,11 @@ pub fn run(args: SignArgs, quiet: bool) -> anyhow::Result<()> {
             digests.extend(children.iter().map(|c| c.digest));
         }
     }
+    let mut signed = Vec::new();
     for digest in &digests {
         let new = sign_digest(&repo, &key, digest)?;
-        if !quiet {
+        signed.push(serde_json::json!({"digest": digest, "new": new}));
+        if !quiet && !args.json {
             println!(
                 "signed {}@{digest}{}",
                 repo.name(),
@@ -72,9 +77,14 @@ pub fn run(args: SignArgs, quiet: bool) -> anyhow::Result<()> {
             );
         }
     }
+    let mut attested = None;
     if let Some(statement) = statement {
         let (_, via) = attest_provenance(&repo, &key, &statement, &image.descriptor())?;
-        if !quiet {
+        attested = Some(serde_json::json!({
+            "digest": image.digest,
+            "referrers": super::json::via(via),
+        }));
+        if !quiet && !args.json {
             println!(
                 "attested {}@{} (provenance as {}.att and a referrer listed through {via})",
                 repo.name(),
@@ -82,6 +92,13 @@ pub fn run(args: SignArgs, quiet: bool) -> anyhow::Result<()> {
                 image.digest.to_string().replace(':', "-")
             );
         }
+    }
+    if args.json {
+        super::json::print(&serde_json::json!({
+            "repository": repo.name(),
+            "signed": signed,
+            "attested": attested,
+        }))?;
     }
     Ok(())
 }

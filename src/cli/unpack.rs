@@ -42,7 +42,7 @@ pub fn run(a: UnpackArgs, g: &Global) -> anyhow::Result<()> {
         command: a.command,
     })?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        super::json::print(&r)?;
     } else if !g.quiet {
         eprintln!(
             "unpacked {} ({}, {}) into {}: {} layers, {} entries{}",

@@ -48,6 +48,9 @@ pub struct VerifyArgs {
     /// How to reach the registry.
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Print JSON on stdout (docs/json.md) instead of the lines, once everything verified.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Run `debless verify`: what verified, on stdout; the first failure is the error.
@@ -57,9 +60,10 @@ pub fn run(args: VerifyArgs, quiet: bool) -> anyhow::Result<()> {
     let opts = args.registry.options(quiet)?;
     let inputs = tempfile::tempdir()?;
     let v = verify_image(&reference, &key, &opts, inputs.path(), args.lock.as_deref())?;
-    if !quiet {
+    if !quiet && !args.json {
         print(&v, &args.key);
     }
+    let mut rebuilt = None;
     if args.rebuild {
         let jobs = args.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -89,9 +93,13 @@ pub fn run(args: VerifyArgs, quiet: bool) -> anyhow::Result<()> {
                 quiet: true,
             },
         )?;
-        if !quiet {
+        if !quiet && !args.json {
             print_rebuilt(&r);
         }
+        rebuilt = Some(r);
+    }
+    if args.json {
+        super::json::print(&super::json::verify(&v, rebuilt.as_ref()))?;
     }
     Ok(())
 }
@@ -154,9 +162,9 @@ fn print(v: &Verified, key: &std::path::Path) {
         external.rules.len()
     );
     println!(
-        "content: {} image manifest(s), {} blobs ({} bytes) downloaded and re-hashed",
+        "content: {} image manifest(s), {} blobs ({}) downloaded and re-hashed",
         v.images.len(),
         v.blobs,
-        v.bytes
+        debless::text::bytes(v.bytes)
     );
 }

@@ -21,6 +21,9 @@ pub struct WhyArgs {
     /// Architecture [default: the lock's first].
     #[arg(long)]
     pub arch: Option<Arch>,
+    /// Print JSON: {package, image, distro, arch, in_image, paths, reason}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Run `debless why`: one dependency path per line, or why it is absent.
@@ -30,6 +33,7 @@ pub fn run(a: WhyArgs, g: &Global) -> anyhow::Result<()> {
         image,
         distro,
         arch,
+        json,
     } = a;
     let lock = Lock::read(&g.project.join("snapshots").join(format!("{distro}.lock")))?;
     let rules = RuleSet::load(&g.project.join("rules"))?;
@@ -38,7 +42,23 @@ pub fn run(a: WhyArgs, g: &Global) -> anyhow::Result<()> {
             "the {distro} lock has no architectures; run `debless pin --distro {distro}`"
         );
     };
-    match why(&lock, &rules, &image, arch, &package)? {
+    let answer = why(&lock, &rules, &image, arch, &package)?;
+    if json {
+        let (paths, reason) = match &answer {
+            Why::Paths(paths) => (paths.clone(), None),
+            Why::Absent(msg) => (Vec::new(), Some(msg)),
+        };
+        return super::json::print(&serde_json::json!({
+            "package": package,
+            "image": image,
+            "distro": distro,
+            "arch": arch,
+            "in_image": reason.is_none(),
+            "paths": paths,
+            "reason": reason,
+        }));
+    }
+    match answer {
         Why::Paths(paths) => {
             for p in paths {
                 println!("{}", p.join(" -> "));

@@ -3,11 +3,9 @@
 //! before use.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::arch::Arch;
@@ -15,7 +13,8 @@ use crate::digest::Digest;
 use crate::fetch::cache::Cache;
 use crate::fetch::mirror::Mirror;
 use crate::http::{Http, HttpError};
-use crate::text::error_line;
+use crate::progress::{Phase, Unit};
+use crate::text::{bytes as bytes_text, error_line};
 
 /// Where a locked file is downloaded from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,14 +96,15 @@ pub struct FetchReport {
 pub enum FetchError {
     /// `--offline` and something is not cached.
     #[error(
-        "offline: {} .deb(s) are not in the cache {cache}: {}; run `debless fetch` (same flags) first",
+        "offline: {} .deb(s) are not in the cache {cache}; run `debless fetch` (same flags) first:{}",
         missing.len(),
-        missing.join(", ")
+        missing.iter().map(|m| format!("\n  {m}")).collect::<String>()
     )]
     Offline {
         /// The cache directory.
         cache: String,
-        /// `name version (arch)` of each missing .deb.
+        /// `name version (arch)` of each missing .deb, sorted: listed one a line, as a
+        /// list to work through.
         missing: Vec<String>,
     },
     /// The one URL of a vendor's .deb or an upstream tarball did not deliver the pinned
@@ -226,14 +226,21 @@ pub fn fetch_debs(
         return Ok(report);
     }
     if opts.offline {
+        let mut labels: Vec<String> = missing.iter().map(|s| s.label()).collect();
+        labels.sort();
         return Err(FetchError::Offline {
             cache: cache.dir().display().to_string(),
-            missing: missing.iter().map(|s| s.label()).collect(),
+            missing: labels,
         });
     }
 
     let total: u64 = missing.iter().map(|s| s.size).sum();
-    let bar = progress_bar(opts.quiet, total, missing.len());
+    let phase = Phase::start(
+        &format!("fetch {} .debs", missing.len()),
+        total,
+        Unit::Bytes,
+        opts.quiet,
+    );
     let bytes = AtomicU64::new(0);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.clamp(1, 16))
@@ -245,24 +252,17 @@ pub fn fetch_debs(
             .map(|spec| {
                 let r = fetch_one(spec, mirrors, http, cache, opts, &|n| {
                     bytes.fetch_add(n, Ordering::Relaxed);
-                    if let Some(b) = &bar {
-                        b.inc(n);
-                    }
+                    phase.inc(n);
                 });
-                match (&bar, &r) {
-                    (Some(b), _) => b.set_message(spec.name.clone()),
-                    (None, Ok(())) if !opts.quiet => {
-                        eprintln!("fetch: {} ({} bytes)", spec.label(), spec.size)
-                    }
-                    _ => {}
+                phase.message(&spec.name);
+                if r.is_ok() {
+                    phase.detail(|| format!("{} ({})", spec.label(), bytes_text(spec.size)));
                 }
                 r
             })
             .collect()
     });
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    phase.finish();
     // The first failure in a fixed order, whatever finished first.
     for r in results {
         r?;
@@ -271,19 +271,6 @@ pub fn fetch_debs(
     report.bytes = bytes.load(Ordering::Relaxed);
     cache.sweep_partial(&wanted);
     Ok(report)
-}
-
-fn progress_bar(quiet: bool, total: u64, files: usize) -> Option<ProgressBar> {
-    if quiet || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let b = ProgressBar::new(total);
-    let style = ProgressStyle::with_template(&format!(
-        "fetch {files} .debs [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}} {{msg}}"
-    ))
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    b.set_style(style);
-    Some(b)
 }
 
 fn fetch_one(

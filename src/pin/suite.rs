@@ -339,7 +339,10 @@ impl Fetcher<'_> {
                     }
                     log(
                         quiet,
-                        format!("pin: {suite}: {path} {} bytes from {url}", b.len()),
+                        format!(
+                            "pin: {suite}: {path} {} from {url}",
+                            crate::text::bytes(b.len() as u64)
+                        ),
                     );
                     fresh = true;
                     b

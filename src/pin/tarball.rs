@@ -175,8 +175,8 @@ fn download(
     log(
         quiet,
         format!(
-            "pin: tarball {name} {version} ({arch}): {} bytes, sha256 {} from {url}",
-            bytes.len(),
+            "pin: tarball {name} {version} ({arch}): {}, sha256 {} from {url}",
+            crate::text::bytes(bytes.len() as u64),
             sha256.hex()
         ),
     );

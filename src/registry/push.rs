@@ -9,24 +9,7 @@ use super::plan::{self, Blob, Document};
 use super::remote::Repository;
 use super::{Access, PushError, PushOptions, PushReport, PushedTag, Target};
 use crate::http::{Http, RetryPolicy};
-
-/// A byte bar over the blobs when stderr is a terminal (blobs already there count too,
-/// as they finish at once).
-fn progress_bar(quiet: bool, blobs: &[Blob]) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if quiet || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let total: u64 = blobs.iter().map(|b| b.size).sum();
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
-        "push {} blobs [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}}",
-        blobs.len()
-    )) {
-        bar.set_style(style);
-    }
-    Some(bar)
-}
+use crate::progress::{Phase, Unit};
 
 /// What happened to one blob.
 pub(super) enum Outcome {
@@ -124,22 +107,34 @@ pub(super) fn push_with(
         .num_threads(opts.jobs.max(1))
         .build()
         .map_err(PushError::Threads)?;
-    let bar = progress_bar(opts.quiet, &plan.blobs);
+    // Blobs already there count too, as they finish at once.
+    let phase = Phase::start(
+        &format!("push {} blobs to {}", plan.blobs.len(), target.repository),
+        plan.blobs.iter().map(|b| b.size).sum(),
+        Unit::Bytes,
+        opts.quiet,
+    );
     let outcomes: Vec<Outcome> = pool.install(|| {
         plan.blobs
             .par_iter()
             .map(|b| {
                 let r = retry.run(|| push_blob(client, b, opts));
-                if let Some(bar) = &bar {
-                    bar.inc(b.size);
+                phase.inc(b.size);
+                if let Ok(outcome) = &r {
+                    phase.detail(|| {
+                        let what = match outcome {
+                            Outcome::Skipped => "already there",
+                            Outcome::Mounted => "mounted",
+                            Outcome::Uploaded(_) => "uploaded",
+                        };
+                        format!("{} ({}) {what}", b.digest, crate::text::bytes(b.size))
+                    });
                 }
                 r
             })
             .collect::<Result<_, _>>()
     })?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    phase.finish();
 
     let mut report = PushReport {
         repository: format!("{}/{}", target.host, target.repository),

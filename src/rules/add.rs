@@ -103,8 +103,17 @@ impl AddRule {
                     "dest \"/\" is the image root; name the file or directory to add".into(),
                 );
             }
-        } else if let Some(why) = crate::layer::path_problem(rel) {
-            return Err(format!("dest {:?} is not a clean path: {why}", self.dest));
+        } else if rel.contains('\0')
+            || rel
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            // The layer checks every entry's path in full (lengths too) when it is made;
+            // this catches the mistakes one can write in a rule, with the rule's name.
+            return Err(format!(
+                "dest {:?} is not a clean path: it has an empty, '.' or '..' component or a NUL byte",
+                self.dest
+            ));
         }
         let (uid, gid) = match &self.owner {
             None => (0, 0),

@@ -177,14 +177,19 @@ fn describe(k: &ChangeKind) -> (&'static str, String) {
 }
 
 impl LockDiff {
+    /// No package and no architecture changed (the timestamps may have): what `diff
+    /// --exit-code` exits 0 for.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.arches_added.is_empty() && self.arches_removed.is_empty()
+    }
+
     /// Plain text for a terminal: one block per architecture, aligned columns.
     pub fn to_text(&self) -> String {
         let mut s = format!(
             "{}: {} -> {}\n",
             self.distro, self.old_timestamp, self.new_timestamp
         );
-        if self.changes.is_empty() && self.arches_added.is_empty() && self.arches_removed.is_empty()
-        {
+        if self.is_empty() {
             s.push_str("no package changes\n");
             return s;
         }

@@ -367,3 +367,15 @@ fn the_runtime_config_follows_the_image_config() {
         assert_eq!(c["process"]["args"], json!(sh));
     }
 }
+
+#[test]
+fn the_host_architecture_is_the_platform_unpack_picks() {
+    // Both name the machine debless runs on: one for docker-archive tags, one for
+    // unpack; they must not disagree.
+    let host = crate::arch::Arch::host().expect("debless is tested on a Debian architecture");
+    let platform = match host.oci_variant() {
+        Some(v) => format!("linux/{}/{v}", host.oci_architecture()),
+        None => format!("linux/{}", host.oci_architecture()),
+    };
+    assert_eq!(platform, host_platform());
+}
