@@ -346,3 +346,61 @@ fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
         annotations: BTreeMap::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A raw tar header for `name` of `kind` (b'0' file, b'2' symlink to `link`).
+    fn member(tar: &mut Vec<u8>, name: &str, kind: u8, link: &str, body: &[u8]) {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..107].copy_from_slice(b"0000644");
+        h[124..135].copy_from_slice(format!("{:011o}", body.len()).as_bytes());
+        h[136..147].copy_from_slice(b"00000000000");
+        h[156] = kind;
+        h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        tar.extend_from_slice(&h);
+        tar.extend_from_slice(body);
+        tar.resize(tar.len().div_ceil(512) * 512, 0);
+    }
+
+    #[test]
+    fn an_archive_member_cannot_write_outside_the_temporary_layout() {
+        let root = tempfile::tempdir().unwrap();
+        let mut tar = Vec::new();
+        member(&mut tar, "../../escaped", b'0', "", b"evil");
+        member(
+            &mut tar,
+            "blobs/sha256/../../../escaped2",
+            b'0',
+            "",
+            b"evil",
+        );
+        member(&mut tar, "index.json", b'2', "/etc/passwd", b"");
+        member(&mut tar, "oci-layout", b'0', "", b"{}");
+        tar.extend_from_slice(&[0u8; 1024]);
+        let path = root.path().join("hostile.tar");
+        std::fs::write(&path, &tar).unwrap();
+        let dir = root.path().join("a/b/layout");
+        std::fs::create_dir_all(&dir).unwrap();
+
+        let members = unpack(&path, &dir).unwrap();
+        // The symlink is not taken; the regular files land under names chosen here.
+        assert!(!members.contains_key("index.json"));
+        assert!(!dir.join("index.json").exists());
+        for (name, at) in &members {
+            assert!(at.starts_with(&dir), "{name} went to {}", at.display());
+        }
+        assert_eq!(members.len(), 3);
+        for escaped in ["escaped", "escaped2", "a/escaped", "a/escaped2"] {
+            assert!(!root.path().join(escaped).exists(), "{escaped}");
+        }
+        assert_eq!(std::fs::read(dir.join("oci-layout")).unwrap(), b"{}");
+    }
+}
