@@ -205,6 +205,13 @@ fn log(quiet: bool, msg: impl AsRef<str>) {
     }
 }
 
+/// A line for `-v` only: one per file downloaded, which a daily log does not need.
+fn detail(msg: impl FnOnce() -> String) {
+    if crate::progress::level() == crate::progress::Level::Verbose {
+        eprintln!("{}", msg());
+    }
+}
+
 /// Run a pin.
 pub fn pin(opts: &PinOptions) -> Result<PinReport, PinError> {
     let snapshots = opts.project.join("snapshots");

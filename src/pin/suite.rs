@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::{PinError, log, now};
+use super::{PinError, detail, log, now};
 use crate::arch::Arch;
 use crate::archive::packages::{self, Package};
 use crate::archive::release::Release;
@@ -284,7 +284,7 @@ impl Fetcher<'_> {
         arch: &str,
         release: &Release,
     ) -> Result<(LockedIndex, String, Option<Vec<u8>>), PinError> {
-        let (http, cache, quiet) = (self.http, self.cache, self.quiet);
+        let (http, cache) = (self.http, self.cache);
         let dir = format!("{comp}/binary-{arch}");
         let listed: Vec<&str> = ["Packages.xz", "Packages.gz", "Packages"]
             .into_iter()
@@ -337,13 +337,12 @@ impl Fetcher<'_> {
                             entry.size
                         )));
                     }
-                    log(
-                        quiet,
+                    detail(|| {
                         format!(
                             "pin: {suite}: {path} {} from {url}",
                             crate::text::bytes(b.len() as u64)
-                        ),
-                    );
+                        )
+                    });
                     fresh = true;
                     b
                 }
