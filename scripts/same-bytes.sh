@@ -8,8 +8,9 @@
 # the working tree), then builds every image of every distro with each binary from the
 # same project files (NEW_REV's rules/ and snapshots/), the same locks and the same filled
 # .deb cache, offline, and compares the two output trees byte for byte: OCI layouts
-# (index.json, every manifest, config and layer blob), SPDX documents, and an oci-archive
-# and docker-archive of debian12 and a zstd build of debian13.
+# (index.json, every manifest, config and layer blob), SPDX documents, provenance
+# statements (the binary's own SHA256 masked), and an oci-archive and docker-archive of the
+# last distro and a zstd build of the first.
 #
 # The archive moves every week, so a committed lock may no longer be downloadable:
 # SAME_BYTES_PIN=1 pins a fresh lock (with BASE_REV's binary) into the scratch project
@@ -93,10 +94,24 @@ for name in base new; do
         --cache-dir "$cache" --out "$out/zstd" --compression zstd
 done
 
-if diff -r "$work/out-base" "$work/out-new" >"$work/diff.txt"; then
+# A provenance statement names the debless binary that made it by its SHA256, which two
+# revisions cannot share: compare the statements with that digest masked, and everything
+# else byte for byte.
+for name in base new; do
+    digest=$(sha256sum "$work/$name/debless" | cut -d' ' -f1)
+    masked=$work/provenance-$name
+    rm -rf "$masked"
+    (cd "$work/out-$name" && find . -path '*.provenance/*' -type f) | while read -r f; do
+        mkdir -p "$masked/$(dirname "$f")"
+        sed "s/$digest/DEBLESS-BINARY-SHA256/g" "$work/out-$name/$f" >"$masked/$f"
+    done
+done
+
+if diff -r -x '*.provenance' "$work/out-base" "$work/out-new" >"$work/diff.txt" &&
+    diff -r "$work/provenance-base" "$work/provenance-new" >>"$work/diff.txt"; then
     files=$(find "$work/out-new" -type f | wc -l)
     indexes=$(find "$work/out-new/oci" -name index.json | wc -l)
-    echo "same bytes: $files files ($indexes layouts) identical between ${base_rev} and ${new_rev:-the working tree}"
+    echo "same bytes: $files files ($indexes layouts) identical between ${base_rev} and ${new_rev:-the working tree} (provenance with the binary's digest masked)"
 else
     echo "DIFFERENT: the two revisions' outputs differ:" >&2
     head -n 40 "$work/diff.txt" >&2
