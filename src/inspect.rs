@@ -153,7 +153,15 @@ fn config_platform(config: &Value) -> String {
     p
 }
 
-fn image(layout: &LayoutReader, i: &ImageRef, largest: usize) -> Result<ImageInfo, InspectError> {
+/// One image's config, its platform and the `created_by` of each of its layers, in order.
+struct Described {
+    config: Value,
+    platform: String,
+    history: Vec<String>,
+}
+
+/// Read `i`'s config and what it says of the image.
+fn describe(layout: &LayoutReader, i: &ImageRef) -> Result<Described, InspectError> {
     let config: Value = layout.read_json(&i.config, "config")?;
     // The index (or index.json) says the platform; a manifest tagged without one has its
     // config say it.
@@ -161,6 +169,7 @@ fn image(layout: &LayoutReader, i: &ImageRef, largest: usize) -> Result<ImageInf
         Some(p) => p.to_string(),
         None => config_platform(&config),
     };
+    // History entries marked empty_layer have no layer; the others are the layers' own.
     let history: Vec<String> = config["history"]
         .as_array()
         .into_iter()
@@ -168,6 +177,19 @@ fn image(layout: &LayoutReader, i: &ImageRef, largest: usize) -> Result<ImageInf
         .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
         .map(|h| h["created_by"].as_str().unwrap_or_default().to_owned())
         .collect();
+    Ok(Described {
+        config,
+        platform,
+        history,
+    })
+}
+
+fn image(layout: &LayoutReader, i: &ImageRef, largest: usize) -> Result<ImageInfo, InspectError> {
+    let Described {
+        config,
+        platform,
+        history,
+    } = describe(layout, i)?;
     let mut layers = Vec::new();
     let mut files: BTreeMap<String, u64> = BTreeMap::new();
     let mut packages: BTreeMap<String, PackageInfo> = BTreeMap::new();

@@ -1,6 +1,8 @@
 //! `debless inspect`: what an image holds, which package ships a file, which files a
 //! package ships.
 
+use debless::inspect::owners::{self, Query};
+
 /// Arguments of `debless inspect`.
 #[derive(clap::Args)]
 pub struct InspectArgs {
@@ -33,25 +35,11 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
     } = a;
     let (dir, tag) = debless::inspect::parse_target(&target);
     if let Some(file) = file {
-        let q = debless::inspect::owners::file_owner(&dir, &tag, &file)?;
-        if json {
-            super::json::print(&q)?;
-        } else {
-            q.images.iter().for_each(|i| print!("{}", i.to_text()));
-            for p in &q.missing_on {
-                println!("{p}  not in this image");
-            }
-        }
+        let q = owners::file_owner(&dir, &tag, &file)?;
+        print_query(&q, json, owners::FileOwner::to_text)?;
     } else if let Some(package) = package {
-        let q = debless::inspect::owners::package_files(&dir, &tag, &package)?;
-        if json {
-            super::json::print(&q)?;
-        } else {
-            q.images.iter().for_each(|i| print!("{}", i.to_text()));
-            for p in &q.missing_on {
-                println!("{p}  not in this image");
-            }
-        }
+        let q = owners::package_files(&dir, &tag, &package)?;
+        print_query(&q, json, owners::PackageFiles::to_text)?;
     } else {
         let r = debless::inspect::inspect(&dir, &tag, largest)?;
         if json {
@@ -61,4 +49,18 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Print a `--file` or `--package` answer: the JSON document, or `each` platform's text.
+fn print_query<T: serde::Serialize>(
+    q: &Query<T>,
+    json: bool,
+    each: fn(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        super::json::print(q)
+    } else {
+        print!("{}", q.to_text(each));
+        Ok(())
+    }
 }

@@ -139,6 +139,17 @@ pub struct Query<T> {
     pub missing_on: Vec<String>,
 }
 
+impl<T> Query<T> {
+    /// The answer for people: `each` platform's answer, then a line per platform without.
+    pub fn to_text(&self, each: impl Fn(&T) -> String) -> String {
+        let mut s: String = self.images.iter().map(each).collect();
+        for p in &self.missing_on {
+            s.push_str(&format!("{p}  not in this image\n"));
+        }
+        s
+    }
+}
+
 /// Why a query has no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum OwnersError {
@@ -260,18 +271,9 @@ impl Image {
         spdx_dir: Option<&Path>,
         tag: &str,
     ) -> Result<Image, InspectError> {
-        let config: Value = layout.read_json(&i.config, "config")?;
-        let platform = match &i.descriptor.platform {
-            Some(p) => p.to_string(),
-            None => super::config_platform(&config),
-        };
-        let history: Vec<String> = config["history"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
-            .map(|h| h["created_by"].as_str().unwrap_or_default().to_owned())
-            .collect();
+        let super::Described {
+            platform, history, ..
+        } = super::describe(layout, i)?;
         let mut tree = BTreeMap::new();
         let mut status: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         let mut layers = Vec::new();
