@@ -7,10 +7,9 @@ mod common;
 
 use std::io::Read;
 use std::path::Path;
-use std::process::Command;
 
 use common::fixture::*;
-use common::{require_tool, run_ok, stderr};
+use common::{gcc_static, runc_run, static_programs_run_here, stderr};
 
 /// A static C program: prints its uid, working directory, $GREETING, its arguments and
 /// the first line of /app/motd.
@@ -64,40 +63,25 @@ fn run_image(f: &Fixture, layout: &Path, tag: &str, bundle: &Path) -> String {
         "--bundle",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    run_ok(
-        Command::new("runc")
-            .arg("run")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg(format!(
-                "debless-app-{}-{}",
-                bundle.file_name().unwrap().to_string_lossy(),
-                std::process::id()
-            )),
+    runc_run(
+        bundle,
+        &format!(
+            "debless-app-{}",
+            bundle.file_name().unwrap().to_string_lossy()
+        ),
     )
 }
 
 #[test]
 fn a_program_added_by_a_rule_runs_under_runc_with_its_config() {
-    if !require_tool("gcc", "make deps (apt-get install gcc libc6-dev)")
-        || !require_tool("runc", "make deps (apt-get install runc)")
-    {
-        return;
-    }
-    if std::env::consts::ARCH != "x86_64" {
-        eprintln!("SKIPPED: the test program is built for amd64 only");
+    if !static_programs_run_here() {
         return;
     }
     let f = Fixture::new();
     let p = f.project.path();
     std::fs::create_dir_all(p.join("build")).unwrap();
     std::fs::write(p.join("hello.c"), PROGRAM).unwrap();
-    run_ok(
-        Command::new("gcc")
-            .args(["-static", "-O2", "-o"])
-            .arg(p.join("build/hello"))
-            .arg(p.join("hello.c")),
-    );
+    gcc_static(&p.join("hello.c"), &p.join("build/hello"));
     f.project.write("motd", "welcome\n");
     f.project.write("rules/hello.toml", HELLO);
     let o = f.run(&["pin", "--distro", "test"]);

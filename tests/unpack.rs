@@ -9,7 +9,10 @@ use std::path::Path;
 use std::process::Command;
 
 use common::fixture::*;
-use common::{DebFile, Pkg, build_deb, require_tool, run_ok, stderr};
+use common::{
+    DebFile, Pkg, build_deb, gcc_static, require_tool, run_ok, runc_run, static_programs_run_here,
+    stderr,
+};
 
 /// A static C program: prints its arguments, uid, working directory and $GREETING.
 const PROGRAM: &str = r#"
@@ -30,12 +33,7 @@ fn static_program(dir: &Path) -> Vec<u8> {
     let src = dir.join("tool.c");
     std::fs::write(&src, PROGRAM).unwrap();
     let bin = dir.join("tool");
-    run_ok(
-        Command::new("gcc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&bin)
-            .arg(&src),
-    );
+    gcc_static(&src, &bin);
     std::fs::read(bin).unwrap()
 }
 
@@ -65,13 +63,7 @@ fn packages(program: &[u8]) -> impl Fn(&str) -> Vec<Pkg> + '_ {
 
 #[test]
 fn an_unpacked_bundle_runs_under_runc() {
-    if !require_tool("gcc", "make deps (apt-get install gcc libc6-dev)")
-        || !require_tool("runc", "make deps (apt-get install runc)")
-    {
-        return;
-    }
-    if std::env::consts::ARCH != "x86_64" {
-        eprintln!("SKIPPED: the test program is built for amd64 only");
+    if !static_programs_run_here() {
         return;
     }
     let scratch = tempfile::tempdir().unwrap();
@@ -101,16 +93,7 @@ fn an_unpacked_bundle_runs_under_runc() {
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stderr(&o).contains("linux/amd64"), "{}", stderr(&o));
-        let stdout = run_ok(
-            Command::new("runc")
-                .arg("run")
-                .arg("--bundle")
-                .arg(&bundle)
-                .arg(format!(
-                    "debless-unpack-{compression}-{}",
-                    std::process::id()
-                )),
-        );
+        let stdout = runc_run(&bundle, &format!("debless-unpack-{compression}"));
         assert_eq!(
             stdout, "uid=0 cwd=/tmp greeting=hi args=a,b\n",
             "{compression}"
@@ -128,13 +111,7 @@ fn an_unpacked_bundle_runs_under_runc() {
         "given",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let stdout = run_ok(
-        Command::new("runc")
-            .arg("run")
-            .arg("--bundle")
-            .arg(&bundle)
-            .arg(format!("debless-unpack-command-{}", std::process::id())),
-    );
+    let stdout = runc_run(&bundle, "debless-unpack-command");
     assert_eq!(stdout, "uid=0 cwd=/tmp greeting=hi args=given\n");
 }
 

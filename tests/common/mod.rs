@@ -684,6 +684,43 @@ pub fn build_deb_with_fields(
     std::fs::read(out).unwrap()
 }
 
+/// Whether this machine can build a static C program and run it in a runc bundle: gcc
+/// and runc (a test fails in CI without them) on amd64, the only architecture the runc
+/// tests build their programs for.
+pub fn static_programs_run_here() -> bool {
+    if !require_tool("gcc", "make deps (apt-get install gcc libc6-dev)")
+        || !require_tool("runc", "make deps (apt-get install runc)")
+    {
+        return false;
+    }
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("SKIPPED: the test program is built for amd64 only");
+        return false;
+    }
+    true
+}
+
+/// Compile the C program `source` statically into `bin`.
+pub fn gcc_static(source: &Path, bin: &Path) {
+    run_ok(
+        Command::new("gcc")
+            .args(["-static", "-O2", "-o"])
+            .arg(bin)
+            .arg(source),
+    );
+}
+
+/// `runc run` the bundle at `bundle` as container `name`-<this process>; its stdout.
+pub fn runc_run(bundle: &Path, name: &str) -> String {
+    run_ok(
+        Command::new("runc")
+            .arg("run")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg(format!("{name}-{}", std::process::id())),
+    )
+}
+
 /// Run a command, panicking with its output unless it succeeds; returns stdout.
 pub fn run_ok(cmd: &mut Command) -> String {
     let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
