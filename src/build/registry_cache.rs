@@ -126,7 +126,11 @@ impl Ctx<'_> {
         self.transfers(|| {
             held.par_iter()
                 .filter(|(_, key, layer)| {
-                    !matches!(repo.get(key), Ok(Some(e)) if e.layer.digest == layer.info.digest)
+                    // The entry document push_layers would store: the registry holds this
+                    // entry exactly when its manifest names that document and this blob.
+                    let entry = Digest::of(&entry_document(layer));
+                    !matches!(repo.manifest(key), Ok(Some((c, l)))
+                        if c.digest == entry && l.digest == layer.info.digest)
                 })
                 .map(|(k, _, _)| (*k).clone())
                 .collect()
@@ -194,8 +198,7 @@ impl Ctx<'_> {
         let results: Vec<_> = self.transfers(|| {
             todo.par_iter()
                 .map(|(k, key, layer)| {
-                    // Plain structs of strings and numbers: serialising cannot fail.
-                    let entry = serde_json::to_vec(layer).expect("layer entries always serialise");
+                    let entry = entry_document(layer);
                     let desc = Descriptor {
                         media_type: layer.info.compression.media_type().to_owned(),
                         digest: layer.info.digest,
@@ -292,6 +295,12 @@ impl Ctx<'_> {
         self.layer_cache.insert(key, &layer, tmp)?;
         Ok(Some(layer))
     }
+}
+
+/// A layer's entry document, as the registry stores it.
+fn entry_document(layer: &BuiltLayer) -> Vec<u8> {
+    // Plain structs of strings and numbers: serialising cannot fail.
+    serde_json::to_vec(layer).expect("layer entries always serialise")
 }
 
 /// The digest and length of the tar inside a layer blob.

@@ -83,6 +83,22 @@ impl CacheRepo {
     /// layer-cache artifact for `key`, or whose entry document does not hash to its
     /// digest, is an error (the caller refuses it).
     pub fn get(&self, key: &str) -> Result<Option<CachedEntry>, PushError> {
+        let Some((config, layer)) = self.manifest(key)? else {
+            return Ok(None);
+        };
+        let mut entry = Vec::new();
+        self.retry.run(|| {
+            entry.clear();
+            self.whole_blob(&config, &mut entry)
+        })?;
+        Ok(Some(CachedEntry { entry, layer }))
+    }
+
+    /// The entry manifest tagged `key`, checked as [`CacheRepo::get`] checks it: the
+    /// descriptors of its config (the entry document) and of its one layer, or `None`
+    /// when there is none. Telling whether the registry holds an entry takes this one
+    /// request: both are content-addressed.
+    pub fn manifest(&self, key: &str) -> Result<Option<(Descriptor, Descriptor)>, PushError> {
         let Some(Fetched { bytes, .. }) = self
             .retry
             .run(|| self.client.get_manifest(key, &[MANIFEST_MEDIA_TYPE]))?
@@ -118,12 +134,7 @@ impl CacheRepo {
         if m.config.size > MAX_DOCUMENT {
             return Err(bad(format!("the entry is over {MAX_DOCUMENT} bytes")));
         }
-        let mut entry = Vec::new();
-        self.retry.run(|| {
-            entry.clear();
-            self.whole_blob(&m.config, &mut entry)
-        })?;
-        Ok(Some(CachedEntry { entry, layer }))
+        Ok(Some((m.config, layer)))
     }
 
     /// Download `layer` into `out`, verified against its digest and size.
