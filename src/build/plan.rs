@@ -133,6 +133,24 @@ pub struct Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
+    /// `tops` and every layer below each of them (whose files they stand on).
+    pub fn with_layers_below<'p>(
+        &'p self,
+        tops: impl IntoIterator<Item = &'p LayerKey>,
+    ) -> BTreeSet<&'p LayerKey> {
+        let mut all = BTreeSet::new();
+        for k in tops {
+            let mut cur = Some(k);
+            while let Some(c) = cur {
+                if !all.insert(c) {
+                    break;
+                }
+                cur = self.layers.get(c).and_then(|l| l.below.as_ref());
+            }
+        }
+        all
+    }
+
     /// Put a layer of `rule`'s `[[add]]` files (the command line's `--add`) on top of every
     /// tag. Tags with the same top layer (`latest` and `nonroot`) share it.
     pub fn add_on_top(&mut self, rule: &'a Rule) {

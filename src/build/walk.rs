@@ -81,17 +81,8 @@ impl Ctx<'_> {
     /// The layers to assemble: those not `cached`, and every layer below one of them
     /// (whose files it sees), cached or not.
     pub(super) fn needed(&self, cached: &BTreeMap<LayerKey, BuiltLayer>) -> BTreeSet<&LayerKey> {
-        let mut needed = BTreeSet::new();
-        for k in self.plan.layers.keys().filter(|k| !cached.contains_key(*k)) {
-            let mut cur = Some(k);
-            while let Some(c) = cur {
-                if !needed.insert(c) {
-                    break;
-                }
-                cur = self.plan.layers[c].below.as_ref();
-            }
-        }
-        needed
+        self.plan
+            .with_layers_below(self.plan.layers.keys().filter(|k| !cached.contains_key(*k)))
     }
 
     /// Take the `cached` layers as they are; make the others, walking each

@@ -71,7 +71,10 @@ impl Plan<'_> {
             })
             .collect();
         units.sort();
-        let needs: Vec<BTreeSet<LayerKey>> = units.iter().map(|u| self.chain(&u.3)).collect();
+        let needs: Vec<BTreeSet<LayerKey>> = units
+            .iter()
+            .map(|u| self.with_layers_below(&u.3).into_iter().cloned().collect())
+            .collect();
         let runs = cut(&needs, shard.count, |k| {
             self.layers.get(k).map_or(0, layer_cost)
         });
@@ -90,24 +93,10 @@ impl Plan<'_> {
             .images
             .iter()
             .flat_map(|ip| ip.tags.iter())
-            .flat_map(|t| self.chain(&t.layers))
+            .flat_map(|t| self.with_layers_below(&t.layers))
+            .cloned()
             .collect();
         self.layers.retain(|k, _| used.contains(k));
-    }
-
-    /// The layers `layers` stand on: each of them and every one below it.
-    fn chain(&self, layers: &[LayerKey]) -> BTreeSet<LayerKey> {
-        let mut used = BTreeSet::new();
-        for k in layers {
-            let mut cur = Some(k);
-            while let Some(c) = cur {
-                if !used.insert(c.clone()) {
-                    break;
-                }
-                cur = self.layers.get(c).and_then(|l| l.below.as_ref());
-            }
-        }
-        used
     }
 }
 
